@@ -1,0 +1,40 @@
+namespace Lru;
+
+/// <summary>Argument checks with messages that name the argument and give the expected and actual values.</summary>
+internal static class Guard
+{
+    /// <summary>
+    /// Checks that a flat span of length <paramref name="actual"/> holds a tensor of the named shape.
+    /// Allocates nothing unless it throws.
+    /// </summary>
+    /// <param name="actual">The span's length.</param>
+    /// <param name="paramName">The argument's name.</param>
+    /// <param name="dimNames">The dimensions' names, for example "batch, length, H".</param>
+    /// <param name="dims">The dimensions' lengths.</param>
+    public static void Length(long actual, string paramName, string dimNames, params ReadOnlySpan<long> dims)
+    {
+        long expected = 1;
+        foreach (long d in dims) expected *= d;
+        if (actual != expected) ThrowLength(actual, expected, paramName, dimNames, dims.ToArray());
+    }
+
+    private static void ThrowLength(long actual, long expected, string paramName, string dimNames, long[] dims) =>
+        throw new ArgumentException(
+            $"{paramName} has length {actual} but shape ({dimNames}) = ({string.Join(", ", dims)}) needs {expected}.", paramName);
+
+    /// <summary>Checks a (B, L, H) shape and returns (B, L).</summary>
+    public static (int Batch, int Length) SequenceShape(ReadOnlySpan<nint> lengths, int hidden, string paramName)
+    {
+        if (lengths.Length != 3 || lengths[2] != hidden || lengths[0] > int.MaxValue || lengths[1] > int.MaxValue)
+            throw new ArgumentException($"{paramName} has shape ({string.Join(", ", lengths.ToArray())}) but (batch, length, {hidden}) is required.", paramName);
+        return ((int)lengths[0], (int)lengths[1]);
+    }
+
+    /// <summary>Checks a (B, L, H) shape and returns (B, L).</summary>
+    public static (int Batch, int Length) SequenceShape(ReadOnlySpan<int> lengths, int hidden, string paramName)
+    {
+        if (lengths.Length != 3 || lengths[2] != hidden)
+            throw new ArgumentException($"{paramName} has shape ({string.Join(", ", lengths.ToArray())}) but (batch, length, {hidden}) is required.", paramName);
+        return (lengths[0], lengths[1]);
+    }
+}

@@ -1,0 +1,321 @@
+using System.Buffers;
+using System.Numerics;
+using System.Numerics.Tensors;
+using Lru.Scans;
+using Lru.Tensors;
+
+namespace Lru.Layers;
+
+/// <summary>
+/// The Linear Recurrent Unit layer (LRU-MATH §1):
+/// <c>x_t = λ ⊙ x_{t-1} + γ ⊙ (B u_t)</c>, <c>y_t = Re(C x_t) + D ⊙ u_t</c>, with
+/// <c>λ = exp(−exp(nu_log) + i·exp(theta_log))</c> and <c>γ = exp(gamma_log)</c>.
+/// Input and output are <c>(B, L, H)</c>; the state has <c>N</c> complex channels.
+/// </summary>
+/// <remarks>
+/// A forward pass is two GEMMs around one complex-diagonal scan: <c>X = U·W_inᵀ</c>, the scan
+/// over <c>X</c> in place, then <c>Y = X·W_outᵀ + D ⊙ U</c>, where <c>W_in = [γ⊙B_re; γ⊙B_im]</c>
+/// (2N × H) and <c>W_out = [C_re | −C_im]</c> (H × 2N) are derived from the parameters and cached
+/// until a parameter's <see cref="Parameter{T}.Version"/> changes.
+/// Concurrent <c>Forward</c> and <c>Step</c> calls on one layer are safe as long as no thread
+/// modifies the parameters meanwhile; each stream needs its own <see cref="LruState{T}"/>.
+/// </remarks>
+/// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
+public sealed class LruLayer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly object _derivedLock = new();
+    private readonly T[] _lambdaRe, _lambdaIm, _inputWeightsT, _outputWeightsT;
+    private readonly Parameter<T>[] _parameters;
+    private long _derivedVersion = -1;
+
+    /// <summary>Creates a layer with ring initialisation (LRU-MATH §1).</summary>
+    /// <param name="config">Sizes and initialisation ranges.</param>
+    /// <param name="seed">The seed of the initialisation; the same seed gives identical parameters.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A setting of <paramref name="config"/> is out of range (see <see cref="LruConfig.Validate"/>).</exception>
+    public LruLayer(LruConfig config, long seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        int h = config.Hidden, n = config.State;
+        NuLog = new Parameter<T>("nu_log", ParameterGroup.Recurrent, n);
+        ThetaLog = new Parameter<T>("theta_log", ParameterGroup.Recurrent, n);
+        GammaLog = new Parameter<T>("gamma_log", ParameterGroup.Recurrent, n);
+        BRe = new Parameter<T>("B_re", ParameterGroup.Recurrent, n, h);
+        BIm = new Parameter<T>("B_im", ParameterGroup.Recurrent, n, h);
+        CRe = new Parameter<T>("C_re", ParameterGroup.Default, h, n);
+        CIm = new Parameter<T>("C_im", ParameterGroup.Default, h, n);
+        D = new Parameter<T>("D", ParameterGroup.Default, h);
+        _parameters = [NuLog, ThetaLog, GammaLog, BRe, BIm, CRe, CIm, D];
+        _lambdaRe = new T[n];
+        _lambdaIm = new T[n];
+        _inputWeightsT = new T[h * 2 * n];
+        _outputWeightsT = new T[2 * n * h];
+        Initialize(new SeededRandom(seed));
+    }
+
+    /// <summary>The configuration the layer was created with.</summary>
+    public LruConfig Config { get; }
+
+    /// <summary>The model width <c>H</c>.</summary>
+    public int Hidden => Config.Hidden;
+
+    /// <summary>The number of complex state channels <c>N</c>.</summary>
+    public int StateSize => Config.State;
+
+    /// <summary><c>nu_log</c> (N): <c>|λ| = exp(−exp(nu_log))</c>.</summary>
+    public Parameter<T> NuLog { get; }
+
+    /// <summary><c>theta_log</c> (N): <c>arg λ = exp(theta_log)</c>.</summary>
+    public Parameter<T> ThetaLog { get; }
+
+    /// <summary><c>gamma_log</c> (N): the input normalisation <c>γ = exp(gamma_log)</c>.</summary>
+    public Parameter<T> GammaLog { get; }
+
+    /// <summary><c>B_re</c> (N × H): real part of the input matrix.</summary>
+    public Parameter<T> BRe { get; }
+
+    /// <summary><c>B_im</c> (N × H): imaginary part of the input matrix.</summary>
+    public Parameter<T> BIm { get; }
+
+    /// <summary><c>C_re</c> (H × N): real part of the output matrix.</summary>
+    public Parameter<T> CRe { get; }
+
+    /// <summary><c>C_im</c> (H × N): imaginary part of the output matrix.</summary>
+    public Parameter<T> CIm { get; }
+
+    /// <summary><c>D</c> (H): the elementwise skip connection.</summary>
+    public Parameter<T> D { get; }
+
+    /// <summary>The eight parameters in the order of LRU-MATH §1.</summary>
+    public IReadOnlyList<Parameter<T>> Parameters => _parameters;
+
+    /// <summary>Re-draws every parameter with the ring initialisation of LRU-MATH §1.</summary>
+    /// <param name="random">The generator; draws happen in a fixed order, so a seed fixes the result.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="random"/> is null.</exception>
+    public void Initialize(SeededRandom random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        int h = Hidden, n = StateSize;
+        double rMin2 = Config.RMin * Config.RMin, rMax2 = Config.RMax * Config.RMax;
+        for (int i = 0; i < n; i++)
+        {
+            double u1 = random.NextOpenUnit(), u2 = random.NextOpenUnit();
+            double nuLog = Math.Log(-0.5 * Math.Log(u1 * (rMax2 - rMin2) + rMin2));
+            double modulus = Math.Exp(-Math.Exp(nuLog));
+            NuLog.Value[i] = T.CreateChecked(nuLog);
+            ThetaLog.Value[i] = T.CreateChecked(Math.Log(Config.MaxPhase * u2));
+            GammaLog.Value[i] = T.CreateChecked(Math.Log(Math.Sqrt(1 - modulus * modulus)));
+        }
+        FillNormal(random, BRe.Value, Math.Sqrt(1.0 / (2 * h)));
+        FillNormal(random, BIm.Value, Math.Sqrt(1.0 / (2 * h)));
+        FillNormal(random, CRe.Value, Math.Sqrt(1.0 / n));
+        FillNormal(random, CIm.Value, Math.Sqrt(1.0 / n));
+        FillNormal(random, D.Value, 1.0);
+        foreach (var p in Parameters) p.MarkModified();
+    }
+
+    /// <summary>Computes <c>λ</c> (complex, length N) from <c>nu_log</c> and <c>theta_log</c>, in double precision then rounded.</summary>
+    /// <param name="lambdaRe">Receives Re λ (length N).</param>
+    /// <param name="lambdaIm">Receives Im λ (length N).</param>
+    /// <exception cref="ArgumentException">A span's length is not N.</exception>
+    public void ComputeLambda(Span<T> lambdaRe, Span<T> lambdaIm)
+    {
+        int n = StateSize;
+        Guard.Length(lambdaRe.Length, nameof(lambdaRe), "N", n);
+        Guard.Length(lambdaIm.Length, nameof(lambdaIm), "N", n);
+        for (int i = 0; i < n; i++)
+        {
+            double modulus = Math.Exp(-Math.Exp(double.CreateChecked(NuLog.Value[i])));
+            double phase = Math.Exp(double.CreateChecked(ThetaLog.Value[i]));
+            lambdaRe[i] = T.CreateChecked(modulus * Math.Cos(phase));
+            lambdaIm[i] = T.CreateChecked(modulus * Math.Sin(phase));
+        }
+    }
+
+    /// <summary>Creates a zero state for streaming <paramref name="batch"/> sequences with <see cref="Step(ReadOnlySpan{T}, Span{T}, LruState{T})"/>.</summary>
+    /// <param name="batch">The number of streams, at least 1.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> is less than 1.</exception>
+    public LruState<T> CreateState(int batch)
+    {
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1.");
+        return new LruState<T>(batch, StateSize);
+    }
+
+    /// <summary>
+    /// Runs the layer over whole sequences: <paramref name="output"/> (B, L, H) from <paramref name="input"/> (B, L, H).
+    /// </summary>
+    /// <param name="input">The inputs <c>u</c>, shape (batch, length, H), row-major.</param>
+    /// <param name="output">Receives <c>y</c>, shape (batch, length, H); must not overlap <paramref name="input"/>.</param>
+    /// <param name="batch">The batch size <c>B</c>.</param>
+    /// <param name="length">The sequence length <c>L</c>.</param>
+    /// <param name="initialState">Empty for a zero state, or (batch, 2N) as in <see cref="LruState{T}.Values"/>: the state before the first step, to continue a sequence processed in pieces.</param>
+    /// <param name="finalState">Empty, or (batch, 2N): receives the state after the last step.</param>
+    /// <param name="mode">The scan algorithm; every mode gives the same values up to rounding.</param>
+    /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
+    /// <exception cref="ArgumentException">A span's length does not match the shape; the message gives both.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative, or <paramref name="threads"/> is less than 1.</exception>
+    public void Forward(
+        ReadOnlySpan<T> input, Span<T> output, int batch, int length,
+        ReadOnlySpan<T> initialState = default, Span<T> finalState = default,
+        ScanMode mode = ScanMode.Auto, int? threads = null)
+    {
+        int h = Hidden, n = StateSize;
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        long rows = (long)batch * length;
+        Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
+        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
+        if (!initialState.IsEmpty) Guard.Length(initialState.Length, nameof(initialState), "batch, 2N", batch, 2 * n);
+        if (!finalState.IsEmpty) Guard.Length(finalState.Length, nameof(finalState), "batch, 2N", batch, 2 * n);
+        int workers = Parallelism.Resolve(threads);
+        if (rows == 0)
+        {
+            if (!finalState.IsEmpty)
+            {
+                if (initialState.IsEmpty) finalState.Clear(); else initialState.CopyTo(finalState);
+            }
+            return;
+        }
+
+        EnsureDerived();
+        int m = checked((int)rows);
+        T[] statesArray = ArrayPool<T>.Shared.Rent(checked(m * 2 * n));
+        try
+        {
+            Span<T> states = statesArray.AsSpan(0, m * 2 * n);
+
+            // X = U · W_inᵀ  (BL × H)·(H × 2N); then the scan turns γ⊙B u_t into x_t in place.
+            Gemm.Multiply<T>(input, _inputWeightsT, states, m, 2 * n, h, threads: workers);
+            DiagonalRecurrence.Scan<T>(_lambdaRe, _lambdaIm, states, batch, length, initialState, reverse: false, mode, workers);
+            if (!finalState.IsEmpty)
+            {
+                for (int b = 0; b < batch; b++)
+                    states.Slice(((b + 1) * length - 1) * 2 * n, 2 * n).CopyTo(finalState.Slice(b * 2 * n, 2 * n));
+            }
+
+            // Y = D ⊙ U + X · W_outᵀ  (BL × 2N)·(2N × H).
+            ReadOnlySpan<T> d = D.Value;
+            for (int r = 0; r < m; r++)
+                TensorPrimitives.Multiply(input.Slice(r * h, h), d, output.Slice(r * h, h));
+            Gemm.Multiply<T>(states, _outputWeightsT, output, m, h, 2 * n, accumulate: true, threads: workers);
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(statesArray);
+        }
+    }
+
+    /// <summary>Runs the layer over <see cref="System.Numerics.Tensors"/> spans of shape (B, L, H), without copying.</summary>
+    /// <param name="input">A dense (B, L, H) tensor span.</param>
+    /// <param name="output">A dense (B, L, H) tensor span that receives the result.</param>
+    /// <param name="mode">The scan algorithm.</param>
+    /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
+    /// <exception cref="ArgumentException">A span is not dense or not of shape (B, L, H) with matching B and L.</exception>
+    public void Forward(in ReadOnlyTensorSpan<T> input, in TensorSpan<T> output, ScanMode mode = ScanMode.Auto, int? threads = null)
+    {
+        var (batch, length) = Guard.SequenceShape(input.Lengths, Hidden, nameof(input));
+        var (outBatch, outLength) = Guard.SequenceShape(output.Lengths, Hidden, nameof(output));
+        if (outBatch != batch || outLength != length)
+            throw new ArgumentException($"output has shape ({outBatch}, {outLength}, {Hidden}) but input has shape ({batch}, {length}, {Hidden}).", nameof(output));
+        Forward(input.AsFlatSpan(nameof(input)), output.AsFlatSpan(nameof(output)), batch, length, default, default, mode, threads);
+    }
+
+    /// <summary>Runs the layer over a (B, L, H) tensor and returns a new (B, L, H) output tensor.</summary>
+    /// <param name="input">A rank-3 tensor (B, L, H).</param>
+    /// <param name="mode">The scan algorithm.</param>
+    /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
+    /// <exception cref="ArgumentException"><paramref name="input"/> is not of shape (B, L, H).</exception>
+    public DenseTensor<T> Forward(DenseTensor<T> input, ScanMode mode = ScanMode.Auto, int? threads = null)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var (batch, length) = Guard.SequenceShape(input.Shape, Hidden, nameof(input));
+        var output = new DenseTensor<T>(batch, length, Hidden);
+        Forward(input.Data, output.Data, batch, length, default, default, mode, threads);
+        return output;
+    }
+
+    /// <summary>
+    /// Advances every stream of <paramref name="state"/> by one time step: reads <c>u_t</c> (batch, H),
+    /// writes <c>y_t</c> (batch, H) and updates the state in place. Allocates nothing.
+    /// Stepping through a sequence gives the same outputs as <see cref="Forward(ReadOnlySpan{T}, Span{T}, int, int, ReadOnlySpan{T}, Span{T}, ScanMode, int?)"/>.
+    /// </summary>
+    /// <param name="input">The inputs at this step, (state.Batch, H).</param>
+    /// <param name="output">Receives the outputs at this step, (state.Batch, H); must not overlap <paramref name="input"/>.</param>
+    /// <param name="state">The streams' state, from <see cref="CreateState"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
+    /// <exception cref="ArgumentException">A span's length is not batch·H, or the state has another N.</exception>
+    public void Step(ReadOnlySpan<T> input, Span<T> output, LruState<T> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        int h = Hidden, n = StateSize, batch = state.Batch;
+        if (state.StateSize != n)
+            throw new ArgumentException($"state has N = {state.StateSize} but the layer has N = {n}.", nameof(state));
+        Guard.Length(input.Length, nameof(input), "batch, H", batch, h);
+        Guard.Length(output.Length, nameof(output), "batch, H", batch, h);
+        EnsureDerived();
+
+        // scratch = γ⊙B u_t; x ← λ ⊙ x + scratch; y = Re(C x) + D ⊙ u_t.
+        T[] x = state.Values, scratch = state.Scratch;
+        SmallMatrix.MultiplyRows<T>(input, _inputWeightsT, scratch, batch, h, 2 * n, accumulate: false);
+        StepState(x, scratch, batch, n);
+        ReadOnlySpan<T> d = D.Value;
+        for (int b = 0; b < batch; b++)
+            TensorPrimitives.Multiply(input.Slice(b * h, h), d, output.Slice(b * h, h));
+        SmallMatrix.MultiplyRows<T>(x, _outputWeightsT, output, batch, 2 * n, h, accumulate: true);
+    }
+
+    private unsafe void StepState(T[] x, T[] scratch, int batch, int n)
+    {
+        fixed (T* lr = _lambdaRe, li = _lambdaIm, px = x, ps = scratch)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                T* row = px + (long)b * 2 * n, bu = ps + (long)b * 2 * n;
+                DiagonalKernels<T>.MultiplyAdd(lr, li, row, bu, n, 0, n);
+            }
+        }
+        scratch.AsSpan(0, batch * 2 * n).CopyTo(x);
+    }
+
+    /// <summary>Rebuilds λ, W_inᵀ and W_outᵀ if any parameter changed since they were last built.</summary>
+    private void EnsureDerived()
+    {
+        // Versions only grow, so their sum changes whenever any parameter changes.
+        long version = 0;
+        foreach (var p in _parameters) version += p.Version;
+        if (Volatile.Read(ref _derivedVersion) == version) return;
+        lock (_derivedLock)
+        {
+            if (_derivedVersion == version) return;
+            int h = Hidden, n = StateSize;
+            ComputeLambda(_lambdaRe, _lambdaIm);
+            // W_inᵀ (H × 2N): column j < N is γ_j B_re[j, :], column N + j is γ_j B_im[j, :].
+            for (int j = 0; j < n; j++)
+            {
+                T gamma = T.CreateChecked(Math.Exp(double.CreateChecked(GammaLog.Value[j])));
+                for (int i = 0; i < h; i++)
+                {
+                    _inputWeightsT[i * 2 * n + j] = gamma * BRe.Value[j * h + i];
+                    _inputWeightsT[i * 2 * n + n + j] = gamma * BIm.Value[j * h + i];
+                }
+            }
+            // W_outᵀ (2N × H): row j < N is C_re[:, j], row N + j is −C_im[:, j].
+            for (int j = 0; j < n; j++)
+            {
+                for (int i = 0; i < h; i++)
+                {
+                    _outputWeightsT[j * h + i] = CRe.Value[i * n + j];
+                    _outputWeightsT[(n + j) * h + i] = -CIm.Value[i * n + j];
+                }
+            }
+            Volatile.Write(ref _derivedVersion, version);
+        }
+    }
+
+    private static void FillNormal(SeededRandom random, T[] values, double std)
+    {
+        for (int i = 0; i < values.Length; i++) values[i] = T.CreateChecked(std * random.NextNormal());
+    }
+}
