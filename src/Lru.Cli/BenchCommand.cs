@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.Runtime.Intrinsics;
+using System.Text.Json;
+using Lru.Baselines;
+using Lru.Layers;
+using Lru.Scans;
+using Lru.Tensors;
+
+namespace Lru.Cli;
+
+/// <summary><c>lru bench</c>: measures the LRU layer (and GEMM) against naive baselines at one shape.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var mode = new Option<string>("--mode") { Description = "What to measure: forward (LRU layer forward vs the naive RNN) or gemm (C = A·B, m×k times k×n).", DefaultValueFactory = _ => "forward" };
+        mode.AcceptOnlyFromAmong("forward", "gemm");
+        var batch = new Option<int>("--batch", "-b") { Description = "Batch size B.", DefaultValueFactory = _ => 8 };
+        var length = new Option<int>("--length", "-l") { Description = "Sequence length L.", DefaultValueFactory = _ => 1024 };
+        var hidden = new Option<int>("--hidden") { Description = "Model width H.", DefaultValueFactory = _ => 128 };
+        var state = new Option<int>("--state") { Description = "State size N (complex channels).", DefaultValueFactory = _ => 256 };
+        var threads = new Option<int>("--threads", "-t") { Description = "Threads for the LRU kernels.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var scan = new Option<string>("--scan") { Description = "Scan algorithm: auto, sequential, chunked or tree.", DefaultValueFactory = _ => "auto" };
+        scan.AcceptOnlyFromAmong("auto", "sequential", "chunked", "tree");
+        var m = new Option<int>("--m") { Description = "GEMM rows of A and C (mode gemm).", DefaultValueFactory = _ => 1024 };
+        var n = new Option<int>("--n") { Description = "GEMM columns of B and C (mode gemm).", DefaultValueFactory = _ => 1024 };
+        var k = new Option<int>("--k") { Description = "GEMM inner dimension (mode gemm).", DefaultValueFactory = _ => 1024 };
+        var seconds = new Option<double>("--seconds") { Description = "Minimum measuring time per candidate, in seconds.", DefaultValueFactory = _ => 2.0 };
+        var skipNaive = new Option<bool>("--no-naive") { Description = "Skip the slow naive baseline." };
+        var json = new Option<bool>("--json") { Description = "End with one line holding a JSON object of the results." };
+
+        var command = new Command("bench", "Measure the LRU layer forward (tokens/s) against a naive sequential tanh RNN of the same B, L, H, N, or measure GEMM.")
+        {
+            mode, batch, length, hidden, state, threads, scan, m, n, k, seconds, skipNaive, json,
+        };
+        command.SetAction(result => Cli.Run(() =>
+        {
+            int t = result.GetValue(threads);
+            if (t < 1) throw new ArgumentOutOfRangeException("--threads", t, "--threads must be at least 1.");
+            Parallelism.MaxThreads = t;
+            return result.GetValue(mode) == "gemm"
+                ? RunGemm(result.GetValue(m), result.GetValue(n), result.GetValue(k), t, result.GetValue(seconds), result.GetValue(json))
+                : RunForward(result.GetValue(batch), result.GetValue(length), result.GetValue(hidden), result.GetValue(state), t,
+                    ParseScan(result.GetValue(scan)!), result.GetValue(seconds), result.GetValue(skipNaive), result.GetValue(json));
+        }));
+        return command;
+    }
+
+    private static ScanMode ParseScan(string scan) => scan switch
+    {
+        "sequential" => ScanMode.Sequential,
+        "chunked" => ScanMode.Chunked,
+        "tree" => ScanMode.Tree,
+        _ => ScanMode.Auto,
+    };
+
+    private static int RunForward(int batch, int length, int hidden, int stateSize, int threads, ScanMode scan, double seconds, bool skipNaive, bool json)
+    {
+        if (batch < 1 || length < 1)
+            throw new ArgumentOutOfRangeException(batch < 1 ? "--batch" : "--length", "--batch and --length must be at least 1.");
+        var layer = new LruLayer<float>(new LruConfig(hidden, stateSize), seed: 0);
+        var random = new SeededRandom(1);
+        float[] input = new float[batch * length * hidden], output = new float[input.Length];
+        for (int i = 0; i < input.Length; i++) input[i] = (float)random.NextNormal();
+        ScanMode resolved = scan == ScanMode.Auto ? DiagonalRecurrence.ChooseMode(batch, length, stateSize) : scan;
+
+        Console.WriteLine($"LRU layer forward: B={batch} L={length} H={hidden} N={stateSize}, threads={threads}, scan={scan.ToString().ToLowerInvariant()} ({resolved.ToString().ToLowerInvariant()}), {Describe()}");
+        double lruSeconds = Measure.BestSeconds(() => layer.Forward(input, output, batch, length, mode: scan, threads: threads), seconds);
+        double tokens = (double)batch * length;
+        double lruRate = tokens / lruSeconds;
+        double flops = 8.0 * tokens * hidden * stateSize;
+        Console.WriteLine($"  lru        {lruSeconds * 1e3,10:F3} ms/pass  {lruRate,14:N0} tokens/s  {flops / lruSeconds / 1e9,7:F1} GFLOP/s (8·B·L·H·N)");
+
+        double? naiveRate = null;
+        if (!skipNaive)
+        {
+            var rnn = new NaiveRnn(hidden, stateSize, seed: 0);
+            double naiveSeconds = Measure.BestSeconds(() => rnn.Forward(input, output, batch, length), 0, minRuns: 1);
+            naiveRate = tokens / naiveSeconds;
+            Console.WriteLine($"  naive RNN  {naiveSeconds * 1e3,10:F3} ms/pass  {naiveRate,14:N0} tokens/s  (dense tanh RNN, scalar loops, 1 thread)");
+            Console.WriteLine($"  speed-up   {lruRate / naiveRate:F1}×");
+        }
+
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+            {
+                ["mode"] = "forward", ["batch"] = batch, ["length"] = length, ["hidden"] = hidden, ["state"] = stateSize,
+                ["threads"] = threads, ["scan"] = scan.ToString().ToLowerInvariant(), ["scan_resolved"] = resolved.ToString().ToLowerInvariant(),
+                ["lru_tokens_per_s"] = Math.Round(lruRate, 1), ["naive_rnn_tokens_per_s"] = naiveRate is null ? null : Math.Round(naiveRate.Value, 1),
+                ["lru_seconds_per_pass"] = lruSeconds, ["lru_gflops"] = Math.Round(flops / lruSeconds / 1e9, 2),
+            }));
+        }
+        return 0;
+    }
+
+    private static int RunGemm(int m, int n, int k, int threads, double seconds, bool json)
+    {
+        if (m < 1 || n < 1 || k < 1) throw new ArgumentOutOfRangeException("--m", "--m, --n and --k must be at least 1.");
+        var random = new SeededRandom(2);
+        float[] a = new float[m * k], b = new float[k * n], c = new float[m * n];
+        for (int i = 0; i < a.Length; i++) a[i] = (float)random.NextNormal();
+        for (int i = 0; i < b.Length; i++) b[i] = (float)random.NextNormal();
+        Console.WriteLine($"SGEMM C = A·B: m={m} n={n} k={k}, threads={threads}, {Describe()}");
+        double best = Measure.BestSeconds(() => Gemm.Multiply<float>(a, b, c, m, n, k, threads: threads), seconds);
+        double gflops = 2.0 * m * n * k / best / 1e9;
+        Console.WriteLine($"  gemm  {best * 1e3,10:F3} ms  {gflops,8:F1} GFLOP/s");
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["mode"] = "gemm", ["m"] = m, ["n"] = n, ["k"] = k, ["threads"] = threads, ["seconds"] = best, ["gflops"] = Math.Round(gflops, 2),
+            }));
+        return 0;
+    }
+
+    private static string Describe() =>
+        $"SIMD: {(Vector512.IsHardwareAccelerated ? "Vector512" : Vector256.IsHardwareAccelerated ? "Vector256" : "Vector128/scalar")}, {Environment.ProcessorCount} cores";
+}

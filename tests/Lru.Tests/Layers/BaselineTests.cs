@@ -1,0 +1,53 @@
+using Lru.Baselines;
+using Lru.Layers;
+using Lru.Tests.Support;
+
+namespace Lru.Tests.Layers;
+
+/// <summary>The benchmark baselines compute what they claim to.</summary>
+public class BaselineTests
+{
+    [Fact]
+    public void NaivePerStepLru_MatchesReference()
+    {
+        const int batch = 2, length = 30, h = 7, n = 9;
+        var layer = new LruLayer<float>(new LruConfig(h, n), seed: 8);
+        double[] u = Compare.Random(batch * length * h, 2);
+        float[] y = new float[u.Length];
+        NaiveLru.Forward(layer, Compare.Cast<float>(u), y, batch, length);
+        Compare.Close<float>(y, ReferenceLru.Forward(layer, u, batch, length).Output, 1e-4);
+    }
+
+    [Fact]
+    public void NaiveRnn_MatchesDoubleRecurrence()
+    {
+        const int batch = 2, length = 10, h = 5, n = 6;
+        var rnn = new NaiveRnn(h, n, seed: 1);
+        var (w, uw, v) = rnn.Weights;
+        double[] u = Compare.Random(batch * length * h, 3);
+        float[] y = new float[u.Length];
+        rnn.Forward(Compare.Cast<float>(u), y, batch, length);
+
+        var expected = new double[u.Length];
+        for (int b = 0; b < batch; b++)
+        {
+            var state = new double[n];
+            for (int t = 0; t < length; t++)
+            {
+                int row = (b * length + t) * h;
+                var next = new double[n];
+                for (int i = 0; i < n; i++)
+                {
+                    double s = 0;
+                    for (int j = 0; j < n; j++) s += w[i * n + j] * state[j];
+                    for (int j = 0; j < h; j++) s += uw[i * h + j] * (double)(float)u[row + j];
+                    next[i] = Math.Tanh(s);
+                }
+                state = next;
+                for (int i = 0; i < h; i++)
+                    for (int j = 0; j < n; j++) expected[row + i] += v[i * n + j] * state[j];
+            }
+        }
+        Compare.Close<float>(y, expected, 1e-5);
+    }
+}
