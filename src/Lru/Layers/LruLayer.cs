@@ -21,12 +21,20 @@ namespace Lru.Layers;
 /// modifies the parameters meanwhile; each stream needs its own <see cref="LruState{T}"/>.
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class LruLayer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly object _derivedLock = new();
     private readonly T[] _lambdaRe, _lambdaIm, _inputWeightsT, _outputWeightsT;
     private readonly Parameter<T>[] _parameters;
     private long _derivedVersion = -1;
+
+    // Kept by a training forward pass for the backward pass (owned, grown on first use).
+    private T[] _cachedInput = [], _cachedStates = [], _cachedInitial = [];
+    private int _cachedBatch = -1, _cachedLength = -1;
+    private bool _cachedHasInitial;
+
+    // Backward work space (owned, grown on first use).
+    private T[] _gradStates = [], _gradOutputWeights = [], _gradInputWeights = [];
 
     /// <summary>Creates a layer with ring initialisation (LRU-MATH §1).</summary>
     /// <param name="config">Sizes and initialisation ranges.</param>
@@ -60,6 +68,21 @@ public sealed class LruLayer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The model width <c>H</c>.</summary>
     public int Hidden => Config.Hidden;
+
+    /// <inheritdoc/>
+    public override int InputFeatures => Config.Hidden;
+
+    /// <inheritdoc/>
+    public override int OutputFeatures => Config.Hidden;
+
+    /// <summary>The scan algorithm used by <see cref="Forward(ReadOnlySpan{T}, Span{T}, int, int)"/> and <see cref="Backward(ReadOnlySpan{T}, Span{T}, int, int)"/>.</summary>
+    public ScanMode Scan { get; set; } = ScanMode.Auto;
+
+    /// <inheritdoc/>
+    public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
+    {
+        foreach (var p in _parameters) yield return (p.Name, p);
+    }
 
     /// <summary>The number of complex state channels <c>N</c>.</summary>
     public int StateSize => Config.State;
@@ -181,7 +204,15 @@ public sealed class LruLayer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
         EnsureDerived();
         int m = checked((int)rows);
-        T[] statesArray = ArrayPool<T>.Shared.Rent(checked(m * 2 * n));
+        bool keep = IsTraining;
+        T[] statesArray = keep ? Grow(ref _cachedStates, checked(m * 2 * n)) : ArrayPool<T>.Shared.Rent(checked(m * 2 * n));
+        if (keep)
+        {
+            input.CopyTo(Grow(ref _cachedInput, m * h));
+            _cachedHasInitial = !initialState.IsEmpty;
+            if (_cachedHasInitial) initialState.CopyTo(Grow(ref _cachedInitial, batch * 2 * n));
+            (_cachedBatch, _cachedLength) = (batch, length);
+        }
         try
         {
             Span<T> states = statesArray.AsSpan(0, m * 2 * n);
@@ -203,8 +234,179 @@ public sealed class LruLayer<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         finally
         {
-            ArrayPool<T>.Shared.Return(statesArray);
+            if (!keep) ArrayPool<T>.Shared.Return(statesArray);
         }
+    }
+
+    /// <summary>Runs the layer from a zero state with <see cref="Scan"/> and <see cref="Parallelism.MaxThreads"/> threads.</summary>
+    /// <param name="input">(batch, length, H).</param>
+    /// <param name="output">(batch, length, H); must not overlap <paramref name="input"/>.</param>
+    /// <param name="batch">The batch size B.</param>
+    /// <param name="length">The sequence length L.</param>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length) =>
+        Forward(input, output, batch, length, default, default, Scan, null);
+
+    /// <inheritdoc/>
+    public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length) =>
+        Backward(gradOutput, gradInput, batch, length, default, Scan, null);
+
+    /// <summary>
+    /// Back-propagates through the last training forward pass (LRU-MATH §4): writes ∂ℒ/∂u and
+    /// ∂ℒ/∂x_0, and adds the gradients of all eight parameters to their <see cref="Parameter{T}.Gradient"/>.
+    /// Four GEMMs and one reverse-time scan of the same family as the forward pass.
+    /// </summary>
+    /// <param name="gradOutput">∂ℒ/∂y, (batch, length, H).</param>
+    /// <param name="gradInput">Receives ∂ℒ/∂u, (batch, length, H); empty to skip.</param>
+    /// <param name="batch">The batch size of the last forward pass.</param>
+    /// <param name="length">The sequence length of the last forward pass.</param>
+    /// <param name="gradInitialState">Receives ∂ℒ/∂x_0 as (batch, 2N) [∂/∂Re | ∂/∂Im]; empty to skip.</param>
+    /// <param name="mode">The scan algorithm for the reverse scan.</param>
+    /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
+    /// <exception cref="InvalidOperationException">The last forward pass was not a training pass of this batch and length.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    public void Backward(
+        ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length,
+        Span<T> gradInitialState, ScanMode mode = ScanMode.Auto, int? threads = null)
+    {
+        int h = Hidden, n = StateSize;
+        if (batch != _cachedBatch || length != _cachedLength)
+            throw new InvalidOperationException(
+                $"Backward needs a preceding training Forward of batch {batch} and length {length}; the last one kept was batch {_cachedBatch}, length {_cachedLength}.");
+        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
+        if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
+        if (!gradInitialState.IsEmpty) Guard.Length(gradInitialState.Length, nameof(gradInitialState), "batch, 2N", batch, 2 * n);
+        int workers = Parallelism.Resolve(threads);
+        int m = batch * length;
+        if (m == 0) { gradInitialState.Clear(); return; }
+        EnsureDerived();
+
+        ReadOnlySpan<T> u = _cachedInput.AsSpan(0, m * h), x = _cachedStates.AsSpan(0, m * 2 * n);
+        Span<T> delta = Grow(ref _gradStates, m * 2 * n).AsSpan(0, m * 2 * n);
+
+        // ∂D = Σ_t g_t ⊙ u_t.
+        Span<T> gradD = D.Gradient;
+        for (int r = 0; r < m; r++)
+            TensorPrimitives.MultiplyAdd(gradOutput.Slice(r * h, h), u.Slice(r * h, h), gradD, gradD);
+
+        // ∂C: Gᵀ·X (H × 2N) = [Σ g x_reᵀ | Σ g x_imᵀ]; ∂C_re += left half, ∂C_im −= right half.
+        Span<T> gradW = Grow(ref _gradOutputWeights, h * 2 * n).AsSpan(0, h * 2 * n);
+        Gemm.Multiply<T>(gradOutput, x, gradW, h, 2 * n, m, transposeA: true, threads: workers);
+        Span<T> gradCRe = CRe.Gradient, gradCIm = CIm.Gradient;
+        for (int i = 0; i < h; i++)
+        {
+            TensorPrimitives.Add(gradCRe.Slice(i * n, n), gradW.Slice(i * 2 * n, n), gradCRe.Slice(i * n, n));
+            TensorPrimitives.Subtract(gradCIm.Slice(i * n, n), gradW.Slice(i * 2 * n + n, n), gradCIm.Slice(i * n, n));
+        }
+
+        // q_t = Cᴴ g_t = G · W_out  (W_out = (W_outᵀ)ᵀ), then δ_t = q_t + conj(λ) ⊙ δ_{t+1} backwards in time.
+        Gemm.Multiply<T>(gradOutput, _outputWeightsT, delta, m, 2 * n, h, transposeB: true, threads: workers);
+        T[] negatedIm = ArrayPool<T>.Shared.Rent(n);
+        try
+        {
+            TensorPrimitives.Negate(_lambdaIm, negatedIm.AsSpan(0, n));
+            DiagonalRecurrence.Scan<T>(_lambdaRe, negatedIm.AsSpan(0, n), delta, batch, length, default, reverse: true, mode, workers);
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(negatedIm);
+        }
+
+        AccumulateLambdaGradients(delta, x, batch, length);
+
+        // ∂B: Δᵀ·U (2N × H) = [Σ δ_re uᵀ ; Σ δ_im uᵀ]; ∂B_re,im += γ ⊙ rows, ∂gamma_log += rowsum(B ⊙ γ rows).
+        Span<T> gradV = Grow(ref _gradInputWeights, 2 * n * h).AsSpan(0, 2 * n * h);
+        Gemm.Multiply<T>(delta, u, gradV, 2 * n, h, m, transposeA: true, threads: workers);
+        Span<T> gradBRe = BRe.Gradient, gradBIm = BIm.Gradient, gradGamma = GammaLog.Gradient;
+        for (int j = 0; j < n; j++)
+        {
+            T gamma = T.Exp(GammaLog.Value[j]);
+            Span<T> re = gradV.Slice(j * h, h), im = gradV.Slice((n + j) * h, h);
+            TensorPrimitives.Multiply(re, gamma, re);
+            TensorPrimitives.Multiply(im, gamma, im);
+            TensorPrimitives.Add(gradBRe.Slice(j * h, h), re, gradBRe.Slice(j * h, h));
+            TensorPrimitives.Add(gradBIm.Slice(j * h, h), im, gradBIm.Slice(j * h, h));
+            gradGamma[j] += TensorPrimitives.Dot<T>(BRe.Value.AsSpan(j * h, h), re) + TensorPrimitives.Dot<T>(BIm.Value.AsSpan(j * h, h), im);
+        }
+
+        // ∂u_t = D ⊙ g_t + W_inᵀ-rows: Δ · (W_inᵀ)ᵀ.
+        if (!gradInput.IsEmpty)
+        {
+            ReadOnlySpan<T> d = D.Value;
+            for (int r = 0; r < m; r++)
+                TensorPrimitives.Multiply(gradOutput.Slice(r * h, h), d, gradInput.Slice(r * h, h));
+            Gemm.Multiply<T>(delta, _inputWeightsT, gradInput, m, h, 2 * n, transposeB: true, accumulate: true, threads: workers);
+        }
+
+        // ∂x_0 = conj(λ) ⊙ δ_1.
+        if (!gradInitialState.IsEmpty)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                ReadOnlySpan<T> d1 = delta.Slice(b * length * 2 * n, 2 * n);
+                Span<T> g0 = gradInitialState.Slice(b * 2 * n, 2 * n);
+                for (int j = 0; j < n; j++)
+                {
+                    T lr = _lambdaRe[j], li = _lambdaIm[j], dr = d1[j], di = d1[n + j];
+                    g0[j] = lr * dr + li * di;
+                    g0[n + j] = lr * di - li * dr;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// G_λ = Σ_t δ_t ⊙ conj(x_{t−1}) (x_0 the initial state), then
+    /// ∂nu_log += −exp(nu_log) ⊙ Re(conj(G_λ) ⊙ λ) and ∂theta_log += −exp(theta_log) ⊙ Im(conj(G_λ) ⊙ λ).
+    /// Sums run over rows in a fixed order, so they do not depend on threads.
+    /// </summary>
+    private void AccumulateLambdaGradients(ReadOnlySpan<T> delta, ReadOnlySpan<T> x, int batch, int length)
+    {
+        int n = StateSize;
+        T[] sums = ArrayPool<T>.Shared.Rent(2 * n);
+        T[] scratch = ArrayPool<T>.Shared.Rent(n);
+        try
+        {
+            Span<T> gRe = sums.AsSpan(0, n), gIm = sums.AsSpan(n, n), tmp = scratch.AsSpan(0, n);
+            gRe.Clear(); gIm.Clear();
+            for (int b = 0; b < batch; b++)
+            {
+                for (int t = 0; t < length; t++)
+                {
+                    ReadOnlySpan<T> d = delta.Slice((b * length + t) * 2 * n, 2 * n);
+                    ReadOnlySpan<T> prev;
+                    if (t > 0) prev = x.Slice((b * length + t - 1) * 2 * n, 2 * n);
+                    else if (_cachedHasInitial) prev = _cachedInitial.AsSpan(b * 2 * n, 2 * n);
+                    else continue;
+                    // δ·conj(x) = (δr xr + δi xi) + i(δi xr − δr xi)
+                    TensorPrimitives.MultiplyAdd(d[..n], prev[..n], gRe, gRe);
+                    TensorPrimitives.MultiplyAdd(d[n..], prev[n..], gRe, gRe);
+                    TensorPrimitives.MultiplyAdd(d[n..], prev[..n], gIm, gIm);
+                    TensorPrimitives.Multiply(d[..n], prev[n..], tmp);
+                    TensorPrimitives.Subtract(gIm, tmp, gIm);
+                }
+            }
+            Span<T> gradNu = NuLog.Gradient, gradTheta = ThetaLog.Gradient;
+            for (int j = 0; j < n; j++)
+            {
+                T lr = _lambdaRe[j], li = _lambdaIm[j];
+                // conj(G)·λ = (gr − i gi)(lr + i li) = (gr lr + gi li) + i(gr li − gi lr)
+                T re = gRe[j] * lr + gIm[j] * li, im = gRe[j] * li - gIm[j] * lr;
+                gradNu[j] -= T.Exp(NuLog.Value[j]) * re;
+                gradTheta[j] -= T.Exp(ThetaLog.Value[j]) * im;
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(sums);
+            ArrayPool<T>.Shared.Return(scratch);
+        }
+    }
+
+    private static T[] Grow(ref T[] buffer, int length)
+    {
+        if (buffer.Length < length) buffer = new T[length];
+        return buffer;
     }
 
     /// <summary>Runs the layer over <see cref="System.Numerics.Tensors"/> spans of shape (B, L, H), without copying.</summary>
