@@ -51,8 +51,13 @@ public static class Parallelism
             for (int i = 0; i < count; i++) body.Run(i);
             return;
         }
+        ForParallel(count, threads, body);
+    }
 
-        TBody copy = body;
+    // Kept apart from For so that its closure is only created when threads are really used.
+    private static void ForParallel<TBody>(int count, int threads, TBody copy)
+        where TBody : struct, IIndexedWork
+    {
         int workers = Math.Min(threads, count);
         int next = -1;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
