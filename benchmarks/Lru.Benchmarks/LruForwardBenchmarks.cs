@@ -30,7 +30,7 @@ public class LruForwardBenchmarks
     public void Setup()
     {
         int[] s = Shape.Split(',').Select(int.Parse).ToArray();
-        _layer = new LruLayer<float>(new LruConfig(s[2], s[3]), seed: 0);
+        _layer = new LruLayer<float>(new LruConfig(s[2], s[3]), seed: 0) { IsTraining = false };
         _rnn = new NaiveRnn(s[2], s[3], seed: 0);
         var random = new SeededRandom(1);
         _input = new float[s[0] * s[1] * s[2]];

@@ -58,7 +58,7 @@ internal static class BenchCommand
     {
         if (batch < 1 || length < 1)
             throw new ArgumentOutOfRangeException(batch < 1 ? "--batch" : "--length", "--batch and --length must be at least 1.");
-        var layer = new LruLayer<float>(new LruConfig(hidden, stateSize), seed: 0);
+        var layer = new LruLayer<float>(new LruConfig(hidden, stateSize), seed: 0) { IsTraining = false };
         var random = new SeededRandom(1);
         float[] input = new float[batch * length * hidden], output = new float[input.Length];
         for (int i = 0; i < input.Length; i++) input[i] = (float)random.NextNormal();

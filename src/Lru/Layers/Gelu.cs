@@ -1,0 +1,260 @@
+using System.Numerics;
+using Lru.Tensors;
+
+namespace Lru.Layers;
+
+/// <summary>Which form of GELU to compute (PyTorch's <c>approximate</c> argument).</summary>
+public enum GeluApproximation
+{
+    /// <summary>The exact form <c>x·Φ(x) = x·½·erfc(−x/√2)</c> (PyTorch <c>approximate='none'</c>, JAX <c>approximate=False</c>).</summary>
+    None = 0,
+
+    /// <summary>The tanh form <c>½x·(1 + tanh(√(2/π)·(x + 0.044715x³)))</c> (PyTorch <c>approximate='tanh'</c>, the JAX default).</summary>
+    Tanh = 1,
+}
+
+/// <summary>
+/// The Gaussian error linear unit, elementwise: <c>y = x·Φ(x)</c> with <c>Φ</c> the standard normal
+/// distribution function, or its tanh approximation (<see cref="GeluApproximation"/>). Input and output are (B, L, H).
+/// </summary>
+/// <remarks>
+/// Every element is computed in double precision and then rounded to <typeparamref name="T"/>. The exact form
+/// uses <c>Φ(x) = ½·erfc(−x/√2)</c> with this library's own complementary error function (relative error below
+/// 1e-15 wherever the result is a normal double; Taylor series around tabulated centres and Laplace's continued
+/// fraction, allocation-free; 2e-16 to 7e-16 typical against 40-digit references). Through erfc the
+/// result keeps its relative accuracy in the negative tail, where <c>1 + erf</c> would cancel; what remains is the
+/// conditioning of Φ with respect to the rounding of <c>x/√2</c>, a relative <c>1e-16·x²</c> for negative x. Work
+/// is split over blocks of elements, so results do not depend on the thread count. The training forward keeps a
+/// copy of the input. A layer instance must not be used from several threads at once.
+/// </remarks>
+/// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
+public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private const int BlockSize = 4096;
+    private const double SqrtHalf = 0.70710678118654752440;      // 1/√2
+    private const double InvSqrtTwoPi = 0.39894228040143267794;  // 1/√(2π)
+    private const double SqrtTwoOverPi = 0.79788456080286535588; // √(2/π)
+    private const double TanhCubic = 0.044715;
+
+    private T[] _input = [];
+    private int _cachedBatch = -1, _cachedLength = -1;
+
+    /// <summary>Creates the activation for rows of <paramref name="features"/> values.</summary>
+    /// <param name="features">H, at least 1.</param>
+    /// <param name="approximation">Exact (default) or tanh form.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="features"/> is less than 1 or <paramref name="approximation"/> is not defined.</exception>
+    public Gelu(int features, GeluApproximation approximation = GeluApproximation.None)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(features, 1);
+        if (approximation is not (GeluApproximation.None or GeluApproximation.Tanh))
+            throw new ArgumentOutOfRangeException(nameof(approximation), approximation, "approximation must be None or Tanh.");
+        Features = features;
+        Approximation = approximation;
+    }
+
+    /// <summary>H, the features per time step.</summary>
+    public int Features { get; }
+
+    /// <summary>The form of GELU computed.</summary>
+    public GeluApproximation Approximation { get; }
+
+    /// <inheritdoc/>
+    public override int InputFeatures => Features;
+
+    /// <inheritdoc/>
+    public override int OutputFeatures => Features;
+
+    /// <summary>Computes <c>y = GELU(x)</c> elementwise; in training mode keeps a copy of <c>x</c>.</summary>
+    /// <param name="input"><c>x</c>, (batch, length, H).</param>
+    /// <param name="output">Receives <c>y</c>, (batch, length, H); may be the same span as <paramref name="input"/>, but must not partly overlap it.</param>
+    /// <param name="batch">The batch size B.</param>
+    /// <param name="length">The sequence length L.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        int h = Features;
+        Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
+        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
+        if (IsTraining)
+        {
+            if (_input.Length < input.Length) _input = new T[input.Length];
+            input.CopyTo(_input);
+            _cachedBatch = batch;
+            _cachedLength = length;
+        }
+        fixed (T* x = input, y = output)
+        {
+            var work = new Work { X = x, Y = y, Count = input.Length, Tanh = Approximation == GeluApproximation.Tanh };
+            Parallelism.For((input.Length + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
+        }
+    }
+
+    /// <summary>Back-propagates through the last training forward: <c>∂x = ∂y ⊙ GELU′(x)</c>. GELU has no parameters.</summary>
+    /// <param name="gradOutput"><c>∂ℒ/∂y</c>, (batch, length, H).</param>
+    /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, H); may be the same span as <paramref name="gradOutput"/>; may be empty when not needed.</param>
+    /// <param name="batch">The batch size of the last training forward.</param>
+    /// <param name="length">The sequence length of the last training forward.</param>
+    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    {
+        if (batch != _cachedBatch || length != _cachedLength)
+            throw new InvalidOperationException(_cachedBatch < 0
+                ? $"Gelu.Backward needs a training Forward first (batch {batch}, length {length})."
+                : $"Gelu.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_cachedBatch}, length {_cachedLength}.");
+        int h = Features;
+        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
+        if (gradInput.IsEmpty) return;
+        Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
+        fixed (T* x = _input, dy = gradOutput, dx = gradInput)
+        {
+            var work = new Work { X = x, DY = dy, Y = dx, Count = gradOutput.Length, Tanh = Approximation == GeluApproximation.Tanh, Derivative = true };
+            Parallelism.For((gradOutput.Length + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
+        }
+    }
+
+    /// <summary>GELU(x) in double precision.</summary>
+    internal static double Value(double x, bool tanh)
+    {
+        if (tanh) return 0.5 * x * (1 + Math.Tanh(SqrtTwoOverPi * (x + TanhCubic * x * x * x)));
+        return x * 0.5 * ErrorFunction.Erfc(-x * SqrtHalf);
+    }
+
+    /// <summary>dGELU/dx in double precision.</summary>
+    internal static double Derivative(double x, bool tanh)
+    {
+        if (tanh)
+        {
+            double t = Math.Tanh(SqrtTwoOverPi * (x + TanhCubic * x * x * x));
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SqrtTwoOverPi * (1 + 3 * TanhCubic * x * x);
+        }
+        // Φ(x) + x·φ(x).
+        return 0.5 * ErrorFunction.Erfc(-x * SqrtHalf) + x * InvSqrtTwoPi * Math.Exp(-0.5 * x * x);
+    }
+
+    /// <summary>One block of elements: <c>Y = GELU(X)</c>, or <c>Y = DY ⊙ GELU′(X)</c> when <see cref="Derivative"/> is set.</summary>
+    private unsafe struct Work : IIndexedWork
+    {
+        public T* X, Y, DY;
+        public int Count;
+        public bool Tanh, Derivative;
+
+        public readonly void Run(int index)
+        {
+            int start = index * BlockSize, end = Math.Min(Count, start + BlockSize);
+            if (Derivative)
+            {
+                for (int i = start; i < end; i++)
+                    Y[i] = T.CreateTruncating(double.CreateTruncating(DY[i]) * Gelu<T>.Derivative(double.CreateTruncating(X[i]), Tanh));
+            }
+            else
+            {
+                for (int i = start; i < end; i++)
+                    Y[i] = T.CreateTruncating(Value(double.CreateTruncating(X[i]), Tanh));
+            }
+        }
+    }
+}
+
+/// <summary>
+/// The complementary error function <c>erfc(z) = (2/√π)·∫_z^∞ exp(−t²) dt</c> in double precision, with a relative
+/// error below 1e-15 wherever the result is a normal double (measured against 40-digit references at 55 000 points
+/// in [−8, 26.6]: worst 7.3e-16), and no allocation.
+/// </summary>
+/// <remarks>
+/// <para>For <c>0 ≤ z &lt; 6</c>: a Taylor series around the nearest of the centres <c>c = k/8</c>,
+/// <c>erfc(c + h) = erfc(c) − (2/√π)·Σ_n a_n h^(n+1)/(n+1)</c>, where <c>a_n</c> are the Taylor coefficients of
+/// <c>exp(−t²)</c> at <c>c</c>: <c>a_0 = exp(−c²)</c>, <c>(n+1)·a_(n+1) = −2c·a_n − 2a_(n−1)</c>. With <c>|h| ≤ 1/16</c>
+/// the terms fall quickly (at most about 20) and the correction never cancels more than half of <c>erfc(c)</c>.
+/// The centre values are computed once: from the Maclaurin series of erf for <c>c &lt; 1</c> and from Laplace's
+/// continued fraction <c>erfc(z) = exp(−z²)/√π · 1/(z + ½/(z + 1/(z + 3/2/(z + …))))</c>, evaluated backwards
+/// from depth 2000, for <c>c ≥ 1</c>.</para>
+/// <para>For <c>z ≥ 6</c>: the same continued fraction from depth 40 (converged to rounding there).
+/// For <c>z &lt; 0</c>: <c>erfc(z) = 2 − erfc(−z)</c>. <c>exp(−z²)</c> is evaluated as <c>exp(−s)·(1 − e)</c> with
+/// <c>s + e = z²</c> split exactly by a fused multiply-add, so the rounding of <c>z²</c> does not cost accuracy.</para>
+/// </remarks>
+internal static class ErrorFunction
+{
+    private const double CentreSpacing = 0.125, TaylorLimit = 6.0;
+    private const double SqrtPi = 1.7724538509055160273;        // √π
+    private const double TwoOverSqrtPi = 1.1283791670955125739; // 2/√π
+    private const int MaxTerms = 40;
+
+    private static readonly double[] s_centreErfc, s_centreGauss, s_reciprocals;
+
+    static ErrorFunction()
+    {
+        int count = (int)(TaylorLimit / CentreSpacing) + 1;
+        s_centreErfc = new double[count];
+        s_centreGauss = new double[count];
+        for (int k = 0; k < count; k++)
+        {
+            double c = k * CentreSpacing;
+            s_centreGauss[k] = ExpMinusSquare(c);
+            s_centreErfc[k] = c == 0 ? 1.0 : c < 1 ? 1 - ErfSeries(c) : ContinuedFraction(c, 2000);
+        }
+        s_reciprocals = new double[MaxTerms + 2];
+        for (int n = 1; n < s_reciprocals.Length; n++) s_reciprocals[n] = 1.0 / n;
+    }
+
+    /// <summary>erfc(z); 2 for −∞, 0 for +∞ and for z above about 26.6 (underflow), NaN for NaN.</summary>
+    public static double Erfc(double z)
+    {
+        if (double.IsNaN(z)) return z;
+        if (z < 0) return 2 - Erfc(-z);
+        if (z > 27.5) return 0; // erfc(27.3) is below the smallest subnormal
+        if (z >= TaylorLimit) return ContinuedFraction(z, 40);
+
+        int k = (int)(z * (1 / CentreSpacing) + 0.5);
+        double c = k * CentreSpacing, h = z - c;
+        // S = Σ_n a_n h^(n+1)/(n+1), with the a_n of exp(−t²) at c by their three-term recurrence.
+        double previous = 0, a = s_centreGauss[k], power = h, sum = a * h;
+        int small = 0;
+        for (int n = 0; n < MaxTerms; n++)
+        {
+            double next = (-2 * c * a - 2 * previous) * s_reciprocals[n + 1];
+            previous = a;
+            a = next;
+            power *= h;
+            double term = a * power * s_reciprocals[n + 2];
+            sum += term;
+            // Stop after two consecutive negligible terms (a single a_n can vanish, e.g. every odd one at c = 0).
+            if (Math.Abs(term) <= 1e-18 * Math.Abs(sum)) { if (++small == 2) break; }
+            else small = 0;
+        }
+        return s_centreErfc[k] - TwoOverSqrtPi * sum;
+    }
+
+    /// <summary>exp(−z²) without the rounding error of z²: z² = s + e exactly, exp(−s − e) ≈ exp(−s)·(1 − e).</summary>
+    private static double ExpMinusSquare(double z)
+    {
+        double s = z * z;
+        double e = Math.FusedMultiplyAdd(z, z, -s);
+        return Math.Exp(-s) * (1 - e);
+    }
+
+    /// <summary>erf(z) = (2/√π)·Σ_n (−1)^n z^(2n+1)/(n!·(2n+1)), for 0 &lt; z &lt; 1.</summary>
+    private static double ErfSeries(double z)
+    {
+        double z2 = z * z, power = z, sum = z;
+        for (int n = 1; n < 60; n++)
+        {
+            power *= -z2 / n;
+            double term = power / (2 * n + 1);
+            sum += term;
+            if (Math.Abs(term) < 1e-18 * Math.Abs(sum)) break;
+        }
+        return TwoOverSqrtPi * sum;
+    }
+
+    /// <summary>Laplace's continued fraction for erfc, evaluated backwards from <paramref name="depth"/>; z &gt; 0.</summary>
+    private static double ContinuedFraction(double z, int depth)
+    {
+        double t = z;
+        for (int n = depth; n >= 1; n--) t = z + 0.5 * n / t;
+        return ExpMinusSquare(z) / (SqrtPi * t);
+    }
+}

@@ -1,0 +1,148 @@
+using System.Buffers;
+using System.Numerics;
+using System.Numerics.Tensors;
+using Lru.Tensors;
+
+namespace Lru.Layers;
+
+/// <summary>
+/// The gated linear unit of the LRU block (LRU-MATH §2): <c>z = out1(x) ⊙ sigmoid(out2(x))</c>, with
+/// <c>out1</c> and <c>out2</c> two <see cref="Linear{T}"/> layers H → H with bias. Input and output are (B, L, H).
+/// Parameters are named <c>out1.weight</c>, <c>out1.bias</c>, <c>out2.weight</c>, <c>out2.bias</c>, as in the
+/// JAX reference.
+/// </summary>
+/// <remarks>
+/// The training forward keeps <c>a = out1(x)</c> and <c>s = sigmoid(out2(x))</c> (and each linear layer its input).
+/// The backward is <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>, <c>∂x = out1ᵀ(∂a) + out2ᵀ(∂g)</c>.
+/// A layer instance must not be used from several threads at once.
+/// </remarks>
+/// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
+public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T[] _a = [], _s = [], _gradA = [], _gradG = [];
+    private int _cachedBatch = -1, _cachedLength = -1;
+
+    /// <summary>Creates the unit with both linear layers initialised like PyTorch from a seed.</summary>
+    /// <param name="features">H, at least 1.</param>
+    /// <param name="seed">The seed; <c>out1</c> is drawn first, then <c>out2</c>, from one generator.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="features"/> is less than 1.</exception>
+    public Glu(int features, long seed = 0) : this(features, new SeededRandom(seed))
+    {
+    }
+
+    /// <summary>Creates the unit with both linear layers initialised like PyTorch from <paramref name="random"/> (<c>out1</c> first).</summary>
+    /// <param name="features">H, at least 1.</param>
+    /// <param name="random">The generator.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="features"/> is less than 1.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="random"/> is null.</exception>
+    public Glu(int features, SeededRandom random)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(features, 1);
+        ArgumentNullException.ThrowIfNull(random);
+        Out1 = new Linear<T>(features, features, random);
+        Out2 = new Linear<T>(features, features, random);
+    }
+
+    /// <summary>H, the features per time step.</summary>
+    public int Features => Out1.InputFeatures;
+
+    /// <inheritdoc/>
+    public override int InputFeatures => Features;
+
+    /// <inheritdoc/>
+    public override int OutputFeatures => Features;
+
+    /// <summary><c>out1</c>: the value branch, H → H.</summary>
+    public Linear<T> Out1 { get; }
+
+    /// <summary><c>out2</c>: the gate branch, H → H, passed through the sigmoid.</summary>
+    public Linear<T> Out2 { get; }
+
+    /// <summary>The parameters with hierarchical names: <c>out1.weight</c>, <c>out1.bias</c>, <c>out2.weight</c>, <c>out2.bias</c>.</summary>
+    /// <returns>The four parameters in that order.</returns>
+    public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
+    {
+        foreach (var (name, p) in Out1.NamedParameters()) yield return ("out1." + name, p);
+        foreach (var (name, p) in Out2.NamedParameters()) yield return ("out2." + name, p);
+    }
+
+    /// <summary>Computes <c>z = out1(x) ⊙ sigmoid(out2(x))</c>; in training mode keeps <c>out1(x)</c> and the gate.</summary>
+    /// <param name="input"><c>x</c>, (batch, length, H).</param>
+    /// <param name="output">Receives <c>z</c>, (batch, length, H); must not overlap <paramref name="input"/>.</param>
+    /// <param name="batch">The batch size B.</param>
+    /// <param name="length">The sequence length L.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        int h = Features;
+        Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
+        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
+        int count = input.Length;
+        Out1.IsTraining = Out2.IsTraining = IsTraining;
+
+        if (IsTraining)
+        {
+            if (_a.Length < count) { _a = new T[count]; _s = new T[count]; }
+            Span<T> a = _a.AsSpan(0, count), s = _s.AsSpan(0, count);
+            Out1.Forward(input, a, batch, length);
+            Out2.Forward(input, s, batch, length);
+            TensorPrimitives.Sigmoid<T>(s, s);
+            TensorPrimitives.Multiply<T>(a, s, output);
+            _cachedBatch = batch;
+            _cachedLength = length;
+            return;
+        }
+
+        // Evaluation keeps nothing: the gate goes through a pooled scratch buffer so the training cache survives.
+        T[] scratch = ArrayPool<T>.Shared.Rent(Math.Max(count, 1));
+        try
+        {
+            Span<T> g = scratch.AsSpan(0, count);
+            Out1.Forward(input, output, batch, length);
+            Out2.Forward(input, g, batch, length);
+            TensorPrimitives.Sigmoid<T>(g, g);
+            TensorPrimitives.Multiply<T>(output, g, output);
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(scratch);
+        }
+    }
+
+    /// <summary>
+    /// Back-propagates through the last training forward: writes <c>∂x</c> and adds the gradients of
+    /// <c>out1</c> and <c>out2</c> to their parameters.
+    /// </summary>
+    /// <param name="gradOutput"><c>∂ℒ/∂z</c>, (batch, length, H).</param>
+    /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, H); may be empty when not needed.</param>
+    /// <param name="batch">The batch size of the last training forward.</param>
+    /// <param name="length">The sequence length of the last training forward.</param>
+    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    {
+        if (batch != _cachedBatch || length != _cachedLength)
+            throw new InvalidOperationException(_cachedBatch < 0
+                ? $"Glu.Backward needs a training Forward first (batch {batch}, length {length})."
+                : $"Glu.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_cachedBatch}, length {_cachedLength}.");
+        int h = Features;
+        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
+        if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
+        int count = gradOutput.Length;
+        if (_gradA.Length < count) { _gradA = new T[count]; _gradG = new T[count]; }
+        ReadOnlySpan<T> a = _a.AsSpan(0, count), s = _s.AsSpan(0, count);
+        Span<T> gradA = _gradA.AsSpan(0, count), gradG = _gradG.AsSpan(0, count);
+
+        // ∂a = ∂z ⊙ s;  ∂g = ∂a ⊙ a ⊙ (1 − s) = ∂z ⊙ a ⊙ s ⊙ (1 − s).
+        TensorPrimitives.Multiply(gradOutput, s, gradA);
+        TensorPrimitives.Subtract(T.One, s, gradG);
+        TensorPrimitives.Multiply(gradG, a, gradG);
+        TensorPrimitives.Multiply(gradG, gradA, gradG);
+
+        Out1.Backward(gradA, gradInput, batch, length, accumulateInput: false);
+        Out2.Backward(gradG, gradInput, batch, length, accumulateInput: true);
+    }
+}

@@ -1,0 +1,128 @@
+using Lru.Layers;
+using Lru.Tests.Support;
+
+namespace Lru.Tests.Layers;
+
+public class BatchNormTests
+{
+    private static BatchNorm<T> Randomized<T>(int features, int seed) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var layer = new BatchNorm<T>(features);
+        double[] w = Compare.Random(features, seed), b = Compare.Random(features, seed + 1);
+        for (int i = 0; i < features; i++)
+        {
+            layer.Weight.Value[i] = T.CreateChecked(1 + 0.5 * w[i]);
+            layer.Bias.Value[i] = T.CreateChecked(b[i]);
+        }
+        return layer;
+    }
+
+    [Fact]
+    public void Gradients_MatchFiniteDifferences() =>
+        GradientCheck.Layer(Randomized<double>(5, 1), batch: 2, length: 3, seed: 2);
+
+    [Fact]
+    public void Float_AgreesWithDouble() =>
+        GradientCheck.FloatMatchesDouble(Randomized<float>(7, 3), Randomized<double>(7, 3), batch: 3, length: 5, seed: 5);
+
+    [Fact]
+    public void Backward_Twice_DoublesParameterGradients() =>
+        GradientCheck.Accumulates(Randomized<double>(3, 4), batch: 2, length: 3, seed: 1);
+
+    /// <summary>Per-feature mean, biased and unbiased variance over all B·L rows, by hand.</summary>
+    private static (double[] Mean, double[] Biased, double[] Unbiased) Statistics(double[] x, int rows, int h)
+    {
+        var mean = new double[h];
+        var biased = new double[h];
+        var unbiased = new double[h];
+        for (int f = 0; f < h; f++)
+        {
+            double s = 0;
+            for (int r = 0; r < rows; r++) s += x[r * h + f];
+            mean[f] = s / rows;
+            double q = 0;
+            for (int r = 0; r < rows; r++) q += (x[r * h + f] - mean[f]) * (x[r * h + f] - mean[f]);
+            biased[f] = q / rows;
+            unbiased[f] = q / (rows - 1);
+        }
+        return (mean, biased, unbiased);
+    }
+
+    [Fact]
+    public void Training_NormalisesOverBatchAndTime_AndRunningStatsFollowPyTorch()
+    {
+        const int batch = 2, length = 3, h = 5, rows = batch * length;
+        var layer = Randomized<double>(h, 6);
+        double[] x1 = Compare.Random(rows * h, 1, scale: 3), x2 = Compare.Random(rows * h, 2, scale: 0.5);
+        for (int i = 0; i < x2.Length; i++) x2[i] += 2;
+        double[] y = new double[x1.Length];
+
+        layer.Forward(x1, y, batch, length);
+        var (mean1, biased1, unbiased1) = Statistics(x1, rows, h);
+        var expected = new double[y.Length];
+        for (int r = 0; r < rows; r++)
+            for (int f = 0; f < h; f++)
+                expected[r * h + f] = (x1[r * h + f] - mean1[f]) / Math.Sqrt(biased1[f] + 1e-5) * layer.Weight.Value[f] + layer.Bias.Value[f];
+        Compare.Close<double>(y, expected, 1e-13, "training output");
+
+        layer.Forward(x2, y, batch, length);
+        var (mean2, _, unbiased2) = Statistics(x2, rows, h);
+        var runningMean = new double[h];
+        var runningVar = new double[h];
+        for (int f = 0; f < h; f++)
+        {
+            // Start (0, 1); two steps of r ← 0.9·r + 0.1·batch statistic, with the unbiased variance.
+            runningMean[f] = 0.9 * (0.9 * 0 + 0.1 * mean1[f]) + 0.1 * mean2[f];
+            runningVar[f] = 0.9 * (0.9 * 1 + 0.1 * unbiased1[f]) + 0.1 * unbiased2[f];
+        }
+        Compare.Close<double>(layer.RunningMean, runningMean, 1e-14, "running_mean");
+        Compare.Close<double>(layer.RunningVariance, runningVar, 1e-14, "running_var");
+
+        // Evaluation uses the running statistics and leaves them alone.
+        layer.IsTraining = false;
+        layer.Forward(x1, y, batch, length);
+        for (int r = 0; r < rows; r++)
+            for (int f = 0; f < h; f++)
+                expected[r * h + f] = (x1[r * h + f] - runningMean[f]) / Math.Sqrt(runningVar[f] + 1e-5) * layer.Weight.Value[f] + layer.Bias.Value[f];
+        Compare.Close<double>(y, expected, 1e-13, "evaluation output");
+        Compare.Close<double>(layer.RunningMean, runningMean, 0, "running_mean unchanged");
+    }
+
+    [Fact]
+    public void Buffers_AreNamedLikePyTorch_AndStartAtZeroAndOne()
+    {
+        var layer = new BatchNorm<float>(4);
+        var buffers = layer.NamedBuffers().ToArray();
+        Assert.Equal(["running_mean", "running_var"], buffers.Select(b => b.Name));
+        Assert.Same(layer.RunningMean, buffers[0].Values);
+        Assert.Same(layer.RunningVariance, buffers[1].Values);
+        Assert.All(layer.RunningMean, v => Assert.Equal(0f, v));
+        Assert.All(layer.RunningVariance, v => Assert.Equal(1f, v));
+        Assert.Equal(["weight", "bias"], layer.NamedParameters().Select(n => n.Name));
+        Assert.Equal(0.1, layer.Momentum);
+    }
+
+    [Fact]
+    public void BadArguments_Throw()
+    {
+        Assert.Equal("features", Assert.Throws<ArgumentOutOfRangeException>(() => new BatchNorm<double>(0)).ParamName);
+        Assert.Equal("momentum", Assert.Throws<ArgumentOutOfRangeException>(() => new BatchNorm<double>(3, momentum: 0)).ParamName);
+        Assert.Equal("momentum", Assert.Throws<ArgumentOutOfRangeException>(() => new BatchNorm<double>(3, momentum: 1.5)).ParamName);
+        Assert.Equal("epsilon", Assert.Throws<ArgumentOutOfRangeException>(() => new BatchNorm<double>(3, epsilon: -1)).ParamName);
+        var layer = new BatchNorm<double>(3);
+        // One value per feature has no unbiased variance.
+        Assert.Equal("input", Assert.Throws<ArgumentException>(() => layer.Forward(new double[3], new double[3], 1, 1)).ParamName);
+        Assert.Equal("input", Assert.Throws<ArgumentException>(() => layer.Forward(new double[5], new double[6], 1, 2)).ParamName);
+        Assert.Equal("output", Assert.Throws<ArgumentException>(() => layer.Forward(new double[6], new double[5], 1, 2)).ParamName);
+        Assert.Throws<InvalidOperationException>(() => layer.Backward(new double[6], new double[6], 1, 2));
+        layer.Forward(Compare.Random(6, 1), new double[6], 1, 2);
+        Assert.Throws<InvalidOperationException>(() => layer.Backward(new double[6], new double[6], 2, 1));
+        Assert.Equal("gradInput", Assert.Throws<ArgumentException>(() => layer.Backward(new double[6], new double[5], 1, 2)).ParamName);
+        layer.IsTraining = false;
+        layer.Forward(new double[3], new double[3], 1, 1);
+    }
+
+    [Fact]
+    public void SteadyState_AllocatesNothing() =>
+        GradientCheck.AllocatesNothingInSteadyState(new BatchNorm<float>(7), batch: 2, length: 3);
+}

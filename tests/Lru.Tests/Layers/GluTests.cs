@@ -1,0 +1,92 @@
+using Lru.Layers;
+using Lru.Tests.Support;
+
+namespace Lru.Tests.Layers;
+
+public class GluTests
+{
+    [Fact]
+    public void Gradients_MatchFiniteDifferences() =>
+        GradientCheck.Layer(new Glu<double>(5, seed: 1), batch: 2, length: 3, seed: 2);
+
+    [Fact]
+    public void Float_AgreesWithDouble() =>
+        GradientCheck.FloatMatchesDouble(new Glu<float>(7, seed: 3), new Glu<double>(7, seed: 3), batch: 3, length: 4, seed: 5);
+
+    [Fact]
+    public void Backward_Twice_DoublesParameterGradients() =>
+        GradientCheck.Accumulates(new Glu<double>(3, seed: 4), batch: 2, length: 3, seed: 1);
+
+    [Fact]
+    public void Forward_MatchesDirectFormula_InBothModes()
+    {
+        const int batch = 2, length = 3, h = 5;
+        var glu = new Glu<double>(h, seed: 7);
+        double[] x = Compare.Random(batch * length * h, 2);
+        var expected = new double[x.Length];
+        double[] w1 = glu.Out1.Weight.Value, b1 = glu.Out1.Bias!.Value, w2 = glu.Out2.Weight.Value, b2 = glu.Out2.Bias!.Value;
+        for (int r = 0; r < batch * length; r++)
+            for (int o = 0; o < h; o++)
+            {
+                double a = b1[o], g = b2[o];
+                for (int i = 0; i < h; i++)
+                {
+                    a += w1[o * h + i] * x[r * h + i];
+                    g += w2[o * h + i] * x[r * h + i];
+                }
+                expected[r * h + o] = a / (1 + Math.Exp(-g));
+            }
+        double[] y = new double[x.Length];
+        glu.Forward(x, y, batch, length);
+        Compare.Close<double>(y, expected, 1e-14, "training");
+        glu.IsTraining = false;
+        Array.Clear(y);
+        glu.Forward(x, y, batch, length);
+        Compare.Close<double>(y, expected, 1e-14, "evaluation");
+    }
+
+    [Fact]
+    public void EvaluationForward_BetweenTrainingForwardAndBackward_LeavesTheCache()
+    {
+        const int batch = 2, length = 3, h = 5;
+        var a = new Glu<double>(h, seed: 1);
+        var b = new Glu<double>(h, seed: 1);
+        double[] x = Compare.Random(batch * length * h, 1), other = Compare.Random(batch * length * h, 2), gy = Compare.Random(x.Length, 3);
+        double[] y = new double[x.Length], ga = new double[x.Length], gb = new double[x.Length];
+        a.Forward(x, y, batch, length);
+        a.Backward(gy, ga, batch, length);
+        b.Forward(x, y, batch, length);
+        b.IsTraining = false;
+        b.Forward(other, y, batch, length);
+        b.Backward(gy, gb, batch, length);
+        Assert.Equal(ga, gb);
+        Assert.Equal(a.Out2.Weight.Gradient, b.Out2.Weight.Gradient);
+    }
+
+    [Fact]
+    public void NamedParameters_AreHierarchical()
+    {
+        var glu = new Glu<float>(4);
+        Assert.Equal(["out1.weight", "out1.bias", "out2.weight", "out2.bias"], glu.NamedParameters().Select(n => n.Name));
+        Assert.Same(glu.Out2.Bias, glu.NamedParameters().Last().Parameter);
+        Assert.NotEqual(glu.Out1.Weight.Value, glu.Out2.Weight.Value);
+    }
+
+    [Fact]
+    public void BadArguments_Throw()
+    {
+        Assert.Equal("features", Assert.Throws<ArgumentOutOfRangeException>(() => new Glu<double>(0)).ParamName);
+        var glu = new Glu<double>(3);
+        Assert.Equal("input", Assert.Throws<ArgumentException>(() => glu.Forward(new double[5], new double[6], 1, 2)).ParamName);
+        Assert.Equal("output", Assert.Throws<ArgumentException>(() => glu.Forward(new double[6], new double[5], 1, 2)).ParamName);
+        Assert.Throws<InvalidOperationException>(() => glu.Backward(new double[6], new double[6], 1, 2));
+        glu.Forward(new double[6], new double[6], 1, 2);
+        Assert.Throws<InvalidOperationException>(() => glu.Backward(new double[6], new double[6], 2, 1));
+        Assert.Equal("gradOutput", Assert.Throws<ArgumentException>(() => glu.Backward(new double[5], new double[6], 1, 2)).ParamName);
+        Assert.Equal("gradInput", Assert.Throws<ArgumentException>(() => glu.Backward(new double[6], new double[5], 1, 2)).ParamName);
+    }
+
+    [Fact]
+    public void SteadyState_AllocatesNothing() =>
+        GradientCheck.AllocatesNothingInSteadyState(new Glu<float>(5), batch: 2, length: 3);
+}
