@@ -75,15 +75,30 @@ public static unsafe class DiagonalRecurrence
         }
     }
 
-    /// <summary>The mode <see cref="ScanMode.Auto"/> picks; it depends on the shape only.</summary>
+    /// <summary>
+    /// The mode <see cref="ScanMode.Auto"/> picks. It depends on the shape and on the machine's
+    /// processor count, never on the thread setting, so results do not change with
+    /// <see cref="Parallelism.MaxThreads"/>.
+    /// </summary>
     /// <param name="batch">The batch size.</param>
     /// <param name="length">The sequence length.</param>
     /// <param name="n">The number of complex channels.</param>
-    /// <returns><see cref="ScanMode.Chunked"/> when there is too little batch and channel parallelism for a long sequence, otherwise <see cref="ScanMode.Sequential"/>.</returns>
-    public static ScanMode ChooseMode(int batch, int length, int n)
+    /// <returns>
+    /// <see cref="ScanMode.Chunked"/> for a long sequence with fewer (batch, channel block) work items than
+    /// there are cores on a machine of at least four cores; otherwise <see cref="ScanMode.Sequential"/>.
+    /// </returns>
+    /// <remarks>
+    /// The chunked scan does about twice the work of the sequential one (local scans, then the fix-up),
+    /// so it only wins with more cores than work items; measured on 2 cores the sequential scan is
+    /// faster on every shape tried (docs/performance.md). The tree scan does twice the work too and
+    /// synchronises at every level; it is never chosen automatically.
+    /// </remarks>
+    public static ScanMode ChooseMode(int batch, int length, int n) => ChooseMode(batch, length, n, Environment.ProcessorCount);
+
+    internal static ScanMode ChooseMode(int batch, int length, int n, int processors)
     {
         long items = (long)batch * ((n + ChannelBlock - 1) / ChannelBlock);
-        return items < 4 && length >= 2048 ? ScanMode.Chunked : ScanMode.Sequential;
+        return processors >= 4 && items < processors && length >= 4096 ? ScanMode.Chunked : ScanMode.Sequential;
     }
 
     /// <summary>The number of time chunks of the chunked scan: a function of the length only, so results do not depend on threads.</summary>

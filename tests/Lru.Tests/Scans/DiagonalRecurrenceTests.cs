@@ -72,9 +72,12 @@ public class DiagonalRecurrenceTests
     [Fact]
     public void Auto_DependsOnShapeOnly()
     {
-        Assert.Equal(ScanMode.Chunked, DiagonalRecurrence.ChooseMode(1, 4096, 64));
-        Assert.Equal(ScanMode.Sequential, DiagonalRecurrence.ChooseMode(8, 1024, 256));
-        Assert.Equal(ScanMode.Sequential, DiagonalRecurrence.ChooseMode(1, 100, 64));
+        Assert.Equal(ScanMode.Chunked, DiagonalRecurrence.ChooseMode(1, 4096, 64, processors: 8));
+        Assert.Equal(ScanMode.Sequential, DiagonalRecurrence.ChooseMode(1, 4096, 64, processors: 2));
+        Assert.Equal(ScanMode.Sequential, DiagonalRecurrence.ChooseMode(8, 1024, 256, processors: 8));
+        Assert.Equal(ScanMode.Sequential, DiagonalRecurrence.ChooseMode(1, 100, 64, processors: 8));
+        // The thread setting does not enter: Auto gives bit-identical results for 1 and 2 threads
+        // (Results_AreBitIdentical_ForOneAndTwoThreads covers ScanMode.Auto).
     }
 
     [Fact]

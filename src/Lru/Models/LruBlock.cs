@@ -1,0 +1,270 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using Lru.Layers;
+
+namespace Lru.Models;
+
+/// <summary>
+/// One LRU block (LRU-MATH §2, the paper's Figure 1; the JAX reference's <c>SequenceLayer</c>):
+/// <code>
+/// pre-norm:  z = Norm(x); z = LRU(z); z = Dropout(GELU(z)); z = Mixer(z); z = Dropout(z); y = x + z
+/// post-norm: z = LRU(x);  …same…;                                                          y = Norm(x + z)
+/// </code>
+/// Input and output are (B, L, H). Without the residual, <c>y = z</c> (pre-norm) or <c>Norm(z)</c> (post-norm).
+/// </summary>
+/// <remarks>
+/// Parameter names: <c>norm.*</c>, <c>lru.*</c> (the LRU's eight, or <c>lru.forward.*</c>,
+/// <c>lru.backward.*</c>, <c>lru.projection.*</c> when bidirectional), and <c>glu.out1.*</c>,
+/// <c>glu.out2.*</c> or <c>mlp.fc1.*</c>, <c>mlp.fc2.*</c>. Intermediate activations live in buffers the
+/// block owns. A block instance must not be used from several threads at once.
+/// </remarks>
+/// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
+public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T[] _a = [], _b = [], _c = [], _d = [], _e = [], _g1 = [], _g2 = [];
+
+    /// <summary>Builds a block; every sub-layer draws from its own seed derived from <paramref name="seed"/>.</summary>
+    /// <param name="config">The block's settings.</param>
+    /// <param name="seed">The seed of the initialisation and of the dropout masks.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range (see <see cref="LruBlockConfig.Validate"/>).</exception>
+    public LruBlock(LruBlockConfig config, long seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        int h = config.Hidden;
+        Norm = config.Norm == NormKind.LayerNorm ? new LayerNorm<T>(h) : new BatchNorm<T>(h);
+        Lru = config.Bidirectional
+            ? new BidirectionalLru<T>(config.Lru, config.Combine, seed * 16 + 1)
+            : new LruLayer<T>(config.Lru, seed * 16 + 1);
+        Activation = new Gelu<T>(h, config.Gelu);
+        Mixer = config.Mixer == MixerKind.Glu
+            ? new Glu<T>(h, seed * 16 + 4)
+            : new Mlp<T>(h, config.MlpExpansion, config.Gelu, seed * 16 + 4);
+        if (config.DropoutRate > 0)
+        {
+            Dropout1 = new Dropout<T>(h, config.DropoutRate, config.DropoutMode, seed * 16 + 7);
+            Dropout2 = new Dropout<T>(h, config.DropoutRate, config.DropoutMode, seed * 16 + 8);
+        }
+    }
+
+    /// <summary>The block's settings.</summary>
+    public LruBlockConfig Config { get; }
+
+    /// <summary>The normalisation (a <see cref="LayerNorm{T}"/> or <see cref="BatchNorm{T}"/>).</summary>
+    public Layer<T> Norm { get; }
+
+    /// <summary>The recurrence: an <see cref="LruLayer{T}"/>, or a <see cref="BidirectionalLru{T}"/>.</summary>
+    public Layer<T> Lru { get; }
+
+    /// <summary>The GELU after the LRU.</summary>
+    public Gelu<T> Activation { get; }
+
+    /// <summary>The GLU or MLP.</summary>
+    public Layer<T> Mixer { get; }
+
+    /// <summary>Dropout after the GELU, or null when the rate is 0.</summary>
+    public Dropout<T>? Dropout1 { get; }
+
+    /// <summary>Dropout after the mixer, or null when the rate is 0.</summary>
+    public Dropout<T>? Dropout2 { get; }
+
+    /// <summary>True when the block can be streamed with <see cref="Step"/> (it is causal: not bidirectional).</summary>
+    public bool IsCausal => Lru is LruLayer<T>;
+
+    /// <inheritdoc/>
+    public override int InputFeatures => Config.Hidden;
+
+    /// <inheritdoc/>
+    public override int OutputFeatures => Config.Hidden;
+
+    /// <inheritdoc/>
+    public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
+    {
+        foreach (var (name, p) in Norm.NamedParameters()) yield return ("norm." + name, p);
+        foreach (var (name, p) in Lru.NamedParameters()) yield return ("lru." + name, p);
+        string mixer = Config.Mixer == MixerKind.Glu ? "glu." : "mlp.";
+        foreach (var (name, p) in Mixer.NamedParameters()) yield return (mixer + name, p);
+    }
+
+    /// <summary>Named non-trainable state (BatchNorm running statistics), for checkpoints.</summary>
+    public IEnumerable<(string Name, T[] Values)> NamedBuffers()
+    {
+        if (Norm is BatchNorm<T> batchNorm)
+            foreach (var (name, values) in batchNorm.NamedBuffers()) yield return ("norm." + name, values);
+    }
+
+    /// <inheritdoc/>
+    public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    {
+        int h = Config.Hidden, count = batch * length * h;
+        Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
+        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
+        SetMode();
+        Span<T> a = Grow(ref _a, count), b = Grow(ref _b, count), c = Grow(ref _c, count);
+        bool pre = Config.Placement == NormPlacement.Pre;
+
+        ReadOnlySpan<T> branchInput = input;
+        if (pre)
+        {
+            Norm.Forward(input, a, batch, length);
+            branchInput = a;
+        }
+        Lru.Forward(branchInput, b, batch, length);
+        Activation.Forward(b, c, batch, length);
+        ReadOnlySpan<T> mixerInput = c;
+        if (Dropout1 is not null)
+        {
+            Dropout1.Forward(c, b, batch, length);
+            mixerInput = b;
+        }
+        Span<T> z = pre ? output : Grow(ref _d, count);
+        if (Dropout2 is not null)
+        {
+            Span<T> e = Grow(ref _e, count);
+            Mixer.Forward(mixerInput, e, batch, length);
+            Dropout2.Forward(e, z, batch, length);
+        }
+        else
+        {
+            Mixer.Forward(mixerInput, z, batch, length);
+        }
+        if (Config.Residual) TensorPrimitives.Add(z, input, z);
+        if (!pre) Norm.Forward(z, output, batch, length);
+    }
+
+    /// <inheritdoc/>
+    public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    {
+        int h = Config.Hidden, count = batch * length * h;
+        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
+        if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
+        Span<T> g1 = Grow(ref _g1, count), g2 = Grow(ref _g2, count);
+        bool pre = Config.Placement == NormPlacement.Pre;
+
+        // ∂z: the gradient reaching the branch output (and, with the residual, the block input).
+        ReadOnlySpan<T> gradZ = gradOutput;
+        if (!pre)
+        {
+            Span<T> gradSum = Grow(ref _d, count);
+            Norm.Backward(gradOutput, gradSum, batch, length);
+            gradZ = gradSum;
+        }
+
+        ReadOnlySpan<T> gradMixerOut = gradZ;
+        if (Dropout2 is not null)
+        {
+            Dropout2.Backward(gradZ, g1, batch, length);
+            gradMixerOut = g1;
+        }
+        Mixer.Backward(gradMixerOut, g2, batch, length);
+        if (Dropout1 is not null)
+        {
+            Dropout1.Backward(g2, g1, batch, length);
+            Activation.Backward(g1, g2, batch, length);
+        }
+        else
+        {
+            Activation.Backward(g2, g1, batch, length);
+            g1.CopyTo(g2);
+        }
+
+        // g2 = ∂ℒ/∂(LRU output). The LRU's input gradient goes to g1 (pre-norm) or straight to ∂x.
+        if (pre)
+        {
+            Lru.Backward(g2, g1, batch, length);
+            if (gradInput.IsEmpty) { Norm.Backward(g1, Grow(ref _a, count), batch, length); return; }
+            Norm.Backward(g1, gradInput, batch, length);
+        }
+        else
+        {
+            if (gradInput.IsEmpty) { Lru.Backward(g2, default, batch, length); return; }
+            Lru.Backward(g2, gradInput, batch, length);
+        }
+        if (Config.Residual) TensorPrimitives.Add(gradInput, gradZ, gradInput);
+    }
+
+    /// <summary>Creates the streaming state of this block for <paramref name="batch"/> streams.</summary>
+    /// <param name="batch">The number of streams, at least 1.</param>
+    /// <exception cref="InvalidOperationException">The block is bidirectional and cannot stream.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> is less than 1.</exception>
+    public LruBlockState<T> CreateState(int batch)
+    {
+        var lru = Lru as LruLayer<T> ?? throw new InvalidOperationException(
+            "A bidirectional LRU block sees the future, so it cannot stream; use Forward on whole sequences.");
+        return new LruBlockState<T>(lru.CreateState(batch), Config.Hidden);
+    }
+
+    /// <summary>
+    /// Advances every stream by one time step: <paramref name="output"/> (batch, H) from
+    /// <paramref name="input"/> (batch, H), as <see cref="Forward"/> in evaluation mode would give at this step.
+    /// </summary>
+    /// <param name="input">The block input at this step, (state.Batch, H).</param>
+    /// <param name="output">Receives the block output, (state.Batch, H); must not overlap <paramref name="input"/>.</param>
+    /// <param name="state">The streams' state from <see cref="CreateState"/>.</param>
+    /// <exception cref="InvalidOperationException">The block is in training mode (set <see cref="Layer{T}.IsTraining"/> to false), or is bidirectional.</exception>
+    /// <exception cref="ArgumentException">A span's length is not batch·H.</exception>
+    public void Step(ReadOnlySpan<T> input, Span<T> output, LruBlockState<T> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (IsTraining)
+            throw new InvalidOperationException("Step runs the block in evaluation mode: set IsTraining = false first (dropout off, BatchNorm on running statistics).");
+        var lru = Lru as LruLayer<T> ?? throw new InvalidOperationException("A bidirectional LRU block cannot stream.");
+        int h = Config.Hidden, batch = state.Lru.Batch;
+        Guard.Length(input.Length, nameof(input), "batch, H", batch, h);
+        Guard.Length(output.Length, nameof(output), "batch, H", batch, h);
+        SetMode();
+        Span<T> a = state.A, b = state.B;
+        bool pre = Config.Placement == NormPlacement.Pre;
+        ReadOnlySpan<T> branchInput = input;
+        if (pre)
+        {
+            Norm.Forward(input, a, batch, 1);
+            branchInput = a;
+        }
+        lru.Step(branchInput, b, state.Lru);
+        Activation.Forward(b, a, batch, 1);
+        Span<T> z = pre ? output : b;
+        Mixer.Forward(a, z, batch, 1);
+        if (Config.Residual) TensorPrimitives.Add(z, input, z);
+        if (!pre) Norm.Forward(z, output, batch, 1);
+    }
+
+    private void SetMode()
+    {
+        bool training = IsTraining;
+        Norm.IsTraining = Lru.IsTraining = Activation.IsTraining = Mixer.IsTraining = training;
+        if (Dropout1 is not null) Dropout1.IsTraining = Dropout2!.IsTraining = training;
+    }
+
+    private static Span<T> Grow(ref T[] buffer, int length)
+    {
+        if (buffer.Length < length) buffer = new T[length];
+        return buffer.AsSpan(0, length);
+    }
+}
+
+/// <summary>The streaming state of an <see cref="LruBlock{T}"/>: the LRU's state plus work space, so stepping allocates nothing.</summary>
+/// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+public sealed class LruBlockState<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly T[] _a, _b;
+
+    internal LruBlockState(LruState<T> lru, int hidden)
+    {
+        Lru = lru;
+        _a = new T[lru.Batch * hidden];
+        _b = new T[lru.Batch * hidden];
+    }
+
+    /// <summary>The LRU's recurrent state.</summary>
+    public LruState<T> Lru { get; }
+
+    internal Span<T> A => _a;
+
+    internal Span<T> B => _b;
+
+    /// <summary>Sets the state to zero (the start of new sequences).</summary>
+    public void Reset() => Lru.Reset();
+}

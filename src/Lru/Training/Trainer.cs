@@ -1,0 +1,308 @@
+using System.Diagnostics;
+using System.Numerics;
+using Lru.Layers;
+using Lru.Models;
+using Lru.Tensors;
+
+namespace Lru.Training;
+
+/// <summary>Settings of a <see cref="Trainer{T}"/>.</summary>
+/// <param name="Epochs">Passes over the training data, at least 1.</param>
+/// <param name="BatchSize">Sequences per optimiser step, at least 1 (the last batch of an epoch may be smaller).</param>
+/// <param name="Seed">Seeds the shuffling; with the model's and the dropout seeds it fixes the whole run.</param>
+/// <param name="ClipNorm">Global gradient-norm clipping threshold, or 0 for none.</param>
+/// <param name="Shuffle">Whether each epoch visits the data in a new seeded order.</param>
+public sealed record TrainerOptions(int Epochs = 1, int BatchSize = 32, long Seed = 0, double ClipNorm = 0, bool Shuffle = true)
+{
+    /// <summary>Checks every setting.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be at least 1.");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be at least 1.");
+        if (!(ClipNorm >= 0) || double.IsInfinity(ClipNorm)) throw new ArgumentOutOfRangeException(nameof(ClipNorm), ClipNorm, "ClipNorm must be 0 (off) or a positive finite number.");
+    }
+}
+
+/// <summary>Where a training run is, for progress bars and logs.</summary>
+/// <param name="Epoch">The current epoch, from 1.</param>
+/// <param name="Epochs">The number of epochs.</param>
+/// <param name="Step">The step within the epoch, from 1.</param>
+/// <param name="StepsPerEpoch">Steps per epoch.</param>
+/// <param name="Loss">The mean training loss of the epoch so far.</param>
+/// <param name="Accuracy">The training accuracy of the epoch so far (NaN for regression).</param>
+/// <param name="TokensPerSecond">Time steps (B·L) processed per second in this epoch.</param>
+/// <param name="Elapsed">Time since the run started.</param>
+/// <param name="Remaining">Estimated time to the end of the run.</param>
+public readonly record struct TrainingProgress(
+    int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss, double Accuracy, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Remaining);
+
+/// <summary>A loss and accuracy over a data set.</summary>
+/// <param name="Loss">Mean loss per counted target.</param>
+/// <param name="Accuracy">Fraction of counted targets predicted right (NaN for regression).</param>
+/// <param name="Count">Counted targets (sequences, or unmasked steps).</param>
+public readonly record struct Metrics(double Loss, double Accuracy, long Count);
+
+/// <summary>The metrics of one finished epoch.</summary>
+/// <param name="Epoch">The epoch, from 1.</param>
+/// <param name="Train">Training metrics over the epoch (with dropout, weights changing as it goes).</param>
+/// <param name="Test">Evaluation metrics after the epoch, or null when no test data was given.</param>
+/// <param name="Elapsed">Time since the run started.</param>
+public sealed record EpochResult(int Epoch, Metrics Train, Metrics? Test, TimeSpan Elapsed);
+
+/// <summary>What <see cref="Trainer{T}.Fit"/> did.</summary>
+/// <param name="Epochs">Every finished epoch.</param>
+/// <param name="Cancelled">True when cancellation stopped the run after a step.</param>
+/// <param name="Steps">Optimiser steps taken in this call.</param>
+public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, bool Cancelled, long Steps);
+
+/// <summary>
+/// The training loop: seeded shuffling, batches, forward, loss (softmax cross-entropy or MSE, with masks),
+/// backward, optional clipping, optimiser step; evaluation; progress; cancellation.
+/// </summary>
+/// <remarks>
+/// Every kernel splits work over outputs and every random draw is seeded, so the same seeds give bitwise
+/// identical weights after any number of steps with any thread count. Batch buffers are allocated once
+/// for the largest batch; the model and layers reuse theirs, so steady-state steps allocate nothing of
+/// their own (parallel kernels allocate a little inside <see cref="Parallel"/>).
+/// </remarks>
+/// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Parameter<T>[] _parameters;
+    private T[] _inputs = [], _outputs = [], _gradOutputs = [], _valueTargets = [];
+    private int[] _tokens = [], _classTargets = [], _lengths = [], _order = [];
+    private bool[] _mask = [];
+
+    /// <summary>Creates a trainer.</summary>
+    /// <param name="model">The model to train.</param>
+    /// <param name="optimizer">An optimiser built over <c>model.NamedParameters()</c>.</param>
+    /// <param name="options">Epochs, batch size, seed, clipping.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public Trainer(SequenceModel<T> model, Optimizer<T> optimizer, TrainerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        (Model, Optimizer, Options) = (model, optimizer, options);
+        _parameters = model.NamedParameters().Select(p => p.Parameter).ToArray();
+    }
+
+    /// <summary>The model being trained.</summary>
+    public SequenceModel<T> Model { get; }
+
+    /// <summary>The optimiser.</summary>
+    public Optimizer<T> Optimizer { get; }
+
+    /// <summary>The settings.</summary>
+    public TrainerOptions Options { get; }
+
+    /// <summary>The number of optimiser steps in one epoch of <paramref name="data"/>.</summary>
+    /// <param name="data">The training data.</param>
+    public int StepsPerEpoch(SequenceDataset<T> data) => (data.Count + Options.BatchSize - 1) / Options.BatchSize;
+
+    /// <summary>
+    /// Trains for <see cref="TrainerOptions.Epochs"/> epochs from <paramref name="startEpoch"/>, evaluating on
+    /// <paramref name="test"/> after each epoch.
+    /// </summary>
+    /// <param name="train">The training data.</param>
+    /// <param name="test">Evaluation data, or null.</param>
+    /// <param name="progress">Called after every step (on the training thread).</param>
+    /// <param name="cancellationToken">Stops the run after the current step; the result says so.</param>
+    /// <param name="startEpoch">The first epoch to run, from 1 (to resume a run; the shuffling of each epoch depends only on the seed and the epoch).</param>
+    /// <param name="startStep">Steps of <paramref name="startEpoch"/> already done (to resume in the middle of an epoch).</param>
+    /// <param name="onEpoch">Called after every finished epoch (for example to save a checkpoint).</param>
+    /// <returns>The finished epochs and whether the run was cancelled.</returns>
+    /// <exception cref="ArgumentException">The data does not fit the model.</exception>
+    public TrainingResult Fit(SequenceDataset<T> train, SequenceDataset<T>? test = null, Action<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default, int startEpoch = 1, int startStep = 0, Action<EpochResult>? onEpoch = null)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        train.CheckCompatible(Model.Config);
+        test?.CheckCompatible(Model.Config);
+        ArgumentOutOfRangeException.ThrowIfLessThan(startEpoch, 1);
+        int steps = StepsPerEpoch(train);
+        ArgumentOutOfRangeException.ThrowIfNegative(startStep);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(startStep, steps);
+
+        var epochs = new List<EpochResult>();
+        var clock = Stopwatch.StartNew();
+        long taken = 0, totalSteps = (long)(Options.Epochs - startEpoch + 1) * steps - startStep;
+        for (int epoch = startEpoch; epoch <= Options.Epochs; epoch++)
+        {
+            int[] order = EpochOrder(train.Count, epoch);
+            var sum = new MetricSum();
+            long tokens = 0;
+            var epochClock = Stopwatch.StartNew();
+            for (int step = epoch == startEpoch ? startStep : 0; step < steps; step++)
+            {
+                if (cancellationToken.IsCancellationRequested)
+                    return new TrainingResult(epochs, true, taken);
+                int from = step * Options.BatchSize, batch = Math.Min(Options.BatchSize, train.Count - from);
+                sum.Add(TrainStep(train, order.AsSpan(from, batch)));
+                tokens += (long)batch * train.Length;
+                taken++;
+                if (progress is not null)
+                {
+                    var m = sum.Result;
+                    double rate = tokens / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
+                    var remaining = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / taken * (totalSteps - taken));
+                    progress(new TrainingProgress(epoch, Options.Epochs, step + 1, steps, m.Loss, m.Accuracy, rate, clock.Elapsed, remaining));
+                }
+            }
+            var result = new EpochResult(epoch, sum.Result, test is null ? null : Evaluate(test), clock.Elapsed);
+            epochs.Add(result);
+            onEpoch?.Invoke(result);
+        }
+        return new TrainingResult(epochs, false, taken);
+    }
+
+    /// <summary>One optimiser step on the sequences <paramref name="indices"/> of <paramref name="data"/>.</summary>
+    /// <param name="data">The data.</param>
+    /// <param name="indices">The sequences of the batch.</param>
+    /// <returns>The batch's metrics (before the step).</returns>
+    /// <exception cref="InvalidOperationException">The loss or the gradient norm is not finite.</exception>
+    public Metrics TrainStep(SequenceDataset<T> data, ReadOnlySpan<int> indices)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        Model.IsTraining = true;
+        Optimizer.ZeroGradients();
+        var metrics = ForwardLoss(data, indices, withGradient: true);
+        if (!double.IsFinite(metrics.Loss))
+            throw new InvalidOperationException($"The training loss became {metrics.Loss} at optimiser step {Optimizer.StepCount + 1}.");
+        int batch = indices.Length;
+        Model.Backward(_gradOutputs.AsSpan(0, Model.OutputLength(batch, data.Length)));
+        if (Options.ClipNorm > 0) GradientClipping.ClipGlobalNorm(_parameters, Options.ClipNorm);
+        Optimizer.Step();
+        return metrics;
+    }
+
+    /// <summary>The loss and accuracy of the model (in evaluation mode) on <paramref name="data"/>.</summary>
+    /// <param name="data">The data.</param>
+    /// <returns>Mean loss and accuracy over every counted target.</returns>
+    /// <exception cref="ArgumentException">The data does not fit the model.</exception>
+    public Metrics Evaluate(SequenceDataset<T> data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        data.CheckCompatible(Model.Config);
+        bool wasTraining = Model.IsTraining;
+        Model.IsTraining = false;
+        try
+        {
+            var sum = new MetricSum();
+            int[] all = Enumerable.Range(0, data.Count).ToArray();
+            for (int from = 0; from < data.Count; from += Options.BatchSize)
+                sum.Add(ForwardLoss(data, all.AsSpan(from, Math.Min(Options.BatchSize, data.Count - from)), withGradient: false));
+            return sum.Result;
+        }
+        finally
+        {
+            Model.IsTraining = wasTraining;
+        }
+    }
+
+    /// <summary>The visiting order of an epoch: a seeded shuffle that depends only on the seed and the epoch.</summary>
+    private int[] EpochOrder(int count, int epoch)
+    {
+        if (_order.Length != count) _order = new int[count];
+        for (int i = 0; i < count; i++) _order[i] = i;
+        if (Options.Shuffle)
+        {
+            var random = new SeededRandom(Options.Seed * 1_000_003 + epoch);
+            for (int i = count - 1; i > 0; i--)
+            {
+                int j = random.NextInt(i + 1);
+                (_order[i], _order[j]) = (_order[j], _order[i]);
+            }
+        }
+        return _order;
+    }
+
+    private Metrics ForwardLoss(SequenceDataset<T> data, ReadOnlySpan<int> indices, bool withGradient)
+    {
+        int batch = indices.Length, length = data.Length, outputs = Model.Config.Outputs;
+        int outLength = Model.OutputLength(batch, length);
+        Span<T> output = Grow(ref _outputs, outLength);
+        Span<T> grad = withGradient ? Grow(ref _gradOutputs, outLength) : default;
+        ReadOnlySpan<int> lengths = default;
+        if (data.Lengths is not null)
+        {
+            Span<int> l = Grow(ref _lengths, batch);
+            for (int i = 0; i < batch; i++) l[i] = data.Lengths[indices[i]];
+            lengths = l;
+        }
+
+        if (data.Features > 0)
+        {
+            int row = length * data.Features;
+            Span<T> x = Grow(ref _inputs, batch * row);
+            for (int i = 0; i < batch; i++) data.Inputs.AsSpan(indices[i] * row, row).CopyTo(x.Slice(i * row, row));
+            Model.Forward(x, output, batch, length, lengths);
+        }
+        else
+        {
+            Span<int> x = Grow(ref _tokens, batch * length);
+            for (int i = 0; i < batch; i++) data.Tokens.AsSpan(indices[i] * length, length).CopyTo(x.Slice(i * length, length));
+            Model.ForwardTokens(x, output, batch, length, lengths);
+        }
+
+        // Targets and the mask of the rows that count (per step: the data's mask and the padding).
+        int rows = data.PerStep ? batch * length : batch;
+        ReadOnlySpan<bool> mask = default;
+        if (data.PerStep && (data.StepMask is not null || data.Lengths is not null))
+        {
+            Span<bool> m = Grow(ref _mask, rows);
+            for (int i = 0; i < batch; i++)
+                for (int t = 0; t < length; t++)
+                    m[i * length + t] = (data.StepMask is null || data.StepMask[indices[i] * length + t])
+                        && (data.Lengths is null || t < data.Lengths[indices[i]]);
+            mask = m;
+        }
+        int per = data.PerStep ? length : 1;
+        if (data.ClassTargets is not null)
+        {
+            Span<int> targets = Grow(ref _classTargets, rows);
+            for (int i = 0; i < batch; i++) data.ClassTargets.AsSpan(indices[i] * per, per).CopyTo(targets.Slice(i * per, per));
+            var ce = SoftmaxCrossEntropy.Compute<T>(output, targets, grad, rows, outputs, mask);
+            return new Metrics(ce.Loss, ce.Accuracy, ce.Count);
+        }
+        else
+        {
+            int width = per * outputs;
+            Span<T> targets = Grow(ref _valueTargets, rows * outputs);
+            for (int i = 0; i < batch; i++) data.ValueTargets.AsSpan(indices[i] * width, width).CopyTo(targets.Slice(i * width, width));
+            double loss = MeanSquaredError.Compute<T>(output, targets, grad, rows, outputs, mask);
+            long counted = 0;
+            if (mask.IsEmpty) counted = rows;
+            else foreach (bool b in mask) if (b) counted++;
+            return new Metrics(loss, double.NaN, counted);
+        }
+    }
+
+    private static Span<TElement> Grow<TElement>(ref TElement[] buffer, int length)
+    {
+        if (buffer.Length < length) buffer = new TElement[length];
+        return buffer.AsSpan(0, length);
+    }
+
+    /// <summary>Count-weighted running means of loss and accuracy.</summary>
+    private struct MetricSum
+    {
+        private double _loss, _correct;
+        private long _count;
+        private bool _regression;
+
+        public void Add(Metrics m)
+        {
+            _loss += m.Loss * m.Count;
+            if (double.IsNaN(m.Accuracy)) _regression = true; else _correct += m.Accuracy * m.Count;
+            _count += m.Count;
+        }
+
+        public readonly Metrics Result => _count == 0
+            ? new Metrics(0, double.NaN, 0)
+            : new Metrics(_loss / _count, _regression ? double.NaN : _correct / _count, _count);
+    }
+}
