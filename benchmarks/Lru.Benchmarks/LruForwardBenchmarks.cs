@@ -16,7 +16,7 @@ namespace Lru.Benchmarks;
 public class LruForwardBenchmarks
 {
     private LruLayer<float> _layer = null!;
-    private NaiveRnn _rnn = null!;
+    private NaiveRnn<float> _rnn = null!;
     private float[] _input = null!, _output = null!;
 
     /// <summary>(B, L, H, N).</summary>
@@ -31,7 +31,7 @@ public class LruForwardBenchmarks
     {
         int[] s = Shape.Split(',').Select(int.Parse).ToArray();
         _layer = new LruLayer<float>(new LruConfig(s[2], s[3]), seed: 0) { IsTraining = false };
-        _rnn = new NaiveRnn(s[2], s[3], seed: 0);
+        _rnn = new NaiveRnn<float>(s[2], s[3], seed: 0);
         var random = new SeededRandom(1);
         _input = new float[s[0] * s[1] * s[2]];
         _output = new float[_input.Length];

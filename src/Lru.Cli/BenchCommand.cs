@@ -3,6 +3,7 @@ using System.Runtime.Intrinsics;
 using System.Text.Json;
 using Lru.Baselines;
 using Lru.Layers;
+using Lru.Models;
 using Lru.Scans;
 using Lru.Tensors;
 
@@ -13,8 +14,8 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var mode = new Option<string>("--mode") { Description = "What to measure: forward (LRU layer forward vs the naive RNN) or gemm (C = A·B, m×k times k×n).", DefaultValueFactory = _ => "forward" };
-        mode.AcceptOnlyFromAmong("forward", "gemm");
+        var mode = new Option<string>("--mode") { Description = "What to measure: forward (LRU layer forward vs the naive RNN), train (forward+backward of the LRU layer and of one block vs the naive RNN with BPTT) or gemm (C = A·B, m×k times k×n).", DefaultValueFactory = _ => "forward" };
+        mode.AcceptOnlyFromAmong("forward", "train", "gemm");
         var batch = new Option<int>("--batch", "-b") { Description = "Batch size B.", DefaultValueFactory = _ => 8 };
         var length = new Option<int>("--length", "-l") { Description = "Sequence length L.", DefaultValueFactory = _ => 1024 };
         var hidden = new Option<int>("--hidden") { Description = "Model width H.", DefaultValueFactory = _ => 128 };
@@ -29,7 +30,7 @@ internal static class BenchCommand
         var skipNaive = new Option<bool>("--no-naive") { Description = "Skip the slow naive baseline." };
         var json = new Option<bool>("--json") { Description = "End with one line holding a JSON object of the results." };
 
-        var command = new Command("bench", "Measure the LRU layer forward (tokens/s) against a naive sequential tanh RNN of the same B, L, H, N, or measure GEMM.")
+        var command = new Command("bench", "Measure the LRU layer (forward, or forward+backward with one block) in tokens/s against a naive sequential tanh RNN of the same B, L, H, N, or measure GEMM.")
         {
             mode, batch, length, hidden, state, threads, scan, m, n, k, seconds, skipNaive, json,
         };
@@ -38,9 +39,10 @@ internal static class BenchCommand
             int t = result.GetValue(threads);
             if (t < 1) throw new ArgumentOutOfRangeException("--threads", t, "--threads must be at least 1.");
             Parallelism.MaxThreads = t;
-            return result.GetValue(mode) == "gemm"
+            string what = result.GetValue(mode)!;
+            return what == "gemm"
                 ? RunGemm(result.GetValue(m), result.GetValue(n), result.GetValue(k), t, result.GetValue(seconds), result.GetValue(json))
-                : RunForward(result.GetValue(batch), result.GetValue(length), result.GetValue(hidden), result.GetValue(state), t,
+                : RunLayer(what == "train", result.GetValue(batch), result.GetValue(length), result.GetValue(hidden), result.GetValue(state), t,
                     ParseScan(result.GetValue(scan)!), result.GetValue(seconds), result.GetValue(skipNaive), result.GetValue(json));
         }));
         return command;
@@ -54,42 +56,69 @@ internal static class BenchCommand
         _ => ScanMode.Auto,
     };
 
-    private static int RunForward(int batch, int length, int hidden, int stateSize, int threads, ScanMode scan, double seconds, bool skipNaive, bool json)
+    private static int RunLayer(bool train, int batch, int length, int hidden, int stateSize, int threads, ScanMode scan, double seconds, bool skipNaive, bool json)
     {
         if (batch < 1 || length < 1)
             throw new ArgumentOutOfRangeException(batch < 1 ? "--batch" : "--length", "--batch and --length must be at least 1.");
-        var layer = new LruLayer<float>(new LruConfig(hidden, stateSize), seed: 0) { IsTraining = false };
+        string mode = train ? "train" : "forward";
+        var layer = new LruLayer<float>(new LruConfig(hidden, stateSize), seed: 0) { IsTraining = train, Scan = scan };
         var random = new SeededRandom(1);
-        float[] input = new float[batch * length * hidden], output = new float[input.Length];
+        float[] input = new float[batch * length * hidden], output = new float[input.Length], gradOutput = new float[input.Length], gradInput = new float[input.Length];
         for (int i = 0; i < input.Length; i++) input[i] = (float)random.NextNormal();
+        for (int i = 0; i < gradOutput.Length; i++) gradOutput[i] = (float)random.NextNormal();
         ScanMode resolved = scan == ScanMode.Auto ? DiagonalRecurrence.ChooseMode(batch, length, stateSize) : scan;
-
-        Console.WriteLine($"LRU layer forward: B={batch} L={length} H={hidden} N={stateSize}, threads={threads}, scan={scan.ToString().ToLowerInvariant()} ({resolved.ToString().ToLowerInvariant()}), {Describe()}");
-        double lruSeconds = Measure.BestSeconds(() => layer.Forward(input, output, batch, length, mode: scan, threads: threads), seconds);
         double tokens = (double)batch * length;
+        string what = train ? "forward+backward" : "forward";
+
+        Console.WriteLine($"LRU layer {what}: B={batch} L={length} H={hidden} N={stateSize}, threads={threads}, scan={scan.ToString().ToLowerInvariant()} ({resolved.ToString().ToLowerInvariant()}), {Describe()}");
+        double lruSeconds = Measure.BestSeconds(() =>
+        {
+            layer.Forward(input, output, batch, length);
+            if (train) layer.Backward(gradOutput, gradInput, batch, length);
+        }, seconds);
         double lruRate = tokens / lruSeconds;
-        double flops = 8.0 * tokens * hidden * stateSize;
-        Console.WriteLine($"  lru        {lruSeconds * 1e3,10:F3} ms/pass  {lruRate,14:N0} tokens/s  {flops / lruSeconds / 1e9,7:F1} GFLOP/s (8·B·L·H·N)");
+        double flops = (train ? 24.0 : 8.0) * tokens * hidden * stateSize;
+        Console.WriteLine($"  lru        {lruSeconds * 1e3,10:F3} ms/pass  {lruRate,14:N0} tokens/s  {flops / lruSeconds / 1e9,7:F1} GFLOP/s ({(train ? 24 : 8)}·B·L·H·N)");
+
+        double? blockRate = null;
+        if (train)
+        {
+            var block = new LruBlock<float>(new LruBlockConfig(hidden, stateSize), seed: 0);
+            ((LruLayer<float>)block.Lru).Scan = scan;
+            double blockSeconds = Measure.BestSeconds(() =>
+            {
+                block.Forward(input, output, batch, length);
+                block.Backward(gradOutput, gradInput, batch, length);
+            }, seconds);
+            blockRate = tokens / blockSeconds;
+            Console.WriteLine($"  block      {blockSeconds * 1e3,10:F3} ms/pass  {blockRate,14:N0} tokens/s  (pre-LayerNorm, LRU, GELU, GLU, residual)");
+        }
 
         double? naiveRate = null;
         if (!skipNaive)
         {
-            var rnn = new NaiveRnn(hidden, stateSize, seed: 0);
-            double naiveSeconds = Measure.BestSeconds(() => rnn.Forward(input, output, batch, length), 0, minRuns: 1);
+            var rnn = new NaiveRnn<float>(hidden, stateSize, seed: 0);
+            double naiveSeconds = Measure.BestSeconds(() =>
+            {
+                rnn.Forward(input, output, batch, length);
+                if (train) rnn.Backward(gradOutput, gradInput);
+            }, 0, minRuns: 1);
             naiveRate = tokens / naiveSeconds;
-            Console.WriteLine($"  naive RNN  {naiveSeconds * 1e3,10:F3} ms/pass  {naiveRate,14:N0} tokens/s  (dense tanh RNN, scalar loops, 1 thread)");
+            Console.WriteLine($"  naive RNN  {naiveSeconds * 1e3,10:F3} ms/pass  {naiveRate,14:N0} tokens/s  (dense tanh RNN, scalar loops{(train ? ", BPTT" : "")}, 1 thread)");
             Console.WriteLine($"  speed-up   {lruRate / naiveRate:F1}×");
         }
 
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+            var fields = new Dictionary<string, object?>
             {
-                ["mode"] = "forward", ["batch"] = batch, ["length"] = length, ["hidden"] = hidden, ["state"] = stateSize,
+                ["mode"] = mode, ["batch"] = batch, ["length"] = length, ["hidden"] = hidden, ["state"] = stateSize,
                 ["threads"] = threads, ["scan"] = scan.ToString().ToLowerInvariant(), ["scan_resolved"] = resolved.ToString().ToLowerInvariant(),
                 ["lru_tokens_per_s"] = Math.Round(lruRate, 1), ["naive_rnn_tokens_per_s"] = naiveRate is null ? null : Math.Round(naiveRate.Value, 1),
                 ["lru_seconds_per_pass"] = lruSeconds, ["lru_gflops"] = Math.Round(flops / lruSeconds / 1e9, 2),
-            }));
+            };
+            if (train) fields["block_tokens_per_s"] = Math.Round(blockRate!.Value, 1);
+            Console.WriteLine(JsonSerializer.Serialize(fields));
         }
         return 0;
     }

@@ -22,7 +22,7 @@ public class BaselineTests
     public void NaiveRnn_MatchesDoubleRecurrence()
     {
         const int batch = 2, length = 10, h = 5, n = 6;
-        var rnn = new NaiveRnn(h, n, seed: 1);
+        var rnn = new NaiveRnn<float>(h, n, seed: 1);
         var (w, uw, v) = rnn.Weights;
         double[] u = Compare.Random(batch * length * h, 3);
         float[] y = new float[u.Length];
@@ -49,5 +49,26 @@ public class BaselineTests
             }
         }
         Compare.Close<float>(y, expected, 1e-5);
+    }
+
+    [Fact]
+    public void NaiveRnn_Backward_MatchesFiniteDifferences()
+    {
+        const int batch = 2, length = 5, h = 3, n = 4;
+        var rnn = new NaiveRnn<double>(h, n, seed: 2);
+        double[] u = Compare.Random(batch * length * h, 1), w = Compare.Random(batch * length * h, 2), y = new double[u.Length];
+        double Loss()
+        {
+            rnn.Forward(u, y, batch, length);
+            return GradientCheck.WeightedSum(y, w);
+        }
+        Loss();
+        double[] gradU = new double[u.Length];
+        rnn.Backward(w, gradU);
+        var (wm, um, vm) = rnn.Weights;
+        GradientCheck.Check(Loss, u, gradU, "u");
+        GradientCheck.Check(Loss, wm, (double[])rnn.GradW.Clone(), "W");
+        GradientCheck.Check(Loss, um, (double[])rnn.GradU.Clone(), "U");
+        GradientCheck.Check(Loss, vm, (double[])rnn.GradV.Clone(), "V");
     }
 }

@@ -135,3 +135,33 @@ public class TrainerTests
         Assert.Equal("BatchSize", Assert.Throws<ArgumentOutOfRangeException>(() => new TrainerOptions(1, 0).Validate()).ParamName);
     }
 }
+
+public class TrainingAllocationTests
+{
+    [Fact]
+    public void TrainStep_AllocatesNothing_AfterTheFirst_OnOneThread()
+    {
+        int previous = Parallelism.MaxThreads;
+        Parallelism.MaxThreads = 1; // Parallel.For itself allocates; the library's own buffers are what is measured
+        try
+        {
+            var random = new SeededRandom(1);
+            const int count = 64, length = 32;
+            float[] x = Enumerable.Range(0, count * length * 3).Select(_ => (float)random.NextNormal()).ToArray();
+            int[] y = Enumerable.Range(0, count).Select(i => i % 4).ToArray();
+            var data = new SequenceDataset<float>(count, length, 3, x, null, y, null);
+            var block = new LruBlockConfig(32, 32, Norm: NormKind.BatchNorm, Mixer: MixerKind.Mlp, DropoutRate: 0.1);
+            var model = new SequenceModel<float>(new SequenceModelConfig(3, 0, 4, 2, block, PoolingMode.Mean), 1);
+            var trainer = new Trainer<float>(model, new AdamW<float>(model.NamedParameters(), new AdamWSettings()), new TrainerOptions(1, 16, ClipNorm: 1));
+            int[] indices = Enumerable.Range(0, 16).ToArray();
+            for (int i = 0; i < 3; i++) trainer.TrainStep(data, indices);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 5; i++) trainer.TrainStep(data, indices);
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        finally
+        {
+            Parallelism.MaxThreads = previous;
+        }
+    }
+}
