@@ -4,7 +4,7 @@
 # libopenblas0-pthread and python3-torch for the peer columns (apt-get install ...); without them
 # only the LRU.NET figures are printed.
 #
-#   bash benchmarks/compare.sh [gemm|forward|all] [threads]
+#   bash benchmarks/compare.sh [gemm|forward|train|all] [threads]
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 what="${1:-all}"
@@ -52,5 +52,22 @@ if [ "$what" = forward ] || [ "$what" = all ]; then
       vt=$( [ "$torch" != "-" ] && $py -c "print(f'{$ours/$torch:.1f}×')" || echo "-")
       printf '%-20s %-10s %14.0f %14.0f %14s %9s %9s\n' "$1,$2,$3,$4" "$scan" "$ours" "$naive" "$torch" "$($py -c "print(f'{$ours/$naive:.0f}×')")" "$vt"
     done
+  done
+fi
+
+if [ "$what" = train ] || [ "$what" = all ]; then
+  echo
+  echo "LRU layer forward+backward (training), tokens/s (higher is better)"
+  printf '%-20s %14s %14s %14s %14s %9s %9s\n' "B,L,H,N" "LRU.NET layer" "LRU.NET block" "naive RNN" "PyTorch layer" "vs RNN" "vs torch"
+  for shape in "8 1024 128 256" "1 4096 64 64"; do
+    set -- $shape
+    torch="-"
+    if has torch; then
+      torch=$($py "$root/benchmarks/python/torch_lru.py" --mode train --batch "$1" --length "$2" --hidden "$3" --state "$4" --threads "$threads" --seconds 3 | json "['torch_tokens_per_s']")
+    fi
+    out=$(lru bench --mode train --batch "$1" --length "$2" --hidden "$3" --state "$4" --threads "$threads" --seconds 3 --json | tail -n 1)
+    ours=$(echo "$out" | json "['lru_tokens_per_s']"); block=$(echo "$out" | json "['block_tokens_per_s']"); naive=$(echo "$out" | json "['naive_rnn_tokens_per_s']")
+    vt=$( [ "$torch" != "-" ] && $py -c "print(f'{$ours/$torch:.1f}×')" || echo "-")
+    printf '%-20s %14.0f %14.0f %14.0f %14s %9s %9s\n' "$1,$2,$3,$4" "$ours" "$block" "$naive" "$torch" "$($py -c "print(f'{$ours/$naive:.0f}×')")" "$vt"
   done
 fi

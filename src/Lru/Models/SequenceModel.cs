@@ -12,6 +12,9 @@ public enum OutputKind
 
     /// <summary>Real-valued targets, trained with mean squared error.</summary>
     Regression = 1,
+
+    /// <summary>Independent yes/no outputs (multi-label logits), trained with binary cross-entropy.</summary>
+    MultiLabel = 2,
 }
 
 /// <summary>The settings of a <see cref="SequenceModel{T}"/>.</summary>

@@ -18,7 +18,7 @@ public sealed class SequenceDataset<T> where T : unmanaged, IFloatingPointIeee75
     /// <param name="inputs">(count, L, features) when <paramref name="features"/> &gt; 0; otherwise null.</param>
     /// <param name="tokens">(count, L) token ids when <paramref name="features"/> is 0; otherwise null.</param>
     /// <param name="classTargets">Class ids: (count) per sequence or (count, L) per step; null for regression.</param>
-    /// <param name="valueTargets">Regression targets: (count, outputs) or (count, L, outputs); null for classification.</param>
+    /// <param name="valueTargets">Regression or multi-label (0/1) targets: (count, outputs) or (count, L, outputs); null for classification.</param>
     /// <param name="outputs">Values per regression target (ignored for classification).</param>
     /// <param name="perStep">True when targets are per time step (a model without pooling).</param>
     /// <param name="stepMask">With <paramref name="perStep"/>: (count, L) flags of the steps that count in the loss; null for all.</param>
@@ -109,8 +109,8 @@ public sealed class SequenceDataset<T> where T : unmanaged, IFloatingPointIeee75
         if (PerStep != (config.Pooling == PoolingMode.None))
             throw new ArgumentException($"The data has {(PerStep ? "per-step" : "per-sequence")} targets but the model pools with {config.Pooling}.", nameof(config));
         if ((ClassTargets is not null) != (config.Output == OutputKind.Classification))
-            throw new ArgumentException($"The data is for {(ClassTargets is not null ? "classification" : "regression")} but the model does {config.Output}.", nameof(config));
+            throw new ArgumentException($"The data is for {(ClassTargets is not null ? "classification" : "regression or multi-label")} but the model does {config.Output}.", nameof(config));
         if (ValueTargets is not null && Outputs != config.Outputs)
-            throw new ArgumentException($"The data has {Outputs} regression outputs but the model has {config.Outputs}.", nameof(config));
+            throw new ArgumentException($"The data has {Outputs} target values per prediction but the model has {config.Outputs} outputs.", nameof(config));
     }
 }

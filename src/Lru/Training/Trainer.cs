@@ -273,6 +273,11 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
             int width = per * outputs;
             Span<T> targets = Grow(ref _valueTargets, rows * outputs);
             for (int i = 0; i < batch; i++) data.ValueTargets.AsSpan(indices[i] * width, width).CopyTo(targets.Slice(i * width, width));
+            if (Model.Config.Output == OutputKind.MultiLabel)
+            {
+                var bce = BinaryCrossEntropy.Compute<T>(output, targets, grad, rows, outputs, mask);
+                return new Metrics(bce.Loss, bce.Accuracy, bce.Count);
+            }
             double loss = MeanSquaredError.Compute<T>(output, targets, grad, rows, outputs, mask);
             long counted = 0;
             if (mask.IsEmpty) counted = rows;
