@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Lru.Cli;
 
-var root = new RootCommand("lru: Linear Recurrent Units for .NET — benchmark, train and run LRU models.");
+var root = new RootCommand("lru: Linear Recurrent Units for .NET — train, evaluate and benchmark deep LRU models.");
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(TrainCommand.CreateEval());
 root.Subcommands.Add(BenchCommand.Create());
 return root.Parse(args).Invoke();

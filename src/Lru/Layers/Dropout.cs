@@ -29,7 +29,7 @@ public enum DropoutMode
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private SeededRandom _random;
+    private readonly SeededRandom _random;
     private T[] _mask = [];
     private int _maskLength;
     private int _cachedBatch = -1, _cachedLength = -1;
@@ -77,7 +77,7 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
 
     /// <summary>Restarts the mask generator, so the following training forwards draw the masks a new layer with <paramref name="seed"/> would.</summary>
     /// <param name="seed">The new seed.</param>
-    public void Reseed(long seed) => _random = new SeededRandom(seed);
+    public void Reseed(long seed) => _random.Reseed(seed);
 
     /// <summary>Training mode: draws a new mask, keeps it, and writes <c>y = x ⊙ mask</c>. Evaluation mode: <c>y = x</c>.</summary>
     /// <param name="input"><c>x</c>, (batch, length, H).</param>

@@ -360,32 +360,27 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     /// ∂nu_log += −exp(nu_log) ⊙ Re(conj(G_λ) ⊙ λ) and ∂theta_log += −exp(theta_log) ⊙ Im(conj(G_λ) ⊙ λ).
     /// Sums run over rows in a fixed order, so they do not depend on threads.
     /// </summary>
-    private void AccumulateLambdaGradients(ReadOnlySpan<T> delta, ReadOnlySpan<T> x, int batch, int length)
+    private unsafe void AccumulateLambdaGradients(ReadOnlySpan<T> delta, ReadOnlySpan<T> x, int batch, int length)
     {
         int n = StateSize;
         T[] sums = ArrayPool<T>.Shared.Rent(2 * n);
-        T[] scratch = ArrayPool<T>.Shared.Rent(n);
         try
         {
-            Span<T> gRe = sums.AsSpan(0, n), gIm = sums.AsSpan(n, n), tmp = scratch.AsSpan(0, n);
-            gRe.Clear(); gIm.Clear();
-            for (int b = 0; b < batch; b++)
+            Span<T> g = sums.AsSpan(0, 2 * n);
+            g.Clear();
+            fixed (T* pd = delta, px = x, pInit = _cachedInitial, pg = g)
             {
-                for (int t = 0; t < length; t++)
+                for (int b = 0; b < batch; b++)
                 {
-                    ReadOnlySpan<T> d = delta.Slice((b * length + t) * 2 * n, 2 * n);
-                    ReadOnlySpan<T> prev;
-                    if (t > 0) prev = x.Slice((b * length + t - 1) * 2 * n, 2 * n);
-                    else if (_cachedHasInitial) prev = _cachedInitial.AsSpan(b * 2 * n, 2 * n);
-                    else continue;
-                    // δ·conj(x) = (δr xr + δi xi) + i(δi xr − δr xi)
-                    TensorPrimitives.MultiplyAdd(d[..n], prev[..n], gRe, gRe);
-                    TensorPrimitives.MultiplyAdd(d[n..], prev[n..], gRe, gRe);
-                    TensorPrimitives.MultiplyAdd(d[n..], prev[..n], gIm, gIm);
-                    TensorPrimitives.Multiply(d[..n], prev[n..], tmp);
-                    TensorPrimitives.Subtract(gIm, tmp, gIm);
+                    T* init = _cachedHasInitial ? pInit + (long)b * 2 * n : null;
+                    for (int t = 0; t < length; t++)
+                    {
+                        T* prev = t > 0 ? px + ((long)(b * length + t) - 1) * 2 * n : init;
+                        if (prev != null) DiagonalKernels<T>.AccumulateConjugateProduct(pd + (long)(b * length + t) * 2 * n, prev, pg, n);
+                    }
                 }
             }
+            Span<T> gRe = g[..n], gIm = g[n..];
             Span<T> gradNu = NuLog.Gradient, gradTheta = ThetaLog.Gradient;
             for (int j = 0; j < n; j++)
             {
@@ -399,7 +394,6 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         finally
         {
             ArrayPool<T>.Shared.Return(sums);
-            ArrayPool<T>.Shared.Return(scratch);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using Lru.Layers;
+using Lru.Tensors;
 
 namespace Lru.Models;
 
@@ -209,6 +210,21 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
         }
         if (Encoder is not null) Encoder.Backward(g, gradInput, batch, length);
         else Embedding!.Backward(g, batch, length);
+    }
+
+    /// <summary>
+    /// Restarts every dropout generator from a seed derived from <paramref name="seed"/> and the layer's position,
+    /// so a training step's masks depend only on that seed (the trainer passes one per optimiser step, which
+    /// makes resumed runs bit-identical to uninterrupted ones). Allocates nothing.
+    /// </summary>
+    /// <param name="seed">The seed of this step's masks.</param>
+    public void ReseedDropout(long seed)
+    {
+        for (int i = 0; i < _blocks.Length; i++)
+        {
+            _blocks[i].Dropout1?.Reseed(SeededRandom.Combine(seed, 2 * i));
+            _blocks[i].Dropout2?.Reseed(SeededRandom.Combine(seed, 2 * i + 1));
+        }
     }
 
     /// <summary>Creates the streaming state of a causal model for <paramref name="batch"/> streams.</summary>

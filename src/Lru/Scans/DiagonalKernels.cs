@@ -86,4 +86,38 @@ internal static unsafe class DiagonalKernels<T> where T : unmanaged, IFloatingPo
             cur[c] += nr; curIm[c] += ni;
         }
     }
+
+    /// <summary><c>g ← g + d ⊙ conj(x)</c> over all n channels: <c>(d_re x_re + d_im x_im) + i(d_im x_re − d_re x_im)</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AccumulateConjugateProduct(T* d, T* x, T* g, int n)
+    {
+        T* dIm = d + n, xIm = x + n, gIm = g + n;
+        int c = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; c <= n - Vector512<T>.Count; c += Vector512<T>.Count)
+            {
+                var dr = Vector512.Load(d + c); var di = Vector512.Load(dIm + c);
+                var xr = Vector512.Load(x + c); var xi = Vector512.Load(xIm + c);
+                Vector512.Store(Vector512.Load(g + c) + (dr * xr + di * xi), g + c);
+                Vector512.Store(Vector512.Load(gIm + c) + (di * xr - dr * xi), gIm + c);
+            }
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; c <= n - Vector256<T>.Count; c += Vector256<T>.Count)
+            {
+                var dr = Vector256.Load(d + c); var di = Vector256.Load(dIm + c);
+                var xr = Vector256.Load(x + c); var xi = Vector256.Load(xIm + c);
+                Vector256.Store(Vector256.Load(g + c) + (dr * xr + di * xi), g + c);
+                Vector256.Store(Vector256.Load(gIm + c) + (di * xr - dr * xi), gIm + c);
+            }
+        }
+        for (; c < n; c++)
+        {
+            T dr = d[c], di = dIm[c], xr = x[c], xi = xIm[c];
+            g[c] += dr * xr + di * xi;
+            gIm[c] += di * xr - dr * xi;
+        }
+    }
 }

@@ -13,10 +13,24 @@ public sealed class SeededRandom
 
     /// <summary>Creates a generator from a seed.</summary>
     /// <param name="seed">Any 64-bit value.</param>
-    public SeededRandom(long seed)
+    public SeededRandom(long seed) => Reseed(seed);
+
+    /// <summary>Restarts the sequence from <paramref name="seed"/>, in place (allocates nothing).</summary>
+    /// <param name="seed">Any 64-bit value.</param>
+    public void Reseed(long seed)
     {
         ulong x = (ulong)seed;
         _s0 = SplitMix(ref x); _s1 = SplitMix(ref x); _s2 = SplitMix(ref x); _s3 = SplitMix(ref x);
+        _hasSpare = false;
+    }
+
+    /// <summary>Mixes two values into one well-spread seed (for deriving per-step or per-layer seeds).</summary>
+    /// <param name="a">The first value.</param>
+    /// <param name="b">The second value.</param>
+    public static long Combine(long a, long b)
+    {
+        ulong x = (ulong)a ^ ((ulong)b * 0x9E3779B97F4A7C15UL);
+        return (long)SplitMix(ref x);
     }
 
     /// <summary>The next 64 random bits.</summary>

@@ -62,7 +62,9 @@ public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, bool Canc
 /// </summary>
 /// <remarks>
 /// Every kernel splits work over outputs and every random draw is seeded, so the same seeds give bitwise
-/// identical weights after any number of steps with any thread count. Batch buffers are allocated once
+/// identical weights after any number of steps with any thread count. The dropout masks of a step depend only
+/// on the seed and the optimiser's step count, and the shuffle of an epoch only on the seed and the epoch, so a
+/// run resumed from a checkpoint (weights, optimiser state, position) continues exactly as if uninterrupted. Batch buffers are allocated once
 /// for the largest batch; the model and layers reuse theirs, so steady-state steps allocate nothing of
 /// their own (parallel kernels allocate a little inside <see cref="Parallel"/>).
 /// </remarks>
@@ -168,6 +170,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(data);
         Model.IsTraining = true;
+        Model.ReseedDropout(SeededRandom.Combine(Options.Seed, Optimizer.StepCount));
         Optimizer.ZeroGradients();
         var metrics = ForwardLoss(data, indices, withGradient: true);
         if (!double.IsFinite(metrics.Loss))

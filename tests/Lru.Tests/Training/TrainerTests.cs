@@ -26,7 +26,7 @@ public class TrainerTests
 
     private static (SequenceModel<float> Model, Trainer<float> Trainer) Build(int hidden, int state, int epochs, int batchSize, long seed = 1)
     {
-        var block = new LruBlockConfig(hidden, state, RMin: 0.9, RMax: 0.999, MaxPhase: Math.PI / 10, DropoutRate: 0.1);
+        var block = new LruBlockConfig(hidden, state, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI, DropoutRate: 0.1);
         var model = new SequenceModel<float>(new SequenceModelConfig(1, 0, 2, Layers: 2, block, PoolingMode.Last), seed);
         var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings { LearningRate = 3e-3, WeightDecay = 0.01 });
         return (model, new Trainer<float>(model, optimizer, new TrainerOptions(epochs, batchSize, Seed: seed)));

@@ -1,0 +1,39 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Lru.Data;
+
+namespace Lru.Cli;
+
+/// <summary>What a training checkpoint records about its run (in the safetensors metadata), so <c>--resume</c> and <c>eval</c> can rebuild it.</summary>
+internal static class TrainingRun
+{
+    public const string TaskKey = "lru.task";
+    public const string SettingsKey = "lru.training_settings";
+
+    private static readonly JsonSerializerOptions s_json = new() { Converters = { new JsonStringEnumConverter() } };
+
+    public static Dictionary<string, string> Metadata(string task, TrainingSettings settings) => new()
+    {
+        [TaskKey] = task,
+        [SettingsKey] = JsonSerializer.Serialize(settings, s_json),
+    };
+
+    public static string TaskFrom(IReadOnlyDictionary<string, string> metadata) =>
+        metadata.TryGetValue(TaskKey, out var task) ? task
+            : throw new InvalidDataException($"The checkpoint has no '{TaskKey}' entry: it was not written by lru train; pass --task.");
+
+    public static TrainingSettings SettingsFrom(IReadOnlyDictionary<string, string> metadata)
+    {
+        if (!metadata.TryGetValue(SettingsKey, out var json))
+            throw new InvalidDataException($"The checkpoint has no '{SettingsKey}' entry: it was not written by lru train.");
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingSettings>(json, s_json)
+                ?? throw new InvalidDataException($"The checkpoint's '{SettingsKey}' entry is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"The checkpoint's '{SettingsKey}' entry is not valid: {e.Message}", e);
+        }
+    }
+}

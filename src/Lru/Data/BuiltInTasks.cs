@@ -1,0 +1,166 @@
+using Lru.Layers;
+using Lru.Models;
+using Lru.Training;
+
+namespace Lru.Data;
+
+/// <summary>
+/// Everything that defines a training run of a built-in task: model shape, LRU initialisation,
+/// optimisation and data sizes. Each task has documented defaults (<see cref="BuiltInTask.Defaults"/>);
+/// the <c>lru train</c> options override single fields.
+/// </summary>
+/// <param name="Layers">Blocks K.</param>
+/// <param name="Hidden">Model width H.</param>
+/// <param name="State">LRU state size N.</param>
+/// <param name="RMin">Ring initialisation: smallest |λ|.</param>
+/// <param name="RMax">Ring initialisation: largest |λ|.</param>
+/// <param name="MaxPhase">Ring initialisation: largest arg λ.</param>
+/// <param name="BatchSize">Sequences per step.</param>
+/// <param name="Epochs">Passes over the training data.</param>
+/// <param name="LearningRate">Peak learning rate of the ordinary weights (AdamW).</param>
+/// <param name="SsmLearningRate">Peak learning rate of nu_log, theta_log, gamma_log, B_re, B_im (no weight decay).</param>
+/// <param name="WeightDecay">AdamW weight decay of the ordinary weights.</param>
+/// <param name="Dropout">Dropout rate in every block.</param>
+/// <param name="Norm">LayerNorm or BatchNorm.</param>
+/// <param name="WarmupFraction">Fraction of all steps spent in linear warm-up before the cosine decay.</param>
+/// <param name="ClipNorm">Global gradient-norm clipping, 0 for none.</param>
+/// <param name="Seed">Seeds the data, the initialisation, dropout and shuffling.</param>
+/// <param name="TrainCount">Training sequences to generate (generated tasks).</param>
+/// <param name="TestCount">Test sequences to generate (generated tasks).</param>
+/// <param name="Length">The sequence length of tasks where it is a setting (adding: L; ListOps: the longest expression).</param>
+public sealed record TrainingSettings(
+    int Layers, int Hidden, int State, double RMin, double RMax, double MaxPhase,
+    int BatchSize, int Epochs, double LearningRate, double SsmLearningRate, double WeightDecay, double Dropout,
+    NormKind Norm = NormKind.LayerNorm, double WarmupFraction = 0.1, double ClipNorm = 0, long Seed = 0,
+    int TrainCount = 0, int TestCount = 0, int Length = 0)
+{
+    /// <summary>The block configuration these settings describe.</summary>
+    public LruBlockConfig Block => new(Hidden, State, RMin, RMax, MaxPhase, Norm, DropoutRate: Dropout);
+
+    /// <summary>AdamW settings with a linear warm-up then cosine decay over <paramref name="totalSteps"/>.</summary>
+    /// <param name="totalSteps">Optimiser steps in the whole run.</param>
+    public AdamWSettings Optimizer(long totalSteps) => new()
+    {
+        LearningRate = LearningRate,
+        SsmLearningRate = SsmLearningRate,
+        WeightDecay = WeightDecay,
+        Schedule = new LinearWarmupCosineSchedule(Math.Max(1, (long)(WarmupFraction * totalSteps)), Math.Max(1, totalSteps)),
+    };
+}
+
+/// <summary>A task the library can train on out of the box (from code or with <c>lru train --task NAME</c>).</summary>
+public abstract class BuiltInTask
+{
+    /// <summary>The task's name on the command line.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>One line on what the task is.</summary>
+    public abstract string Description { get; }
+
+    /// <summary>The settings documented (docs/results.md) as reaching the task's reported result.</summary>
+    public abstract TrainingSettings Defaults { get; }
+
+    /// <summary>Classification, regression or multi-label.</summary>
+    public abstract OutputKind Output { get; }
+
+    /// <summary>The name of the test metric: <c>accuracy</c> or <c>mse</c>.</summary>
+    public string MetricName => Output == OutputKind.Regression ? "mse" : "accuracy";
+
+    /// <summary>Creates (or loads) the training and test sets.</summary>
+    /// <param name="settings">Sizes and seed.</param>
+    /// <param name="dataDirectory">Where on-disk data lives (tasks that read files), or null for the default.</param>
+    /// <returns>The two sets.</returns>
+    /// <exception cref="FileNotFoundException">A task's data files are missing (the message says how to get them).</exception>
+    public abstract (SequenceDataset<float> Train, SequenceDataset<float> Test) CreateData(TrainingSettings settings, string? dataDirectory = null);
+
+    /// <summary>The model configuration for this task and settings.</summary>
+    /// <param name="settings">The model sizes.</param>
+    public abstract SequenceModelConfig ModelConfig(TrainingSettings settings);
+}
+
+/// <summary>The built-in tasks, by name.</summary>
+public static class BuiltInTasks
+{
+    private static readonly BuiltInTask[] s_all = [new CopyBuiltIn(), new AddingBuiltIn(), new ListOpsBuiltIn(), new FashionMnistBuiltIn()];
+
+    /// <summary>Every built-in task, the default (copy) first.</summary>
+    public static IReadOnlyList<BuiltInTask> All => s_all;
+
+    /// <summary>The task called <paramref name="name"/>.</summary>
+    /// <param name="name">copy, adding, listops or fashion-mnist.</param>
+    /// <exception cref="ArgumentException">No task has that name (the message lists the names).</exception>
+    public static BuiltInTask Get(string name) =>
+        s_all.FirstOrDefault(t => t.Name == name) ?? throw new ArgumentException(
+            $"Unknown task '{name}'; the built-in tasks are {string.Join(", ", s_all.Select(t => t.Name))}.", nameof(name));
+
+    private sealed class CopyBuiltIn : BuiltInTask
+    {
+        public override string Name => "copy";
+        public override string Description => "Copy memory task: recall a 10-step 7-bit pattern after 7 blank steps and a go signal (L = 28).";
+        public override OutputKind Output => OutputKind.MultiLabel;
+        public override TrainingSettings Defaults => new(
+            Layers: 2, Hidden: 64, State: 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI,
+            BatchSize: 64, Epochs: 4, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01, Dropout: 0.0,
+            WarmupFraction: 0.05, ClipNorm: 1.0, TrainCount: 10_000, TestCount: 1_000);
+
+        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null) =>
+            (CopyTask.Generate(s.TrainCount, s.Seed * 2 + 1), CopyTask.Generate(s.TestCount, s.Seed * 2 + 2));
+
+        public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
+            new(new CopyTaskOptions().InputFeatures, 0, new CopyTaskOptions().Bits, s.Layers, s.Block, PoolingMode.None, OutputKind.MultiLabel);
+    }
+
+    private sealed class AddingBuiltIn : BuiltInTask
+    {
+        public override string Name => "adding";
+        public override string Description => "Adding problem: the sum of the two marked values among L uniform values (regression, L = 1000).";
+        public override OutputKind Output => OutputKind.Regression;
+        public override TrainingSettings Defaults => new(
+            Layers: 2, Hidden: 64, State: 64, RMin: 0.9, RMax: 0.999, MaxPhase: Math.PI / 10,
+            BatchSize: 32, Epochs: 4, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01, Dropout: 0.0,
+            ClipNorm: 1.0, TrainCount: 10_000, TestCount: 1_000, Length: 1000);
+
+        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null) =>
+            (AddingTask.Generate(s.TrainCount, s.Length, s.Seed * 2 + 1), AddingTask.Generate(s.TestCount, s.Length, s.Seed * 2 + 2));
+
+        public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
+            new(2, 0, 1, s.Layers, s.Block, PoolingMode.Last, OutputKind.Regression);
+    }
+
+    private sealed class ListOpsBuiltIn : BuiltInTask
+    {
+        public override string Name => "listops";
+        public override string Description => "ListOps: the value (0-9) of nested MAX/MIN/MED/SM expressions, as in Long Range Arena (10 classes).";
+        public override OutputKind Output => OutputKind.Classification;
+        public override TrainingSettings Defaults => new(
+            Layers: 4, Hidden: 64, State: 64, RMin: 0.0, RMax: 0.99, MaxPhase: 2 * Math.PI,
+            BatchSize: 32, Epochs: 4, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, Dropout: 0.1,
+            Norm: NormKind.BatchNorm, ClipNorm: 1.0, TrainCount: 20_000, TestCount: 2_000, Length: 256);
+
+        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
+        {
+            var options = new ListOpsOptions(MaxLength: s.Length, MinLength: Math.Min(20, s.Length));
+            return (ListOps.Generate(s.TrainCount, s.Seed * 2 + 1, options), ListOps.Generate(s.TestCount, s.Seed * 2 + 2, options));
+        }
+
+        public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
+            new(0, ListOps.Vocabulary, ListOps.Classes, s.Layers, s.Block, PoolingMode.Mean);
+    }
+
+    private sealed class FashionMnistBuiltIn : BuiltInTask
+    {
+        public override string Name => "fashion-mnist";
+        public override string Description => "Pixel-level sequential Fashion-MNIST: 784 steps of one grey value, 10 classes (needs the IDX files).";
+        public override OutputKind Output => OutputKind.Classification;
+        public override TrainingSettings Defaults => new(
+            Layers: 4, Hidden: 64, State: 128, RMin: 0.9, RMax: 0.999, MaxPhase: Math.PI / 10,
+            BatchSize: 50, Epochs: 6, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, Dropout: 0.1,
+            Norm: NormKind.BatchNorm, ClipNorm: 1.0);
+
+        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null) =>
+            FashionMnist.Load(dataDirectory ?? FashionMnist.DefaultDirectory, s.TrainCount, s.TestCount);
+
+        public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
+            new(1, 0, 10, s.Layers, s.Block, PoolingMode.Mean);
+    }
+}

@@ -1,0 +1,68 @@
+using Lru.IO;
+using Lru.Training;
+
+namespace Lru.Data;
+
+/// <summary>
+/// Pixel-level sequential Fashion-MNIST: each 28×28 image becomes a sequence of 784 steps with one
+/// feature (the grey value scaled to [0, 1]), row by row; the label is one of 10 classes. Read from the
+/// IDX files of the Debian package <c>dataset-fashion-mnist</c> (gzip or raw).
+/// </summary>
+public static class FashionMnist
+{
+    /// <summary>Where Debian's <c>dataset-fashion-mnist</c> installs the files.</summary>
+    public const string DefaultDirectory = "/usr/share/datasets/fashion-mnist";
+
+    /// <summary>The four files, each also accepted without the <c>.gz</c> suffix.</summary>
+    public static readonly IReadOnlyList<string> Files =
+        ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
+
+    /// <summary>The help text for missing files.</summary>
+    public const string HowToGet =
+        "Install the Debian package (apt-get install dataset-fashion-mnist, which puts the IDX files in /usr/share/datasets/fashion-mnist), " +
+        "or pass --data DIR with the four files train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz].";
+
+    /// <summary>Loads the training and test sets.</summary>
+    /// <param name="directory">The folder with the four IDX files.</param>
+    /// <param name="trainCount">Use the first this many training images, or 0 for all 60,000.</param>
+    /// <param name="testCount">Use the first this many test images, or 0 for all 10,000.</param>
+    /// <returns>Sequences (count, 784, 1) with labels (count).</returns>
+    /// <exception cref="FileNotFoundException">A file is missing; the message says how to get them.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed, or images and labels disagree.</exception>
+    public static (SequenceDataset<float> Train, SequenceDataset<float> Test) Load(string directory, int trainCount = 0, int testCount = 0)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        return (LoadSet(directory, "train", trainCount), LoadSet(directory, "t10k", testCount));
+    }
+
+    private static SequenceDataset<float> LoadSet(string directory, string prefix, int limit)
+    {
+        var images = IdxFile.Read(Find(directory, $"{prefix}-images-idx3-ubyte"));
+        var labels = IdxFile.Read(Find(directory, $"{prefix}-labels-idx1-ubyte"));
+        if (images.Shape.Count != 3 || images.Shape[1] != 28 || images.Shape[2] != 28)
+            throw new InvalidDataException($"{prefix} images have shape ({string.Join(", ", images.Shape)}), not (count, 28, 28).");
+        if (labels.Shape.Count != 1 || labels.Shape[0] != images.Shape[0])
+            throw new InvalidDataException($"{prefix} has {images.Shape[0]} images but labels of shape ({string.Join(", ", labels.Shape)}).");
+        int count = limit > 0 ? Math.Min(limit, images.Shape[0]) : images.Shape[0];
+        float[] pixels = images.ToFloat32(1.0 / 255);
+        if (pixels.Length != count * 784) Array.Resize(ref pixels, count * 784);
+        float[] rawLabels = labels.ToFloat32();
+        int[] classes = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            classes[i] = (int)rawLabels[i];
+            if (classes[i] is < 0 or > 9) throw new InvalidDataException($"{prefix} label {i} is {classes[i]}, not a class 0-9.");
+        }
+        return new SequenceDataset<float>(count, 784, 1, pixels, null, classes, null);
+    }
+
+    private static string Find(string directory, string name)
+    {
+        foreach (string candidate in new[] { name + ".gz", name })
+        {
+            string path = Path.Combine(directory, candidate);
+            if (File.Exists(path)) return path;
+        }
+        throw new FileNotFoundException($"Fashion-MNIST file {name}[.gz] not found in {directory}. {HowToGet}", Path.Combine(directory, name + ".gz"));
+    }
+}
