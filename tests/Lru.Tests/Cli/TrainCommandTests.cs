@@ -1,0 +1,96 @@
+using Lru.IO;
+
+namespace Lru.Tests.Cli;
+
+/// <summary>End-to-end runs of the <c>lru</c> tool at small sizes.</summary>
+public class TrainCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("lru-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private const string SmallCopy = "train --task copy --train-count 1024 --test-count 128 --hidden 32 --state 32 --batch 32 --threads 2";
+
+    [Fact]
+    public void Train_Copy_EndToEnd_PrintsJsonSummary_AndEvalAgrees()
+    {
+        string checkpoint = Path.Combine(_dir, "copy.safetensors"), log = Path.Combine(_dir, "log.jsonl");
+        var (code, output, error) = CliRunner.Run($"{SmallCopy} --epochs 2 --checkpoint {checkpoint} --log {log} --json");
+        Assert.True(code == 0, $"exit {code}: {error}\n{output}");
+        var json = CliRunner.LastJson(output);
+        Assert.Equal("copy", json.GetProperty("task").GetString());
+        Assert.Equal(2, json.GetProperty("epochs").GetInt32());
+        Assert.True(json.GetProperty("seconds").GetDouble() > 0);
+        double accuracy = json.GetProperty("test_accuracy").GetDouble();
+        Assert.InRange(accuracy, 0.5, 1.0);
+        Assert.True(json.GetProperty("train_loss").GetDouble() > 0);
+        Assert.Equal(2, File.ReadAllLines(log).Length);
+        Assert.True(File.Exists(checkpoint));
+
+        var (evalCode, evalOutput, evalError) = CliRunner.Run($"eval --checkpoint {checkpoint} --json");
+        Assert.True(evalCode == 0, evalError);
+        Assert.Equal(accuracy, CliRunner.LastJson(evalOutput).GetProperty("test_accuracy").GetDouble(), 12);
+    }
+
+    [Fact]
+    public void CtrlC_LeavesAValidCheckpoint_AndResumeEqualsAnUninterruptedRun()
+    {
+        const string run = "train --task copy --train-count 4096 --test-count 64 --hidden 32 --state 32 --batch 32 --epochs 2 --dropout 0.1 --threads 2";
+        string whole = Path.Combine(_dir, "whole.safetensors"), split = Path.Combine(_dir, "split.safetensors");
+        Assert.Equal(0, CliRunner.Run($"{run} --checkpoint {whole}").ExitCode);
+
+        bool sent = false;
+        var (code, output, _) = CliRunner.Run($"{run} --checkpoint {split}", (process, line) =>
+        {
+            if (!sent && line.StartsWith("epoch 1/2 step", StringComparison.Ordinal)) { sent = true; CliRunner.Interrupt(process); }
+        });
+        Assert.True(code == 130, $"exit {code} (expected 130 after Ctrl+C):\n{output}");
+        Assert.Contains("--resume", output);
+        var partial = ModelCheckpoint.Load(split);           // valid, loadable
+        Assert.NotEmpty(partial.OptimizerState);
+
+        var (resumed, resumeOutput, resumeError) = CliRunner.Run($"train --checkpoint {split} --resume --threads 1");
+        Assert.True(resumed == 0, resumeError + resumeOutput);
+        Assert.Contains("resuming at epoch 1", resumeOutput);
+
+        var a = SafeTensorsFile.Read(whole);
+        var b = SafeTensorsFile.Read(split);
+        Assert.Equal(a.Tensors.Select(t => t.Name), b.Tensors.Select(t => t.Name));
+        foreach (var t in a.Tensors)
+            Assert.True(a.ReadFloat32(t.Name).AsSpan().SequenceEqual(b.ReadFloat32(t.Name)), $"tensor {t.Name} differs after resume");
+    }
+
+    [Theory]
+    [InlineData("train --task nope", "Unknown task 'nope'")]
+    [InlineData("train --task copy --threads 0", "--threads must be at least 1")]
+    [InlineData("train --task copy --epochs 0", "Epochs must be at least 1")]
+    [InlineData("train --resume", "--resume needs --checkpoint")]
+    [InlineData("eval --checkpoint /nonexistent/x.safetensors", "does not exist")]
+    [InlineData("bench --batch 0", "--batch and --length must be at least 1")]
+    public void BadArguments_GiveOneClearLine_AndANonZeroExit(string arguments, string message)
+    {
+        var (code, _, error) = CliRunner.Run(arguments);
+        Assert.NotEqual(0, code);
+        Assert.Contains(message, error);
+        Assert.DoesNotContain("   at ", error); // no stack trace
+    }
+
+    [Fact]
+    public void FashionMnist_WithoutData_SaysHowToGetIt()
+    {
+        var (code, _, error) = CliRunner.Run($"train --task fashion-mnist --data {_dir}");
+        Assert.NotEqual(0, code);
+        Assert.Contains("dataset-fashion-mnist", error);
+    }
+
+    [Fact]
+    public void Bench_Json_HasTheDocumentedFields()
+    {
+        var (code, output, error) = CliRunner.Run("bench --mode train --batch 2 --length 64 --hidden 16 --state 16 --seconds 0.1 --json");
+        Assert.True(code == 0, error);
+        var json = CliRunner.LastJson(output);
+        foreach (string field in new[] { "mode", "batch", "length", "hidden", "state", "threads", "scan", "lru_tokens_per_s", "naive_rnn_tokens_per_s", "block_tokens_per_s" })
+            Assert.True(json.TryGetProperty(field, out _), $"missing {field}");
+        Assert.True(json.GetProperty("lru_tokens_per_s").GetDouble() > 0);
+    }
+}
