@@ -1,5 +1,7 @@
 using System.Numerics;
-using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using Lru.Tensors;
 
 namespace Lru.Layers;
 
@@ -13,16 +15,18 @@ namespace Lru.Layers;
 /// variance <c>σ²·M/(M − 1)</c>.
 /// </summary>
 /// <remarks>
-/// Statistics are accumulated in double precision, feature by feature over the rows in row order, so
-/// results do not depend on the thread count. The running statistics are buffers, not parameters; they
-/// are reachable through <see cref="NamedBuffers"/> for checkpoints. A layer instance must not be used
-/// from several threads at once.
+/// Statistics and the backward sums are accumulated in double precision, feature by feature over the rows in
+/// row order; that work is split over groups of 16 features, the elementwise passes over blocks of rows, so
+/// results do not depend on the thread count. Inner loops are SIMD (<see cref="Vector256{T}"/> of doubles, or
+/// <see cref="Vector{T}"/>) with scalar loops for the last features that do the same arithmetic. The running
+/// statistics are buffers, not parameters; they are reachable through <see cref="NamedBuffers"/> for checkpoints.
+/// A layer instance must not be used from several threads at once.
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T[] _input = [];
-    private readonly double[] _mean, _rstd, _sum, _sumNorm;
+    private readonly double[] _mean, _rstd, _sum, _sumNorm, _gradFactor;
     private readonly T[] _shift, _scale;
     private int _cachedBatch = -1, _cachedLength = -1;
 
@@ -51,6 +55,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         _rstd = new double[features];
         _sum = new double[features];
         _sumNorm = new double[features];
+        _gradFactor = new double[features];
         _shift = new T[features];
         _scale = new T[features];
     }
@@ -107,7 +112,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape, or in training mode <c>B·L</c> is less than 2 (the unbiased variance needs two values).</exception>
-    public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
@@ -115,45 +120,37 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
         ReadOnlySpan<T> w = Weight.Value, b = Bias.Value;
+        int threads = Parallelism.MaxThreads;
 
         if (IsTraining)
         {
             if (rows < 2)
                 throw new ArgumentException($"BatchNorm in training mode needs at least 2 values per feature, but batch·length = {batch}·{length} = {rows}.", nameof(input));
             if (_input.Length < input.Length) _input = new T[input.Length];
-            input.CopyTo(_input);
             _cachedBatch = batch;
             _cachedLength = length;
 
-            // μ_f = Σ_r x[r, f] / M, then σ²_f = Σ_r (x[r, f] − μ_f)² / M, in double, rows in order.
-            Span<double> mean = _mean, sq = _sum;
-            mean.Clear();
-            sq.Clear();
-            for (int r = 0; r < rows; r++)
+            // μ_f = Σ_r x[r, f] / M (copying x to the cache on the way), then σ²_f = Σ_r (x[r, f] − μ_f)² / M,
+            // in double, rows in order; split over features.
+            fixed (T* x = input, cache = _input)
+            fixed (double* mean = _mean, sq = _sum)
             {
-                ReadOnlySpan<T> x = input.Slice(r * h, h);
-                for (int f = 0; f < h; f++) mean[f] += double.CreateTruncating(x[f]);
-            }
-            for (int f = 0; f < h; f++) mean[f] /= rows;
-            for (int r = 0; r < rows; r++)
-            {
-                ReadOnlySpan<T> x = input.Slice(r * h, h);
-                for (int f = 0; f < h; f++)
-                {
-                    double d = double.CreateTruncating(x[f]) - mean[f];
-                    sq[f] += d * d;
-                }
+                var sums = new ColumnSums { X = x, Cache = cache, Sum = mean, H = h, Rows = rows, Pass = ColumnPass.Mean };
+                Parallelism.For(ColumnItems(h), threads, ref sums);
+                for (int f = 0; f < h; f++) mean[f] /= rows;
+                sums = new ColumnSums { X = x, Mean = mean, Sum = sq, H = h, Rows = rows, Pass = ColumnPass.Squares };
+                Parallelism.For(ColumnItems(h), threads, ref sums);
             }
             double m = Momentum;
             for (int f = 0; f < h; f++)
             {
-                double variance = sq[f] / rows;
+                double variance = _sum[f] / rows;
                 _rstd[f] = 1.0 / Math.Sqrt(variance + Epsilon);
-                RunningMean[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningMean[f]) + m * mean[f]);
-                RunningVariance[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningVariance[f]) + m * sq[f] / (rows - 1));
+                RunningMean[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningMean[f]) + m * _mean[f]);
+                RunningVariance[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningVariance[f]) + m * _sum[f] / (rows - 1));
                 double scale = _rstd[f] * double.CreateTruncating(w[f]);
                 _scale[f] = T.CreateTruncating(scale);
-                _shift[f] = T.CreateTruncating(double.CreateTruncating(b[f]) - mean[f] * scale);
+                _shift[f] = T.CreateTruncating(double.CreateTruncating(b[f]) - _mean[f] * scale);
             }
         }
         else
@@ -166,9 +163,13 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
             }
         }
 
-        // y = x ⊙ scale + shift, with scale = weight·rstd and shift = bias − μ·scale.
-        for (int r = 0; r < rows; r++)
-            TensorPrimitives.FusedMultiplyAdd(input.Slice(r * h, h), _scale, _shift, output.Slice(r * h, h));
+        // y = x ⊙ scale + shift, with scale = weight·rstd and shift = bias − μ·scale; split over rows.
+        int rowsPerBlock = RowsPerBlock(h);
+        fixed (T* x = input, y = output, scale = _scale, shift = _shift)
+        {
+            var rowWork = new AffineRows { X = x, Y = y, Scale = scale, Shift = shift, H = h, Rows = rows, RowsPerBlock = rowsPerBlock };
+            Parallelism.For((rows + rowsPerBlock - 1) / rowsPerBlock, threads, ref rowWork);
+        }
     }
 
     /// <summary>
@@ -182,49 +183,317 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <param name="length">The sequence length of the last training forward.</param>
     /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
                 ? $"BatchNorm.Backward needs a training Forward first (batch {batch}, length {length})."
                 : $"BatchNorm.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_cachedBatch}, length {_cachedLength}.");
-        int h = Features, rows = batch * length;
+        int h = Features, rows = batch * length, threads = Parallelism.MaxThreads;
         Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
         if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
 
-        // Σ_r ∂y and Σ_r ∂y ⊙ x̂ per feature, in double, rows in order.
-        Span<double> sum = _sum, sumNorm = _sumNorm;
-        ReadOnlySpan<double> mean = _mean, rstd = _rstd;
-        sum.Clear();
-        sumNorm.Clear();
-        for (int r = 0; r < rows; r++)
+        // Σ_r ∂y and Σ_r ∂y ⊙ x̂ per feature, in double, rows in order; split over features.
+        fixed (T* dy = gradOutput, x = _input)
+        fixed (double* mean = _mean, rstd = _rstd, sum = _sum, sumNorm = _sumNorm)
         {
-            ReadOnlySpan<T> dy = gradOutput.Slice(r * h, h), x = _input.AsSpan(r * h, h);
-            for (int f = 0; f < h; f++)
-            {
-                double g = double.CreateTruncating(dy[f]);
-                sum[f] += g;
-                sumNorm[f] += g * (double.CreateTruncating(x[f]) - mean[f]) * rstd[f];
-            }
+            var sums = new ColumnSums { X = x, DY = dy, Mean = mean, Rstd = rstd, Sum = sum, SumNorm = sumNorm, H = h, Rows = rows, Pass = ColumnPass.Gradient };
+            Parallelism.For(ColumnItems(h), threads, ref sums);
         }
         Span<T> gw = Weight.Gradient, gb = Bias.Gradient;
         for (int f = 0; f < h; f++)
         {
-            gw[f] += T.CreateTruncating(sumNorm[f]);
-            gb[f] += T.CreateTruncating(sum[f]);
+            gw[f] += T.CreateTruncating(_sumNorm[f]);
+            gb[f] += T.CreateTruncating(_sum[f]);
         }
         if (gradInput.IsEmpty) return;
 
+        // ∂x = (weight·rstd)·(∂y − Σ∂y/M − x̂·Σ(∂y ⊙ x̂)/M) in double, per-feature factors first; split over rows.
         ReadOnlySpan<T> w = Weight.Value;
-        for (int r = 0; r < rows; r++)
+        for (int f = 0; f < h; f++)
         {
-            ReadOnlySpan<T> dy = gradOutput.Slice(r * h, h), x = _input.AsSpan(r * h, h);
-            Span<T> dx = gradInput.Slice(r * h, h);
-            for (int f = 0; f < h; f++)
+            _gradFactor[f] = double.CreateTruncating(w[f]) * _rstd[f];
+            _sum[f] /= rows;
+            _sumNorm[f] /= rows;
+        }
+        int rowsPerBlock = RowsPerBlock(h);
+        fixed (T* dy = gradOutput, dx = gradInput, x = _input)
+        fixed (double* mean = _mean, rstd = _rstd, meanGrad = _sum, meanGradNorm = _sumNorm, factor = _gradFactor)
+        {
+            var rowWork = new GradientRows
             {
-                double norm = (double.CreateTruncating(x[f]) - mean[f]) * rstd[f];
-                double g = double.CreateTruncating(dy[f]) - sum[f] / rows - norm * sumNorm[f] / rows;
-                dx[f] = T.CreateTruncating(double.CreateTruncating(w[f]) * rstd[f] * g);
+                DY = dy, DX = dx, X = x, Mean = mean, Rstd = rstd, MeanGrad = meanGrad, MeanGradNorm = meanGradNorm, Factor = factor,
+                H = h, Rows = rows, RowsPerBlock = rowsPerBlock,
+            };
+            Parallelism.For((rows + rowsPerBlock - 1) / rowsPerBlock, threads, ref rowWork);
+        }
+    }
+
+    /// <summary>Features per column work item: 16 (a 64-byte line of floats), so items never share a cache line of float data.</summary>
+    private const int FeaturesPerItem = 16;
+
+    /// <summary>Features per vector step: two <see cref="Vector256{T}"/> of doubles.</summary>
+    private const int Step = 8;
+
+    /// <summary>Whether the vector paths run: float or double data on hardware with 256-bit vectors.</summary>
+    private static bool Vectorized => (typeof(T) == typeof(float) || typeof(T) == typeof(double)) && Vector256.IsHardwareAccelerated;
+
+    private static int ColumnItems(int h) => (h + FeaturesPerItem - 1) / FeaturesPerItem;
+
+    /// <summary>Rows per row work item: about 4096 elements, so small inputs run inline.</summary>
+    private static int RowsPerBlock(int h) => Math.Max(1, 4096 / h);
+
+    /// <summary>Eight consecutive values as doubles (exact for float).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe (Vector256<double> Lower, Vector256<double> Upper) Load8(T* p)
+    {
+        if (typeof(T) == typeof(float)) return Vector256.Widen(Vector256.Load((float*)p));
+        return (Vector256.Load((double*)p), Vector256.Load((double*)p + 4));
+    }
+
+    /// <summary>Stores eight doubles as <typeparamref name="T"/> (rounding each once for float).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store8(T* p, Vector256<double> lower, Vector256<double> upper)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Vector256.Narrow(lower, upper).Store((float*)p);
+            return;
+        }
+        lower.Store((double*)p);
+        upper.Store((double*)p + 4);
+    }
+
+    private enum ColumnPass { Mean, Squares, Gradient }
+
+    /// <summary>
+    /// Per-feature sums over all rows in row order, for a group of <see cref="FeaturesPerItem"/> features per work item.
+    /// <see cref="ColumnPass.Mean"/>: <c>Sum = Σ x</c> (and copies x to <see cref="Cache"/>);
+    /// <see cref="ColumnPass.Squares"/>: <c>Sum = Σ (x − Mean)²</c>;
+    /// <see cref="ColumnPass.Gradient"/>: <c>Sum = Σ ∂y</c>, <c>SumNorm = Σ ∂y·(x − Mean)·Rstd</c>.
+    /// Vector lanes and the scalar loop for the last features perform the same double operations, so every feature's
+    /// sum is the same whichever path computes it.
+    /// </summary>
+    private unsafe struct ColumnSums : IIndexedWork
+    {
+        public T* X, DY, Cache;
+        public double* Mean, Rstd, Sum, SumNorm;
+        public int H, Rows;
+        public ColumnPass Pass;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int index)
+        {
+            int f = index * FeaturesPerItem, end = Math.Min(H, f + FeaturesPerItem);
+            if (Vectorized)
+            {
+                // Each scan over the rows reads one 64-byte line per row: sixteen floats (two steps) or eight doubles.
+                int perScan = typeof(T) == typeof(float) ? 2 : 1;
+                while (f + Step <= end)
+                {
+                    bool two = perScan == 2 && f + 2 * Step <= end;
+                    RunVector(f, two);
+                    f += two ? 2 * Step : Step;
+                }
+            }
+            for (; f < end; f++) RunScalar(f);
+        }
+
+        /// <summary>Running sums of one step of eight features.</summary>
+        private struct Lanes
+        {
+            public Vector256<double> Sum0, Sum1, Norm0, Norm1;
+        }
+
+        private readonly void RunVector(int f, bool two)
+        {
+            int h = H;
+            T* x = X + f;
+            Lanes first = default, second = default;
+            switch (Pass)
+            {
+                case ColumnPass.Mean:
+                    {
+                        T* cache = Cache + f;
+                        for (int r = 0; r < Rows; r++, x += h, cache += h)
+                        {
+                            AddValues(ref first, x, cache);
+                            if (two) AddValues(ref second, x + Step, cache + Step);
+                        }
+                        break;
+                    }
+                case ColumnPass.Squares:
+                    for (int r = 0; r < Rows; r++, x += h)
+                    {
+                        AddSquares(ref first, x, Mean + f);
+                        if (two) AddSquares(ref second, x + Step, Mean + f + Step);
+                    }
+                    break;
+                default:
+                    {
+                        T* dy = DY + f;
+                        for (int r = 0; r < Rows; r++, x += h, dy += h)
+                        {
+                            AddGradients(ref first, x, dy, Mean + f, Rstd + f);
+                            if (two) AddGradients(ref second, x + Step, dy + Step, Mean + f + Step, Rstd + f + Step);
+                        }
+                        first.Norm0.Store(SumNorm + f);
+                        first.Norm1.Store(SumNorm + f + 4);
+                        if (two)
+                        {
+                            second.Norm0.Store(SumNorm + f + Step);
+                            second.Norm1.Store(SumNorm + f + Step + 4);
+                        }
+                        break;
+                    }
+            }
+            first.Sum0.Store(Sum + f);
+            first.Sum1.Store(Sum + f + 4);
+            if (two)
+            {
+                second.Sum0.Store(Sum + f + Step);
+                second.Sum1.Store(Sum + f + Step + 4);
+            }
+        }
+
+        /// <summary>Σ x, copying the eight values to <paramref name="cache"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AddValues(ref Lanes lanes, T* x, T* cache)
+        {
+            CopyStep(x, cache);
+            (Vector256<double> v0, Vector256<double> v1) = Load8(x);
+            lanes.Sum0 += v0;
+            lanes.Sum1 += v1;
+        }
+
+        /// <summary>Σ (x − μ)².</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AddSquares(ref Lanes lanes, T* x, double* mean)
+        {
+            (Vector256<double> v0, Vector256<double> v1) = Load8(x);
+            Vector256<double> d0 = v0 - Vector256.Load(mean), d1 = v1 - Vector256.Load(mean + 4);
+            lanes.Sum0 += d0 * d0;
+            lanes.Sum1 += d1 * d1;
+        }
+
+        /// <summary>Σ ∂y and Σ ∂y·(x − μ)·rstd.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AddGradients(ref Lanes lanes, T* x, T* dy, double* mean, double* rstd)
+        {
+            (Vector256<double> v0, Vector256<double> v1) = Load8(x);
+            (Vector256<double> g0, Vector256<double> g1) = Load8(dy);
+            lanes.Sum0 += g0;
+            lanes.Sum1 += g1;
+            lanes.Norm0 += g0 * (v0 - Vector256.Load(mean)) * Vector256.Load(rstd);
+            lanes.Norm1 += g1 * (v1 - Vector256.Load(mean + 4)) * Vector256.Load(rstd + 4);
+        }
+
+        /// <summary>Copies eight values of <typeparamref name="T"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void CopyStep(T* from, T* to)
+        {
+            if (typeof(T) == typeof(float)) Vector256.Load((float*)from).Store((float*)to);
+            else
+            {
+                Vector256.Load((double*)from).Store((double*)to);
+                Vector256.Load((double*)from + 4).Store((double*)to + 4);
+            }
+        }
+
+        private readonly void RunScalar(int f)
+        {
+            int h = H;
+            T* x = X + f;
+            double sum = 0, sumNorm = 0;
+            switch (Pass)
+            {
+                case ColumnPass.Mean:
+                    for (int r = 0; r < Rows; r++, x += h)
+                    {
+                        Cache[(long)r * h + f] = *x;
+                        sum += double.CreateTruncating(*x);
+                    }
+                    break;
+                case ColumnPass.Squares:
+                    for (int r = 0; r < Rows; r++, x += h)
+                    {
+                        double d = double.CreateTruncating(*x) - Mean[f];
+                        sum += d * d;
+                    }
+                    break;
+                default:
+                    T* dy = DY + f;
+                    for (int r = 0; r < Rows; r++, x += h, dy += h)
+                    {
+                        double g = double.CreateTruncating(*dy);
+                        sum += g;
+                        sumNorm += g * (double.CreateTruncating(*x) - Mean[f]) * Rstd[f];
+                    }
+                    SumNorm[f] = sumNorm;
+                    break;
+            }
+            Sum[f] = sum;
+        }
+    }
+
+    /// <summary>One block of rows: <c>y = x ⊙ Scale + Shift</c> (fused multiply-add in <typeparamref name="T"/>).</summary>
+    private unsafe struct AffineRows : IIndexedWork
+    {
+        public T* X, Y, Scale, Shift;
+        public int H, Rows, RowsPerBlock;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int index)
+        {
+            int h = H, width = Vector<T>.IsSupported ? Vector<T>.Count : int.MaxValue;
+            int first = index * RowsPerBlock, last = Math.Min(Rows, first + RowsPerBlock);
+            for (int r = first; r < last; r++)
+            {
+                T* x = X + (long)r * h, y = Y + (long)r * h;
+                int f = 0;
+                for (; f <= h - width; f += width)
+                    VectorOps.FusedMultiplyAdd(Vector.Load(x + f), Vector.Load(Scale + f), Vector.Load(Shift + f)).Store(y + f);
+                for (; f < h; f++) y[f] = T.FusedMultiplyAdd(x[f], Scale[f], Shift[f]);
+            }
+        }
+    }
+
+    /// <summary>One block of rows: <c>∂x = Factor·(∂y − MeanGrad − (x − Mean)·Rstd·MeanGradNorm)</c>, in double.</summary>
+    private unsafe struct GradientRows : IIndexedWork
+    {
+        public T* DY, DX, X;
+        public double* Mean, Rstd, MeanGrad, MeanGradNorm, Factor;
+        public int H, Rows, RowsPerBlock;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int index)
+        {
+            int h = H;
+            int first = index * RowsPerBlock, last = Math.Min(Rows, first + RowsPerBlock);
+            for (int r = first; r < last; r++)
+            {
+                long offset = (long)r * h;
+                T* x = X + offset, dy = DY + offset, dx = DX + offset;
+                int f = 0;
+                if (Vectorized)
+                {
+                    for (; f + Step <= h; f += Step)
+                    {
+                        (Vector256<double> x0, Vector256<double> x1) = Load8(x + f);
+                        (Vector256<double> g0, Vector256<double> g1) = Load8(dy + f);
+                        Vector256<double> n0 = (x0 - Vector256.Load(Mean + f)) * Vector256.Load(Rstd + f);
+                        Vector256<double> n1 = (x1 - Vector256.Load(Mean + f + 4)) * Vector256.Load(Rstd + f + 4);
+                        Vector256<double> d0 = Vector256.Load(Factor + f) * (g0 - Vector256.Load(MeanGrad + f) - n0 * Vector256.Load(MeanGradNorm + f));
+                        Vector256<double> d1 = Vector256.Load(Factor + f + 4) * (g1 - Vector256.Load(MeanGrad + f + 4) - n1 * Vector256.Load(MeanGradNorm + f + 4));
+                        Store8(dx + f, d0, d1);
+                    }
+                }
+                for (; f < h; f++)
+                {
+                    double norm = (double.CreateTruncating(x[f]) - Mean[f]) * Rstd[f];
+                    double g = double.CreateTruncating(dy[f]) - MeanGrad[f] - norm * MeanGradNorm[f];
+                    dx[f] = T.CreateTruncating(Factor[f] * g);
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using Lru.Tensors;
 
 namespace Lru.Layers;
@@ -14,6 +15,8 @@ namespace Lru.Layers;
 /// <remarks>
 /// The training forward keeps <c>a = out1(x)</c> and <c>s = sigmoid(out2(x))</c> (and each linear layer its input).
 /// The backward is <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>, <c>∂x = out1ᵀ(∂a) + out2ᵀ(∂g)</c>.
+/// The elementwise gate and its backward are single SIMD passes split over fixed blocks of elements, so results
+/// do not depend on the thread count; the four GEMMs dominate the cost.
 /// A layer instance must not be used from several threads at once.
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
@@ -89,8 +92,7 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
             Span<T> a = _a.AsSpan(0, count), s = _s.AsSpan(0, count);
             Out1.Forward(input, a, batch, length);
             Out2.Forward(input, s, batch, length);
-            TensorPrimitives.Sigmoid<T>(s, s);
-            TensorPrimitives.Multiply<T>(a, s, output);
+            Gate(a, s, output);
             _cachedBatch = batch;
             _cachedLength = length;
             return;
@@ -103,8 +105,7 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
             Span<T> g = scratch.AsSpan(0, count);
             Out1.Forward(input, output, batch, length);
             Out2.Forward(input, g, batch, length);
-            TensorPrimitives.Sigmoid<T>(g, g);
-            TensorPrimitives.Multiply<T>(output, g, output);
+            Gate(output, g, output);
         }
         finally
         {
@@ -122,7 +123,7 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     /// <param name="length">The sequence length of the last training forward.</param>
     /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
@@ -136,13 +137,72 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
         ReadOnlySpan<T> a = _a.AsSpan(0, count), s = _s.AsSpan(0, count);
         Span<T> gradA = _gradA.AsSpan(0, count), gradG = _gradG.AsSpan(0, count);
 
-        // ∂a = ∂z ⊙ s;  ∂g = ∂a ⊙ a ⊙ (1 − s) = ∂z ⊙ a ⊙ s ⊙ (1 − s).
-        TensorPrimitives.Multiply(gradOutput, s, gradA);
-        TensorPrimitives.Subtract(T.One, s, gradG);
-        TensorPrimitives.Multiply(gradG, a, gradG);
-        TensorPrimitives.Multiply(gradG, gradA, gradG);
+        // ∂a = ∂z ⊙ s;  ∂g = ∂a ⊙ a ⊙ (1 − s) = ∂z ⊙ a ⊙ s ⊙ (1 − s): one fused pass, split over blocks.
+        fixed (T* dz = gradOutput, pa = a, ps = s, da = gradA, dg = gradG)
+        {
+            var work = new GateBackward { DZ = dz, A = pa, S = ps, DA = da, DG = dg, Count = count };
+            Parallelism.For((count + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
+        }
 
         Out1.Backward(gradA, gradInput, batch, length, accumulateInput: false);
         Out2.Backward(gradG, gradInput, batch, length, accumulateInput: true);
+    }
+
+    /// <summary>Elements per work item of the elementwise passes (16 KiB of floats), so small inputs run inline.</summary>
+    private const int BlockSize = 4096;
+
+    /// <summary><c>s ← sigmoid(s)</c>, then <c>z = a ⊙ s</c>, block by block over threads; <paramref name="z"/> may be <paramref name="a"/>.</summary>
+    private static unsafe void Gate(ReadOnlySpan<T> a, Span<T> s, Span<T> z)
+    {
+        fixed (T* pa = a, ps = s, pz = z)
+        {
+            var work = new GateForward { A = pa, S = ps, Z = pz, Count = s.Length };
+            Parallelism.For((s.Length + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
+        }
+    }
+
+    /// <summary>One block of the forward gate: <c>S = sigmoid(S)</c>, <c>Z = A ⊙ S</c> (vectorised by <see cref="TensorPrimitives"/>).</summary>
+    private unsafe struct GateForward : IIndexedWork
+    {
+        public T* A, S, Z;
+        public int Count;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int index)
+        {
+            int start = index * BlockSize, n = Math.Min(Count - start, BlockSize);
+            var s = new Span<T>(S + start, n);
+            TensorPrimitives.Sigmoid<T>(s, s);
+            TensorPrimitives.Multiply<T>(new ReadOnlySpan<T>(A + start, n), s, new Span<T>(Z + start, n));
+        }
+    }
+
+    /// <summary>One block of the backward gate: <c>DA = DZ ⊙ S</c>, <c>DG = (1 − S) ⊙ A ⊙ DA</c>, in one SIMD pass with a scalar tail.</summary>
+    private unsafe struct GateBackward : IIndexedWork
+    {
+        public T* DZ, A, S, DA, DG;
+        public int Count;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int index)
+        {
+            int i = index * BlockSize, end = Math.Min(Count, i + BlockSize);
+            if (Vector<T>.IsSupported)
+            {
+                int width = Vector<T>.Count;
+                for (; i <= end - width; i += width)
+                {
+                    Vector<T> s = Vector.Load(S + i), da = Vector.Load(DZ + i) * s;
+                    da.Store(DA + i);
+                    ((Vector<T>.One - s) * Vector.Load(A + i) * da).Store(DG + i);
+                }
+            }
+            for (; i < end; i++)
+            {
+                T s = S[i], da = DZ[i] * s;
+                DA[i] = da;
+                DG[i] = (T.One - s) * A[i] * da;
+            }
+        }
     }
 }

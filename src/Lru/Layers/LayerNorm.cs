@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using Lru.Tensors;
 
 namespace Lru.Layers;
 
@@ -11,14 +13,15 @@ namespace Lru.Layers;
 /// </summary>
 /// <remarks>
 /// As in llm.c, the training forward keeps the input and each row's <c>μ</c> and <c>rstd</c>; the backward
-/// rebuilds <c>x̂ = (x − μ)·rstd</c> from them. Parameter gradients are summed over rows in row order, so
-/// results do not depend on the thread count. A layer instance must not be used from several threads at once.
+/// rebuilds <c>x̂ = (x − μ)·rstd</c> from them. Rows are independent and are split over threads in fixed blocks
+/// of about 4096 elements; each row is one fused pass of SIMD code (<see cref="Vector{T}"/> with a scalar tail).
+/// Parameter gradients are summed within each block in row order and then over the blocks in order, so results
+/// depend on the shape only, never on the thread count. A layer instance must not be used from several threads at once.
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T[] _input = [], _mean = [], _rstd = [];
-    private readonly T[] _normRow, _gradNormRow;
+    private T[] _input = [], _mean = [], _rstd = [], _partials = [];
     private int _cachedBatch = -1, _cachedLength = -1;
 
     /// <summary>Creates a layer with <c>weight = 1</c> and <c>bias = 0</c>.</summary>
@@ -35,8 +38,6 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         Weight = new Parameter<T>("weight", ParameterGroup.Default, features);
         Bias = new Parameter<T>("bias", ParameterGroup.Default, features);
         Weight.Value.AsSpan().Fill(T.One);
-        _normRow = new T[features];
-        _gradNormRow = new T[features];
     }
 
     /// <summary>H, the number of features normalised together.</summary>
@@ -71,7 +72,7 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
@@ -83,36 +84,28 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         {
             if (_input.Length < input.Length) _input = new T[input.Length];
             if (_mean.Length < rows) { _mean = new T[rows]; _rstd = new T[rows]; }
-            input.CopyTo(_input);
             _cachedBatch = batch;
             _cachedLength = length;
         }
 
-        T count = T.CreateChecked(h), eps = T.CreateChecked(Epsilon);
-        ReadOnlySpan<T> w = Weight.Value, b = Bias.Value;
-        for (int r = 0; r < rows; r++)
+        int rowsPerBlock = RowsPerBlock(h);
+        fixed (T* x = input, y = output, cache = _input, mean = _mean, rstd = _rstd, w = Weight.Value, b = Bias.Value)
         {
-            ReadOnlySpan<T> x = input.Slice(r * h, h);
-            Span<T> y = output.Slice(r * h, h);
-            // Two passes: μ = Σx/H, then σ² = Σ(x − μ)²/H on the centred row (kept in y).
-            T mean = TensorPrimitives.Sum(x) / count;
-            TensorPrimitives.Subtract(x, mean, y);
-            T variance = TensorPrimitives.SumOfSquares<T>(y) / count;
-            T rstd = T.One / T.Sqrt(variance + eps);
-            TensorPrimitives.Multiply(y, rstd, y);
-            TensorPrimitives.FusedMultiplyAdd(y, w, b, y);
-            if (training)
+            var work = new ForwardWork
             {
-                _mean[r] = mean;
-                _rstd[r] = rstd;
-            }
+                X = x, Y = y, W = w, B = b, H = h, Rows = rows, RowsPerBlock = rowsPerBlock,
+                Epsilon = T.CreateChecked(Epsilon),
+                Cache = training ? cache : null, Mean = training ? mean : null, Rstd = training ? rstd : null,
+            };
+            Parallelism.For((rows + rowsPerBlock - 1) / rowsPerBlock, Parallelism.MaxThreads, ref work);
         }
     }
 
     /// <summary>
     /// Back-propagates through the last training forward. With <c>x̂ = (x − μ)·rstd</c> and <c>ĝ = ∂y ⊙ weight</c>:
     /// <c>∂x = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ ⊙ x̂))</c>; adds <c>Σ ∂y ⊙ x̂</c> to the gradient of <c>weight</c>
-    /// and <c>Σ ∂y</c> to that of <c>bias</c> (sums over all rows, in row order).
+    /// and <c>Σ ∂y</c> to that of <c>bias</c> (sums over all rows: within fixed blocks of rows in row order, then
+    /// over the blocks in order).
     /// </summary>
     /// <param name="gradOutput"><c>∂ℒ/∂y</c>, (batch, length, H).</param>
     /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, H); may be empty when not needed.</param>
@@ -120,7 +113,7 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <param name="length">The sequence length of the last training forward.</param>
     /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
@@ -129,27 +122,183 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         int h = Features, rows = batch * length;
         Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
         if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
+        if (rows == 0) return;
 
-        T count = T.CreateChecked(h);
-        ReadOnlySpan<T> w = Weight.Value;
-        Span<T> gw = Weight.Gradient, gb = Bias.Gradient, norm = _normRow, gradNorm = _gradNormRow;
-        for (int r = 0; r < rows; r++)
+        // Each block of rows sums its own ∂bias and ∂weight contributions; the blocks are then added in order,
+        // so the result depends on the shape only, never on the thread count.
+        int rowsPerBlock = RowsPerBlock(h), blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
+        int partialLength = checked(blocks * 2 * h);
+        if (_partials.Length < partialLength) _partials = new T[partialLength];
+        Span<T> gw = Weight.Gradient, gb = Bias.Gradient;
+        fixed (T* dy = gradOutput, dx = gradInput, x = _input, mean = _mean, rstd = _rstd, w = Weight.Value, partials = _partials)
         {
-            ReadOnlySpan<T> dy = gradOutput.Slice(r * h, h);
-            T rstd = _rstd[r];
-            TensorPrimitives.Subtract(_input.AsSpan(r * h, h), _mean[r], norm);
-            TensorPrimitives.Multiply(norm, rstd, norm);                 // x̂
-            TensorPrimitives.Add(gb, dy, gb);                            // ∂bias += ∂y
-            TensorPrimitives.FusedMultiplyAdd(dy, norm, gw, gw);         // ∂weight += ∂y ⊙ x̂
-            if (gradInput.IsEmpty) continue;
+            var work = new BackwardWork
+            {
+                DY = dy, DX = gradInput.IsEmpty ? null : dx, X = x, Mean = mean, Rstd = rstd, W = w, Partials = partials,
+                H = h, Rows = rows, RowsPerBlock = rowsPerBlock,
+            };
+            Parallelism.For(blocks, Parallelism.MaxThreads, ref work);
+        }
+        for (int k = 0; k < blocks; k++)
+        {
+            ReadOnlySpan<T> partial = _partials.AsSpan(k * 2 * h, 2 * h);
+            TensorPrimitives.Add(gb, partial[..h], gb);
+            TensorPrimitives.Add(gw, partial[h..], gw);
+        }
+    }
 
-            TensorPrimitives.Multiply(dy, w, gradNorm);                  // ĝ = ∂y ⊙ weight
-            T meanGrad = TensorPrimitives.Sum<T>(gradNorm) / count;
-            T meanGradNorm = TensorPrimitives.Dot<T>(gradNorm, norm) / count;
-            Span<T> dx = gradInput.Slice(r * h, h);
-            TensorPrimitives.Subtract(gradNorm, meanGrad, dx);
-            TensorPrimitives.FusedMultiplyAdd(norm, -meanGradNorm, dx, dx);
-            TensorPrimitives.Multiply(dx, rstd, dx);
+    /// <summary>Rows per work item: about 4096 elements, so small inputs run inline on the calling thread.</summary>
+    private static int RowsPerBlock(int h) => Math.Max(1, 4096 / h);
+
+    /// <summary>Σ of a row with two vector accumulators and a scalar tail (fixed order for a given H).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe T Sum(T* x, int h)
+    {
+        int i = 0;
+        T sum = T.Zero;
+        if (Vector<T>.IsSupported)
+        {
+            int width = Vector<T>.Count;
+            Vector<T> a0 = Vector<T>.Zero, a1 = Vector<T>.Zero;
+            for (; i <= h - 2 * width; i += 2 * width)
+            {
+                a0 += Vector.Load(x + i);
+                a1 += Vector.Load(x + i + width);
+            }
+            if (i <= h - width) { a0 += Vector.Load(x + i); i += width; }
+            sum = Vector.Sum(a0 + a1);
+        }
+        for (; i < h; i++) sum += x[i];
+        return sum;
+    }
+
+    /// <summary>Σ (x − μ)² of a row, with the same structure as <see cref="Sum"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe T CentredSumOfSquares(T* x, T mean, int h)
+    {
+        int i = 0;
+        T sum = T.Zero;
+        if (Vector<T>.IsSupported)
+        {
+            int width = Vector<T>.Count;
+            Vector<T> m = new(mean), a0 = Vector<T>.Zero, a1 = Vector<T>.Zero;
+            for (; i <= h - 2 * width; i += 2 * width)
+            {
+                Vector<T> d0 = Vector.Load(x + i) - m, d1 = Vector.Load(x + i + width) - m;
+                a0 += d0 * d0;
+                a1 += d1 * d1;
+            }
+            if (i <= h - width) { Vector<T> d = Vector.Load(x + i) - m; a0 += d * d; i += width; }
+            sum = Vector.Sum(a0 + a1);
+        }
+        for (; i < h; i++) { T d = x[i] - mean; sum += d * d; }
+        return sum;
+    }
+
+    /// <summary>One block of rows of the forward pass: two passes for μ and σ² on the row (in cache), one to write y (and the cache copy).</summary>
+    private unsafe struct ForwardWork : IIndexedWork
+    {
+        public T* X, Y, W, B, Cache, Mean, Rstd;
+        public int H, Rows, RowsPerBlock;
+        public T Epsilon;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int index)
+        {
+            int h = H, width = Vector<T>.IsSupported ? Vector<T>.Count : int.MaxValue;
+            int first = index * RowsPerBlock, last = Math.Min(Rows, first + RowsPerBlock);
+            T count = T.CreateTruncating(h);
+            for (int r = first; r < last; r++)
+            {
+                T* x = X + (long)r * h, y = Y + (long)r * h;
+                T mean = Sum(x, h) / count;
+                T rstd = T.One / T.Sqrt(CentredSumOfSquares(x, mean, h) / count + Epsilon);
+                T* cache = Cache == null ? null : Cache + (long)r * h;
+                // y = (x − μ)·rstd ⊙ weight + bias.
+                int i = 0;
+                for (; i <= h - width; i += width)
+                {
+                    Vector<T> m = new(mean), s = new(rstd);
+                    Vector<T> v = Vector.Load(x + i);
+                    if (cache != null) v.Store(cache + i);
+                    VectorOps.FusedMultiplyAdd((v - m) * s, Vector.Load(W + i), Vector.Load(B + i)).Store(y + i);
+                }
+                for (; i < h; i++)
+                {
+                    if (cache != null) cache[i] = x[i];
+                    y[i] = T.FusedMultiplyAdd((x[i] - mean) * rstd, W[i], B[i]);
+                }
+                if (Mean != null)
+                {
+                    Mean[r] = mean;
+                    Rstd[r] = rstd;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One block of rows of the backward pass: writes ∂x for its rows (unless <see cref="DX"/> is null) and its own
+    /// partial sums <c>Σ ∂y</c> (first H) and <c>Σ ∂y ⊙ x̂</c> (next H) at <c>Partials + 2H·index</c>.
+    /// </summary>
+    private unsafe struct BackwardWork : IIndexedWork
+    {
+        public T* DY, DX, X, Mean, Rstd, W, Partials;
+        public int H, Rows, RowsPerBlock;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int index)
+        {
+            int h = H, width = Vector<T>.IsSupported ? Vector<T>.Count : int.MaxValue;
+            int first = index * RowsPerBlock, last = Math.Min(Rows, first + RowsPerBlock);
+            T count = T.CreateTruncating(h);
+            T* sumBias = Partials + (long)index * 2 * h, sumWeight = sumBias + h;
+            new Span<T>(sumBias, 2 * h).Clear();
+            for (int r = first; r < last; r++)
+            {
+                T* dy = DY + (long)r * h, x = X + (long)r * h;
+                T mean = Mean[r], rstd = Rstd[r], sumG = T.Zero, sumGN = T.Zero;
+                // Pass 1: parameter partial sums, Σĝ and Σĝ⊙x̂ with ĝ = ∂y ⊙ weight, x̂ = (x − μ)·rstd.
+                int i = 0;
+                if (h >= width)
+                {
+                    Vector<T> m = new(mean), s = new(rstd), g0 = Vector<T>.Zero, gn0 = Vector<T>.Zero;
+                    for (; i <= h - width; i += width)
+                    {
+                        Vector<T> g = Vector.Load(dy + i), n = (Vector.Load(x + i) - m) * s, gw = g * Vector.Load(W + i);
+                        (Vector.Load(sumBias + i) + g).Store(sumBias + i);
+                        VectorOps.FusedMultiplyAdd(g, n, Vector.Load(sumWeight + i)).Store(sumWeight + i);
+                        g0 += gw;
+                        gn0 = VectorOps.FusedMultiplyAdd(gw, n, gn0);
+                    }
+                    sumG = Vector.Sum(g0);
+                    sumGN = Vector.Sum(gn0);
+                }
+                for (; i < h; i++)
+                {
+                    T g = dy[i], n = (x[i] - mean) * rstd, gw = g * W[i];
+                    sumBias[i] += g;
+                    sumWeight[i] = T.FusedMultiplyAdd(g, n, sumWeight[i]);
+                    sumG += gw;
+                    sumGN = T.FusedMultiplyAdd(gw, n, sumGN);
+                }
+                if (DX == null) continue;
+
+                // Pass 2: ∂x = (ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂))·rstd.
+                T meanG = sumG / count, meanGN = sumGN / count;
+                T* dx = DX + (long)r * h;
+                for (i = 0; i <= h - width; i += width)
+                {
+                    Vector<T> m = new(mean), s = new(rstd), vg = new(meanG), vgn = new(meanGN);
+                    Vector<T> n = (Vector.Load(x + i) - m) * s, gw = Vector.Load(dy + i) * Vector.Load(W + i);
+                    ((gw - vg - n * vgn) * s).Store(dx + i);
+                }
+                for (; i < h; i++)
+                {
+                    T n = (x[i] - mean) * rstd, gw = dy[i] * W[i];
+                    dx[i] = (gw - meanG - n * meanGN) * rstd;
+                }
+            }
         }
     }
 }

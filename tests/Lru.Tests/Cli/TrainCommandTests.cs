@@ -35,16 +35,17 @@ public class TrainCommandTests : IDisposable
     [Fact]
     public void CtrlC_LeavesAValidCheckpoint_AndResumeEqualsAnUninterruptedRun()
     {
-        const string run = "train --task copy --train-count 4096 --test-count 64 --hidden 32 --state 32 --batch 32 --epochs 2 --dropout 0.1 --threads 2";
+        // Long enough (2 × 512 steps) that Ctrl+C, sent at the first progress line, always lands mid-run.
+        const string run = "train --task copy --train-count 16384 --test-count 64 --hidden 16 --state 16 --batch 32 --epochs 2 --dropout 0.1 --threads 2";
         string whole = Path.Combine(_dir, "whole.safetensors"), split = Path.Combine(_dir, "split.safetensors");
         Assert.Equal(0, CliRunner.Run($"{run} --checkpoint {whole}").ExitCode);
 
         bool sent = false;
-        var (code, output, _) = CliRunner.Run($"{run} --checkpoint {split}", (process, line) =>
+        var (code, output, stderr) = CliRunner.Run($"{run} --checkpoint {split}", (process, line) =>
         {
             if (!sent && line.StartsWith("epoch 1/2 step", StringComparison.Ordinal)) { sent = true; CliRunner.Interrupt(process); }
         });
-        Assert.True(code == 130, $"exit {code} (expected 130 after Ctrl+C):\n{output}");
+        Assert.True(code == 130, $"exit {code} (expected 130 after Ctrl+C):\n{output}\n{stderr}");
         Assert.Contains("--resume", output);
         var partial = ModelCheckpoint.Load(split);           // valid, loadable
         Assert.NotEmpty(partial.OptimizerState);

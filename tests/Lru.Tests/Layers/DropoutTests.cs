@@ -84,6 +84,28 @@ public class DropoutTests
         Assert.All(y, v => Assert.True(v == 0 || v == (float)(1 / (1 - rate))));
     }
 
+    /// <summary>The mask rule, kept value ⇔ u ≥ p for the generator's successive NextOpenUnit draws, holds exactly.</summary>
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(0.5)]
+    [InlineData(0.3)]
+    [InlineData(1e-12)]
+    [InlineData(0.9999999)]
+    public void PerElementMask_IsExactly_UniformDrawAtLeastRate(double rate)
+    {
+        const int batch = 3, length = 50, h = 17;
+        var layer = new Dropout<double>(h, rate, DropoutMode.PerElement, seed: 9);
+        double[] y = new double[batch * length * h];
+        layer.Forward(Ones(y.Length), y, batch, length);
+        var random = new Lru.Tensors.SeededRandom(9);
+        for (int i = 0; i < y.Length; i++)
+            Assert.Equal(random.NextOpenUnit() >= rate ? 1 / (1 - rate) : 0, layer.Mask[i]);
+        // The threshold sits exactly where (k + 0.5)·2⁻⁵³ crosses the rate.
+        ulong k = Dropout<double>.KeepThreshold(rate);
+        Assert.True((k + 0.5) * (1.0 / (1UL << 53)) >= rate);
+        Assert.True(k == 0 || (k - 1 + 0.5) * (1.0 / (1UL << 53)) < rate);
+    }
+
     [Fact]
     public void SameSeed_GivesSameMasks_AndReseedRestarts()
     {

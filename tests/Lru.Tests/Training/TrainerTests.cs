@@ -2,9 +2,11 @@ using Lru.Layers;
 using Lru.Models;
 using Lru.Tensors;
 using Lru.Training;
+using Lru.Tests.Support;
 
 namespace Lru.Tests.Training;
 
+[Collection(nameof(ThreadCountSetting))]
 public class TrainerTests
 {
     /// <summary>
@@ -136,6 +138,7 @@ public class TrainerTests
     }
 }
 
+[Collection(nameof(ThreadCountSetting))]
 public class TrainingAllocationTests
 {
     [Fact]
