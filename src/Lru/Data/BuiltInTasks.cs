@@ -117,8 +117,8 @@ public static class BuiltInTasks
         public override OutputKind Output => OutputKind.Regression;
         public override TrainingSettings Defaults => new(
             Layers: 2, Hidden: 64, State: 64, RMin: 0.9, RMax: 0.999, MaxPhase: Math.PI / 10,
-            BatchSize: 32, Epochs: 4, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01, Dropout: 0.0,
-            ClipNorm: 1.0, TrainCount: 10_000, TestCount: 1_000, Length: 1000);
+            BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01, Dropout: 0.0,
+            ClipNorm: 1.0, TrainCount: 8_000, TestCount: 1_000, Length: 1000);
 
         public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null) =>
             (AddingTask.Generate(s.TrainCount, s.Length, s.Seed * 2 + 1), AddingTask.Generate(s.TestCount, s.Length, s.Seed * 2 + 2));
@@ -134,8 +134,8 @@ public static class BuiltInTasks
         public override OutputKind Output => OutputKind.Classification;
         public override TrainingSettings Defaults => new(
             Layers: 4, Hidden: 64, State: 64, RMin: 0.0, RMax: 0.99, MaxPhase: 2 * Math.PI,
-            BatchSize: 32, Epochs: 4, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, Dropout: 0.1,
-            Norm: NormKind.BatchNorm, ClipNorm: 1.0, TrainCount: 20_000, TestCount: 2_000, Length: 256);
+            BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, Dropout: 0.1,
+            Norm: NormKind.BatchNorm, ClipNorm: 1.0, TrainCount: 10_000, TestCount: 2_000, Length: 256);
 
         public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
         {
@@ -153,8 +153,8 @@ public static class BuiltInTasks
         public override string Description => "Pixel-level sequential Fashion-MNIST: 784 steps of one grey value, 10 classes (needs the IDX files).";
         public override OutputKind Output => OutputKind.Classification;
         public override TrainingSettings Defaults => new(
-            Layers: 4, Hidden: 64, State: 128, RMin: 0.9, RMax: 0.999, MaxPhase: Math.PI / 10,
-            BatchSize: 50, Epochs: 6, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, Dropout: 0.1,
+            Layers: 4, Hidden: 64, State: 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI,
+            BatchSize: 50, Epochs: 8, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, Dropout: 0.1,
             Norm: NormKind.BatchNorm, ClipNorm: 1.0);
 
         public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null) =>
