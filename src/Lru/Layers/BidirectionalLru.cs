@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Lru.Tensors;
 
 namespace Lru.Layers;
 
@@ -80,7 +81,7 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
         Forwards.IsTraining = Backwards.IsTraining = IsTraining;
-        Span<T> reversedIn = Grow(ref _reversedInput, count), reversedOut = Grow(ref _reversedOutput, count);
+        Span<T> reversedIn = Buffers.Grow(ref _reversedInput, count), reversedOut = Buffers.Grow(ref _reversedOutput, count);
         ReverseTime(input, reversedIn, batch, length, h);
         Backwards.Forward(reversedIn, reversedOut, batch, length);
 
@@ -93,7 +94,7 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
         }
 
         Projection.IsTraining = IsTraining;
-        Span<T> forwardOut = Grow(ref _forwardOutput, count), concat = Grow(ref _concat, 2 * count);
+        Span<T> forwardOut = Buffers.Grow(ref _forwardOutput, count), concat = Buffers.Grow(ref _concat, 2 * count);
         Forwards.Forward(input, forwardOut, batch, length);
         int rows = batch * length;
         for (int r = 0; r < rows; r++)
@@ -111,7 +112,7 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
         int h = Forwards.Hidden, count = batch * length * h;
         Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
         if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
-        Span<T> scratch = Grow(ref _gradScratch, count), reversedGrad = Grow(ref _reversedOutput, count);
+        Span<T> scratch = Buffers.Grow(ref _gradScratch, count), reversedGrad = Buffers.Grow(ref _reversedOutput, count);
 
         ReadOnlySpan<T> gradForward, gradBackwardInTime;
         if (Projection is null)
@@ -121,9 +122,9 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
         }
         else
         {
-            Span<T> gradConcat = Grow(ref _gradConcat, 2 * count);
+            Span<T> gradConcat = Buffers.Grow(ref _gradConcat, 2 * count);
             Projection.Backward(gradOutput, gradConcat, batch, length);
-            Span<T> gf = Grow(ref _forwardOutput, count), gb = Grow(ref _concat, 2 * count).Slice(0, count);
+            Span<T> gf = Buffers.Grow(ref _forwardOutput, count), gb = Buffers.Grow(ref _concat, 2 * count).Slice(0, count);
             for (int r = 0; r < batch * length; r++)
             {
                 gradConcat.Slice(2 * r * h, h).CopyTo(gf.Slice(r * h, h));
@@ -139,7 +140,7 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
         Forwards.Backward(gradForward, gradInput, batch, length);
         if (!gradInput.IsEmpty)
         {
-            Span<T> inTime = Grow(ref _reversedInput, count);
+            Span<T> inTime = Buffers.Grow(ref _reversedInput, count);
             ReverseTime(scratch, inTime, batch, length, h);
             TensorPrimitives.Add(gradInput, inTime, gradInput);
         }
@@ -152,9 +153,4 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
                 source.Slice((b * length + t) * h, h).CopyTo(destination.Slice((b * length + length - 1 - t) * h, h));
     }
 
-    private static Span<T> Grow(ref T[] buffer, int length)
-    {
-        if (buffer.Length < length) buffer = new T[length];
-        return buffer.AsSpan(0, length);
-    }
 }

@@ -205,12 +205,13 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         EnsureDerived();
         int m = checked((int)rows);
         bool keep = IsTraining;
-        T[] statesArray = keep ? Grow(ref _cachedStates, checked(m * 2 * n)) : ArrayPool<T>.Shared.Rent(checked(m * 2 * n));
+        if (keep) Buffers.Grow(ref _cachedStates, checked(m * 2 * n));
+        T[] statesArray = keep ? _cachedStates : ArrayPool<T>.Shared.Rent(checked(m * 2 * n));
         if (keep)
         {
-            input.CopyTo(Grow(ref _cachedInput, m * h));
+            input.CopyTo(Buffers.Grow(ref _cachedInput, m * h));
             _cachedHasInitial = !initialState.IsEmpty;
-            if (_cachedHasInitial) initialState.CopyTo(Grow(ref _cachedInitial, batch * 2 * n));
+            if (_cachedHasInitial) initialState.CopyTo(Buffers.Grow(ref _cachedInitial, batch * 2 * n));
             (_cachedBatch, _cachedLength) = (batch, length);
         }
         try
@@ -282,7 +283,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         EnsureDerived();
 
         ReadOnlySpan<T> u = _cachedInput.AsSpan(0, m * h), x = _cachedStates.AsSpan(0, m * 2 * n);
-        Span<T> delta = Grow(ref _gradStates, m * 2 * n).AsSpan(0, m * 2 * n);
+        Span<T> delta = Buffers.Grow(ref _gradStates, m * 2 * n);
 
         // ∂D = Σ_t g_t ⊙ u_t.
         Span<T> gradD = D.Gradient;
@@ -290,7 +291,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             TensorPrimitives.MultiplyAdd(gradOutput.Slice(r * h, h), u.Slice(r * h, h), gradD, gradD);
 
         // ∂C: Gᵀ·X (H × 2N) = [Σ g x_reᵀ | Σ g x_imᵀ]; ∂C_re += left half, ∂C_im −= right half.
-        Span<T> gradW = Grow(ref _gradOutputWeights, h * 2 * n).AsSpan(0, h * 2 * n);
+        Span<T> gradW = Buffers.Grow(ref _gradOutputWeights, h * 2 * n);
         Gemm.Multiply<T>(gradOutput, x, gradW, h, 2 * n, m, transposeA: true, threads: workers);
         Span<T> gradCRe = CRe.Gradient, gradCIm = CIm.Gradient;
         for (int i = 0; i < h; i++)
@@ -315,7 +316,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         AccumulateLambdaGradients(delta, x, batch, length);
 
         // ∂B: Δᵀ·U (2N × H) = [Σ δ_re uᵀ ; Σ δ_im uᵀ]; ∂B_re,im += γ ⊙ rows, ∂gamma_log += rowsum(B ⊙ γ rows).
-        Span<T> gradV = Grow(ref _gradInputWeights, 2 * n * h).AsSpan(0, 2 * n * h);
+        Span<T> gradV = Buffers.Grow(ref _gradInputWeights, 2 * n * h);
         Gemm.Multiply<T>(delta, u, gradV, 2 * n, h, m, transposeA: true, threads: workers);
         Span<T> gradBRe = BRe.Gradient, gradBIm = BIm.Gradient, gradGamma = GammaLog.Gradient;
         for (int j = 0; j < n; j++)
@@ -397,11 +398,6 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         }
     }
 
-    private static T[] Grow(ref T[] buffer, int length)
-    {
-        if (buffer.Length < length) buffer = new T[length];
-        return buffer;
-    }
 
     /// <summary>Runs the layer over <see cref="System.Numerics.Tensors"/> spans of shape (B, L, H), without copying.</summary>
     /// <param name="input">A dense (B, L, H) tensor span.</param>

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using Lru.Layers;
+using Lru.Tensors;
 
 namespace Lru.Models;
 
@@ -102,7 +103,7 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
         SetMode();
-        Span<T> a = Grow(ref _a, count), b = Grow(ref _b, count), c = Grow(ref _c, count);
+        Span<T> a = Buffers.Grow(ref _a, count), b = Buffers.Grow(ref _b, count), c = Buffers.Grow(ref _c, count);
         bool pre = Config.Placement == NormPlacement.Pre;
 
         ReadOnlySpan<T> branchInput = input;
@@ -119,10 +120,10 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             Dropout1.Forward(c, b, batch, length);
             mixerInput = b;
         }
-        Span<T> z = pre ? output : Grow(ref _d, count);
+        Span<T> z = pre ? output : Buffers.Grow(ref _d, count);
         if (Dropout2 is not null)
         {
-            Span<T> e = Grow(ref _e, count);
+            Span<T> e = Buffers.Grow(ref _e, count);
             Mixer.Forward(mixerInput, e, batch, length);
             Dropout2.Forward(e, z, batch, length);
         }
@@ -140,14 +141,14 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         int h = Config.Hidden, count = batch * length * h;
         Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
         if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
-        Span<T> g1 = Grow(ref _g1, count), g2 = Grow(ref _g2, count);
+        Span<T> g1 = Buffers.Grow(ref _g1, count), g2 = Buffers.Grow(ref _g2, count);
         bool pre = Config.Placement == NormPlacement.Pre;
 
         // ∂z: the gradient reaching the branch output (and, with the residual, the block input).
         ReadOnlySpan<T> gradZ = gradOutput;
         if (!pre)
         {
-            Span<T> gradSum = Grow(ref _d, count);
+            Span<T> gradSum = Buffers.Grow(ref _d, count);
             Norm.Backward(gradOutput, gradSum, batch, length);
             gradZ = gradSum;
         }
@@ -174,7 +175,7 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         if (pre)
         {
             Lru.Backward(g2, g1, batch, length);
-            if (gradInput.IsEmpty) { Norm.Backward(g1, Grow(ref _a, count), batch, length); return; }
+            if (gradInput.IsEmpty) { Norm.Backward(g1, Buffers.Grow(ref _a, count), batch, length); return; }
             Norm.Backward(g1, gradInput, batch, length);
         }
         else
@@ -238,11 +239,6 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         if (Dropout1 is not null) Dropout1.IsTraining = Dropout2!.IsTraining = training;
     }
 
-    private static Span<T> Grow(ref T[] buffer, int length)
-    {
-        if (buffer.Length < length) buffer = new T[length];
-        return buffer.AsSpan(0, length);
-    }
 }
 
 /// <summary>The streaming state of an <see cref="LruBlock{T}"/>: the LRU's state plus work space, so stepping allocates nothing.</summary>

@@ -198,10 +198,10 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
         }
         int count = batch * length * h;
         ReadOnlySpan<int> lengths = _hasLengths ? _lengths.AsSpan(0, batch) : default;
-        Span<T> gradPooled = Grow(ref _gradPooled, Pooling.OutputLength(batch, length));
+        Span<T> gradPooled = Buffers.Grow(ref _gradPooled, Pooling.OutputLength(batch, length));
         int decoderLength = Config.Pooling == PoolingMode.None ? length : 1;
         Decoder.Backward(gradOutput, gradPooled, batch, decoderLength);
-        Span<T> g = Grow(ref _gradA, count), other = Grow(ref _gradB, count);
+        Span<T> g = Buffers.Grow(ref _gradA, count), other = Buffers.Grow(ref _gradB, count);
         Pooling.Backward(gradPooled, g, batch, length, lengths);
         for (int i = Blocks.Count - 1; i >= 0; i--)
         {
@@ -314,7 +314,7 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
             for (int b = 0; b < batch; b++)
                 if (lengths[b] < 1 || lengths[b] > length)
                     throw new ArgumentOutOfRangeException(nameof(lengths), lengths[b], $"lengths[{b}] is {lengths[b]}; every length must be in [1, {length}].");
-            lengths.CopyTo(GrowInt(ref _lengths, batch));
+            lengths.CopyTo(Buffers.Grow(ref _lengths, batch));
         }
         (_cachedBatch, _cachedLength) = IsTraining ? (batch, length) : (-1, -1);
     }
@@ -324,14 +324,14 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
         Guard.Length(output.Length, nameof(output), "model output", OutputLength(batch, length));
         for (int i = 0; i < Blocks.Count; i++)
             Blocks[i].Forward(_activations[i].AsSpan(0, batch * length * Config.Block.Hidden), Activation(i + 1, batch, length), batch, length);
-        Span<T> pooled = Grow(ref _pooled, Pooling.OutputLength(batch, length));
+        Span<T> pooled = Buffers.Grow(ref _pooled, Pooling.OutputLength(batch, length));
         Pooling.Forward(_activations[Blocks.Count].AsSpan(0, batch * length * Config.Block.Hidden), pooled, batch, length,
             _hasLengths ? _lengths.AsSpan(0, batch) : default);
         Decoder.Forward(pooled, output, batch, Config.Pooling == PoolingMode.None ? length : 1);
     }
 
     private Span<T> Activation(int index, int batch, int length) =>
-        Grow(ref _activations[index], batch * length * Config.Block.Hidden);
+        Buffers.Grow(ref _activations[index], batch * length * Config.Block.Hidden);
 
     private void SetMode()
     {
@@ -342,17 +342,7 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
         Decoder.IsTraining = training;
     }
 
-    private static Span<T> Grow(ref T[] buffer, int length)
-    {
-        if (buffer.Length < length) buffer = new T[length];
-        return buffer.AsSpan(0, length);
-    }
 
-    private static Span<int> GrowInt(ref int[] buffer, int length)
-    {
-        if (buffer.Length < length) buffer = new int[length];
-        return buffer.AsSpan(0, length);
-    }
 }
 
 /// <summary>The streaming state of a <see cref="SequenceModel{T}"/>: every block's state, the running sum for mean pooling, and work space.</summary>

@@ -227,12 +227,12 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         int batch = indices.Length, length = data.Length, outputs = Model.Config.Outputs;
         int outLength = Model.OutputLength(batch, length);
-        Span<T> output = Grow(ref _outputs, outLength);
-        Span<T> grad = withGradient ? Grow(ref _gradOutputs, outLength) : default;
+        Span<T> output = Buffers.Grow(ref _outputs, outLength);
+        Span<T> grad = withGradient ? Buffers.Grow(ref _gradOutputs, outLength) : default;
         ReadOnlySpan<int> lengths = default;
         if (data.Lengths is not null)
         {
-            Span<int> l = Grow(ref _lengths, batch);
+            Span<int> l = Buffers.Grow(ref _lengths, batch);
             for (int i = 0; i < batch; i++) l[i] = data.Lengths[indices[i]];
             lengths = l;
         }
@@ -240,13 +240,13 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (data.Features > 0)
         {
             int row = length * data.Features;
-            Span<T> x = Grow(ref _inputs, batch * row);
+            Span<T> x = Buffers.Grow(ref _inputs, batch * row);
             for (int i = 0; i < batch; i++) data.Inputs.AsSpan(indices[i] * row, row).CopyTo(x.Slice(i * row, row));
             Model.Forward(x, output, batch, length, lengths);
         }
         else
         {
-            Span<int> x = Grow(ref _tokens, batch * length);
+            Span<int> x = Buffers.Grow(ref _tokens, batch * length);
             for (int i = 0; i < batch; i++) data.Tokens.AsSpan(indices[i] * length, length).CopyTo(x.Slice(i * length, length));
             Model.ForwardTokens(x, output, batch, length, lengths);
         }
@@ -256,7 +256,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         ReadOnlySpan<bool> mask = default;
         if (data.PerStep && (data.StepMask is not null || data.Lengths is not null))
         {
-            Span<bool> m = Grow(ref _mask, rows);
+            Span<bool> m = Buffers.Grow(ref _mask, rows);
             for (int i = 0; i < batch; i++)
                 for (int t = 0; t < length; t++)
                     m[i * length + t] = (data.StepMask is null || data.StepMask[indices[i] * length + t])
@@ -266,7 +266,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         int per = data.PerStep ? length : 1;
         if (data.ClassTargets is not null)
         {
-            Span<int> targets = Grow(ref _classTargets, rows);
+            Span<int> targets = Buffers.Grow(ref _classTargets, rows);
             for (int i = 0; i < batch; i++) data.ClassTargets.AsSpan(indices[i] * per, per).CopyTo(targets.Slice(i * per, per));
             var ce = SoftmaxCrossEntropy.Compute<T>(output, targets, grad, rows, outputs, mask);
             return new Metrics(ce.Loss, ce.Accuracy, ce.Count);
@@ -274,7 +274,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         else
         {
             int width = per * outputs;
-            Span<T> targets = Grow(ref _valueTargets, rows * outputs);
+            Span<T> targets = Buffers.Grow(ref _valueTargets, rows * outputs);
             for (int i = 0; i < batch; i++) data.ValueTargets.AsSpan(indices[i] * width, width).CopyTo(targets.Slice(i * width, width));
             if (Model.Config.Output == OutputKind.MultiLabel)
             {
@@ -289,11 +289,6 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    private static Span<TElement> Grow<TElement>(ref TElement[] buffer, int length)
-    {
-        if (buffer.Length < length) buffer = new TElement[length];
-        return buffer.AsSpan(0, length);
-    }
 
     /// <summary>Count-weighted running means of loss and accuracy.</summary>
     private struct MetricSum
