@@ -1,0 +1,69 @@
+using System.CommandLine;
+using Lru.IO;
+using Lru.Tensors;
+
+namespace Lru.Cli;
+
+/// <summary><c>lru forward</c>: runs a saved model, or a single LRU layer in the JAX reference layout, on a .npy array.</summary>
+internal static class ForwardCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A model checkpoint (lru train --checkpoint) or a single LRU layer in the JAX reference layout (nu_log, theta_log, gamma_log, B_re, B_im, C_re, C_im, D).", Required = true };
+        var input = new Option<string>("--input") { Description = "A (B, L, features) float32 or float64 .npy array.", Required = true };
+        var output = new Option<string>("--output") { Description = "Where to write the result as float32 .npy: (B, L, H) for a layer; (B, outputs) or (B, L, outputs) for a model.", Required = true };
+        var threads = new Option<int>("--threads", "-t") { Description = "Threads for the kernels.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var allowNonFinite = new Option<bool>("--allow-non-finite") { Description = "Accept NaN or infinite input values (refused by default)." };
+        var command = new Command("forward", "Run a saved model or LRU layer on an input array and write the outputs.") { checkpoint, input, output, threads, allowNonFinite };
+        command.SetAction(r => Cli.Run(() =>
+        {
+            int t = r.GetValue(threads);
+            if (t < 1) throw new ArgumentOutOfRangeException("--threads", t, $"--threads must be at least 1; got {t}.");
+            Parallelism.MaxThreads = t;
+            string inPath = r.GetValue(input)!, outPath = r.GetValue(output)!, path = r.GetValue(checkpoint)!;
+            if (!File.Exists(path)) throw new FileNotFoundException($"--checkpoint: {path} does not exist.");
+            if (!File.Exists(inPath)) throw new FileNotFoundException($"--input: {inPath} does not exist.");
+            var array = NpyFile.Read(inPath);
+            if (array.Shape.Count != 3)
+                throw new ArgumentException($"--input {inPath} has shape ({string.Join(", ", array.Shape)}); a (batch, length, features) array is needed.");
+            int batch = array.Shape[0], length = array.Shape[1], features = array.Shape[2];
+            if (batch < 1 || length < 1) throw new ArgumentException($"--input {inPath} has shape ({batch}, {length}, {features}); batch and length must be at least 1.");
+            float[] x = array.ToFloat32();
+            if (!r.GetValue(allowNonFinite))
+            {
+                int bad = Array.FindIndex(x, v => !float.IsFinite(v));
+                if (bad >= 0)
+                    throw new ArgumentException($"--input {inPath} holds {x[bad]} at [{bad / (length * features)}, {bad / features % length}, {bad % features}]; pass --allow-non-finite to run it anyway.");
+            }
+
+            var file = SafeTensorsFile.Read(path);
+            float[] y;
+            int[] shape;
+            if (LruLayerFile.IsLayerFile(file))
+            {
+                var layer = LruLayerFile.Load(file);
+                layer.IsTraining = false;
+                if (features != layer.Hidden)
+                    throw new ArgumentException($"--input has {features} features per step but the layer has H = {layer.Hidden}.");
+                y = new float[x.Length];
+                layer.Forward(x, y, batch, length);
+                shape = [batch, length, layer.Hidden];
+            }
+            else
+            {
+                var model = ModelCheckpoint.Load(path).Model;
+                model.IsTraining = false;
+                if (model.Config.UsesTokens) throw new ArgumentException("This model reads token ids; lru forward takes real-valued inputs only.");
+                if (features != model.Config.InputFeatures)
+                    throw new ArgumentException($"--input has {features} features per step but the model reads {model.Config.InputFeatures}.");
+                y = new float[model.OutputLength(batch, length)];
+                model.Forward(x, y, batch, length);
+                shape = model.Config.Pooling == Models.PoolingMode.None ? [batch, length, model.Config.Outputs] : [batch, model.Config.Outputs];
+            }
+            NpyFile.Write(outPath, y, shape);
+            Console.WriteLine($"wrote {outPath}: ({string.Join(", ", shape)}) float32");
+            return 0;
+        }));
+        return command;
+    }
+}
