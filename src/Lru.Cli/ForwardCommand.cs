@@ -9,7 +9,7 @@ internal static class ForwardCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "A model checkpoint (lru train --checkpoint) or a single LRU layer in the JAX reference layout (nu_log, theta_log, gamma_log, B_re, B_im, C_re, C_im, D).", Required = true };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A model checkpoint (lru train --checkpoint), or a single LRU layer in the JAX reference layout (nu_log, theta_log, gamma_log, B_re, B_im, C_re, C_im, D) or the LRU-pytorch layout (complex B, C as (…, 2); matrix D).", Required = true };
         var input = new Option<string>("--input") { Description = "A (B, L, features) float32 or float64 .npy array.", Required = true };
         var output = new Option<string>("--output") { Description = "Where to write the result as float32 .npy: (B, L, H) for a layer; (B, outputs) or (B, L, outputs) for a model.", Required = true };
         var threads = new Option<int>("--threads", "-t") { Description = "Threads for the kernels.", DefaultValueFactory = _ => Environment.ProcessorCount };
@@ -39,9 +39,10 @@ internal static class ForwardCommand
             var file = SafeTensorsFile.Read(path);
             float[] y;
             int[] shape;
-            if (LruLayerFile.IsLayerFile(file))
+            bool pytorchLayout = LruLayerFile.IsPyTorchLayout(file);
+            if (pytorchLayout || LruLayerFile.IsLayerFile(file))
             {
-                var layer = LruLayerFile.Load(file);
+                var layer = pytorchLayout ? LruLayerFile.LoadPyTorchLayout(file) : LruLayerFile.Load(file);
                 layer.IsTraining = false;
                 if (features != layer.Hidden)
                     throw new ArgumentException($"--input has {features} features per step but the layer has H = {layer.Hidden}.");

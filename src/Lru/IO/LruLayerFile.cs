@@ -4,10 +4,14 @@ using Lru.Layers;
 namespace Lru.IO;
 
 /// <summary>
-/// A single LRU layer as a safetensors file in the JAX reference's layout (LRU-MATH §1): eight tensors
+/// A single LRU layer as a safetensors file, in the JAX reference's layout (LRU-MATH §1): eight tensors
 /// named <c>nu_log</c> (N), <c>theta_log</c> (N), <c>gamma_log</c> (N), <c>B_re</c>, <c>B_im</c> (N × H),
 /// <c>C_re</c>, <c>C_im</c> (H × N) and <c>D</c> (H), with no prefix. H and N are read from the shapes, so a
 /// file written from the reference's parameter dictionary (F32, F64, F16 or BF16) loads as it is.
+/// The LRU-pytorch layout is supported too (<see cref="SavePyTorchLayout"/>, <see cref="LoadPyTorchLayout(SafeTensorsFile)"/>):
+/// <c>nu_log</c>, <c>theta_log</c>, <c>gamma_log</c> (N), complex <c>B</c> (N × H) and <c>C</c> (H × N) stored as
+/// real tensors with a trailing (re, im) dimension of 2 (<c>torch.view_as_real</c>, since safetensors has no complex
+/// type), and a matrix <c>D</c> (H × H).
 /// </summary>
 public static class LruLayerFile
 {
@@ -65,5 +69,70 @@ public static class LruLayerFile
             p.MarkModified();
         }
         return layer;
+    }
+
+    /// <summary>True when <paramref name="file"/> holds a layer in the LRU-pytorch layout.</summary>
+    /// <param name="file">A safetensors file.</param>
+    public static bool IsPyTorchLayout(SafeTensorsFile file) =>
+        new[] { "nu_log", "theta_log", "gamma_log", "B", "C", "D" }.All(file.Contains) && file.GetInfo("B").Shape.Count == 3;
+
+    /// <summary>Writes the layer in the LRU-pytorch layout (an elementwise D is written as the diagonal matrix it is).</summary>
+    /// <param name="path">The file to write or replace (atomically).</param>
+    /// <param name="layer">The layer.</param>
+    /// <exception cref="IOException">The file could not be written; any previous file is left intact.</exception>
+    public static void SavePyTorchLayout(string path, LruLayer<float> layer)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(layer);
+        int h = layer.Hidden, n = layer.StateSize;
+        float[] b = new float[n * h * 2], c = new float[h * n * 2], d = new float[h * h];
+        for (int i = 0; i < n * h; i++) { b[2 * i] = layer.BRe.Value[i]; b[2 * i + 1] = layer.BIm.Value[i]; }
+        for (int i = 0; i < h * n; i++) { c[2 * i] = layer.CRe.Value[i]; c[2 * i + 1] = layer.CIm.Value[i]; }
+        if (layer.Config.MatrixD) layer.D.Value.CopyTo(d, 0);
+        else for (int i = 0; i < h; i++) d[i * h + i] = layer.D.Value[i];
+        SafeTensorsWriter.Write(path,
+        [
+            new SafeTensorData("D", d, h, h),
+            new SafeTensorData("nu_log", layer.NuLog.Value, n),
+            new SafeTensorData("theta_log", layer.ThetaLog.Value, n),
+            new SafeTensorData("gamma_log", layer.GammaLog.Value, n),
+            new SafeTensorData("B", b, n, h, 2),
+            new SafeTensorData("C", c, h, n, 2),
+        ], new Dictionary<string, string> { ["lru.format"] = "lru-pytorch-layer" });
+    }
+
+    /// <summary>Reads a layer in the LRU-pytorch layout into a layer with a matrix D (<see cref="LruConfig.MatrixD"/>).</summary>
+    /// <param name="file">The file.</param>
+    /// <returns>The layer.</returns>
+    /// <exception cref="InvalidDataException">A tensor is missing or has the wrong shape (the message names it); in and out widths differ (LRU.NET layers map H to H).</exception>
+    public static LruLayer<float> LoadPyTorchLayout(SafeTensorsFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        foreach (string name in new[] { "nu_log", "theta_log", "gamma_log", "B", "C", "D" })
+            if (!file.Contains(name)) throw new InvalidDataException($"{file.DisplayName}: tensor '{name}' of the LRU-pytorch layout is missing.");
+        var dInfo = file.GetInfo("D");
+        if (dInfo.Shape.Count != 2 || dInfo.Shape[0] != dInfo.Shape[1] || dInfo.Shape[0] < 1)
+            throw new InvalidDataException($"{file.DisplayName}: 'D' has shape ({string.Join(", ", dInfo.Shape)}); LRU.NET layers need a square (H × H) D (the same input and output width).");
+        int h = dInfo.Shape[0], n = file.GetInfo("nu_log").Shape.Count == 1 ? file.GetInfo("nu_log").Shape[0] : -1;
+        if (n < 1) throw new InvalidDataException($"{file.DisplayName}: 'nu_log' must be a vector (N).");
+        Expect(file, "theta_log", n); Expect(file, "gamma_log", n);
+        Expect(file, "B", n, h, 2); Expect(file, "C", h, n, 2);
+        var layer = new LruLayer<float>(new LruConfig(h, n, MatrixD: true));
+        file.ReadFloat32("nu_log").CopyTo(layer.NuLog.Value, 0);
+        file.ReadFloat32("theta_log").CopyTo(layer.ThetaLog.Value, 0);
+        file.ReadFloat32("gamma_log").CopyTo(layer.GammaLog.Value, 0);
+        file.ReadFloat32("D").CopyTo(layer.D.Value, 0);
+        float[] b = file.ReadFloat32("B"), c = file.ReadFloat32("C");
+        for (int i = 0; i < n * h; i++) { layer.BRe.Value[i] = b[2 * i]; layer.BIm.Value[i] = b[2 * i + 1]; }
+        for (int i = 0; i < h * n; i++) { layer.CRe.Value[i] = c[2 * i]; layer.CIm.Value[i] = c[2 * i + 1]; }
+        foreach (var p in layer.Parameters) p.MarkModified();
+        return layer;
+    }
+
+    private static void Expect(SafeTensorsFile file, string name, params int[] shape)
+    {
+        var info = file.GetInfo(name);
+        if (!info.Shape.SequenceEqual(shape))
+            throw new InvalidDataException($"{file.DisplayName}: tensor '{name}' has shape ({string.Join(", ", info.Shape)}) but ({string.Join(", ", shape)}) is needed.");
     }
 }

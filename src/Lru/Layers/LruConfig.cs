@@ -8,7 +8,9 @@ namespace Lru.Layers;
 /// <param name="RMin">The smallest eigenvalue modulus of the ring, in [0, <paramref name="RMax"/>).</param>
 /// <param name="RMax">The largest eigenvalue modulus of the ring, in (<paramref name="RMin"/>, 1).</param>
 /// <param name="MaxPhase">The largest eigenvalue phase, in (0, 2π]; the paper uses π/10 for its longest task.</param>
-public sealed record LruConfig(int Hidden, int State, double RMin = 0.9, double RMax = 0.999, double MaxPhase = 2 * Math.PI)
+/// <param name="MatrixD">When true, the skip <c>D</c> is a full (H × H) matrix, <c>y_t = Re(C x_t) + D u_t</c>, as in
+/// the LRU-pytorch implementation; otherwise (the paper and the JAX reference) it is elementwise, <c>D ⊙ u_t</c> with D of shape (H).</param>
+public sealed record LruConfig(int Hidden, int State, double RMin = 0.9, double RMax = 0.999, double MaxPhase = 2 * Math.PI, bool MatrixD = false)
 {
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is outside its range; the message names it and the value given.</exception>

@@ -24,7 +24,7 @@ namespace Lru.Layers;
 public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly object _derivedLock = new();
-    private readonly T[] _lambdaRe, _lambdaIm, _inputWeightsT, _outputWeightsT;
+    private readonly T[] _lambdaRe, _lambdaIm, _inputWeightsT, _outputWeightsT, _skipT;
     private readonly Parameter<T>[] _parameters;
     private long _derivedVersion = -1;
 
@@ -54,7 +54,8 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         BIm = new Parameter<T>("B_im", ParameterGroup.Recurrent, n, h);
         CRe = new Parameter<T>("C_re", ParameterGroup.Default, h, n);
         CIm = new Parameter<T>("C_im", ParameterGroup.Default, h, n);
-        D = new Parameter<T>("D", ParameterGroup.Default, h);
+        D = config.MatrixD ? new Parameter<T>("D", ParameterGroup.Default, h, h) : new Parameter<T>("D", ParameterGroup.Default, h);
+        _skipT = config.MatrixD ? new T[h * h] : [];
         _parameters = [NuLog, ThetaLog, GammaLog, BRe, BIm, CRe, CIm, D];
         _lambdaRe = new T[n];
         _lambdaIm = new T[n];
@@ -108,7 +109,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     /// <summary><c>C_im</c> (H × N): imaginary part of the output matrix.</summary>
     public Parameter<T> CIm { get; }
 
-    /// <summary><c>D</c> (H): the elementwise skip connection.</summary>
+    /// <summary><c>D</c> (H): the elementwise skip connection; (H × H) with <see cref="LruConfig.MatrixD"/>.</summary>
     public Parameter<T> D { get; }
 
     /// <summary>The eight parameters in the order of LRU-MATH §1.</summary>
@@ -135,7 +136,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         FillNormal(random, BIm.Value, Math.Sqrt(1.0 / (2 * h)));
         FillNormal(random, CRe.Value, Math.Sqrt(1.0 / n));
         FillNormal(random, CIm.Value, Math.Sqrt(1.0 / n));
-        FillNormal(random, D.Value, 1.0);
+        FillNormal(random, D.Value, Config.MatrixD ? 1.0 / Math.Sqrt(h) : 1.0);
         foreach (var p in Parameters) p.MarkModified();
     }
 
@@ -227,10 +228,8 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
                     states.Slice(((b + 1) * length - 1) * 2 * n, 2 * n).CopyTo(finalState.Slice(b * 2 * n, 2 * n));
             }
 
-            // Y = D ⊙ U + X · W_outᵀ  (BL × 2N)·(2N × H).
-            ReadOnlySpan<T> d = D.Value;
-            for (int r = 0; r < m; r++)
-                TensorPrimitives.Multiply(input.Slice(r * h, h), d, output.Slice(r * h, h));
+            // Y = D ⊙ U (or U·Dᵀ) + X · W_outᵀ  (BL × 2N)·(2N × H).
+            ApplySkip(input, output, m, workers);
             Gemm.Multiply<T>(states, _outputWeightsT, output, m, h, 2 * n, accumulate: true, threads: workers);
         }
         finally
@@ -285,10 +284,13 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         ReadOnlySpan<T> u = _cachedInput.AsSpan(0, m * h), x = _cachedStates.AsSpan(0, m * 2 * n);
         Span<T> delta = Buffers.Grow(ref _gradStates, m * 2 * n);
 
-        // ∂D = Σ_t g_t ⊙ u_t.
+        // ∂D = Σ_t g_t ⊙ u_t, or Gᵀ·U for a matrix D.
         Span<T> gradD = D.Gradient;
-        for (int r = 0; r < m; r++)
-            TensorPrimitives.MultiplyAdd(gradOutput.Slice(r * h, h), u.Slice(r * h, h), gradD, gradD);
+        if (Config.MatrixD)
+            Gemm.Multiply<T>(gradOutput, u, gradD, h, h, m, transposeA: true, accumulate: true, threads: workers);
+        else
+            for (int r = 0; r < m; r++)
+                TensorPrimitives.MultiplyAdd(gradOutput.Slice(r * h, h), u.Slice(r * h, h), gradD, gradD);
 
         // ∂C: Gᵀ·X (H × 2N) = [Σ g x_reᵀ | Σ g x_imᵀ]; ∂C_re += left half, ∂C_im −= right half.
         Span<T> gradW = Buffers.Grow(ref _gradOutputWeights, h * 2 * n);
@@ -330,12 +332,17 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             gradGamma[j] += TensorPrimitives.Dot<T>(BRe.Value.AsSpan(j * h, h), re) + TensorPrimitives.Dot<T>(BIm.Value.AsSpan(j * h, h), im);
         }
 
-        // ∂u_t = D ⊙ g_t + W_inᵀ-rows: Δ · (W_inᵀ)ᵀ.
+        // ∂u_t = D ⊙ g_t (or Dᵀ g_t) + Δ · (W_inᵀ)ᵀ.
         if (!gradInput.IsEmpty)
         {
-            ReadOnlySpan<T> d = D.Value;
-            for (int r = 0; r < m; r++)
-                TensorPrimitives.Multiply(gradOutput.Slice(r * h, h), d, gradInput.Slice(r * h, h));
+            if (Config.MatrixD)
+                Gemm.Multiply<T>(gradOutput, D.Value, gradInput, m, h, h, threads: workers);
+            else
+            {
+                ReadOnlySpan<T> d = D.Value;
+                for (int r = 0; r < m; r++)
+                    TensorPrimitives.Multiply(gradOutput.Slice(r * h, h), d, gradInput.Slice(r * h, h));
+            }
             Gemm.Multiply<T>(delta, _inputWeightsT, gradInput, m, h, 2 * n, transposeB: true, accumulate: true, threads: workers);
         }
 
@@ -452,10 +459,29 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         T[] x = state.Values, scratch = state.Scratch;
         SmallMatrix.MultiplyRows<T>(input, _inputWeightsT, scratch, batch, h, 2 * n, accumulate: false);
         StepState(x, scratch, batch, n);
-        ReadOnlySpan<T> d = D.Value;
-        for (int b = 0; b < batch; b++)
-            TensorPrimitives.Multiply(input.Slice(b * h, h), d, output.Slice(b * h, h));
+        if (Config.MatrixD)
+            SmallMatrix.MultiplyRows<T>(input, _skipT, output, batch, h, h, accumulate: false);
+        else
+        {
+            ReadOnlySpan<T> d = D.Value;
+            for (int b = 0; b < batch; b++)
+                TensorPrimitives.Multiply(input.Slice(b * h, h), d, output.Slice(b * h, h));
+        }
         SmallMatrix.MultiplyRows<T>(x, _outputWeightsT, output, batch, 2 * n, h, accumulate: true);
+    }
+
+    /// <summary><c>output = D ⊙ input</c> row by row, or <c>input · Dᵀ</c> for a matrix D; <paramref name="rows"/> rows of H.</summary>
+    private void ApplySkip(ReadOnlySpan<T> input, Span<T> output, int rows, int workers)
+    {
+        int h = Hidden;
+        if (Config.MatrixD)
+        {
+            Gemm.Multiply<T>(input, D.Value, output, rows, h, h, transposeB: true, threads: workers);
+            return;
+        }
+        ReadOnlySpan<T> d = D.Value;
+        for (int r = 0; r < rows; r++)
+            TensorPrimitives.Multiply(input.Slice(r * h, h), d, output.Slice(r * h, h));
     }
 
     private unsafe void StepState(T[] x, T[] scratch, int batch, int n)
@@ -502,6 +528,10 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
                     _outputWeightsT[(n + j) * h + i] = -CIm.Value[i * n + j];
                 }
             }
+            // Dᵀ (H × H) for the streaming step's row products.
+            if (Config.MatrixD)
+                for (int i = 0; i < h; i++)
+                    for (int j = 0; j < h; j++) _skipT[j * h + i] = D.Value[i * h + j];
             Volatile.Write(ref _derivedVersion, version);
         }
     }
