@@ -14,8 +14,8 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var mode = new Option<string>("--mode") { Description = "What to measure: forward (LRU layer forward vs the naive RNN), train (forward+backward of the LRU layer and of one block vs the naive RNN with BPTT) or gemm (C = A·B, m×k times k×n).", DefaultValueFactory = _ => "forward" };
-        mode.AcceptOnlyFromAmong("forward", "train", "gemm");
+        var mode = new Option<string>("--mode") { Description = "What to measure: forward (LRU layer forward vs the naive RNN), train (forward+backward of the LRU layer and of one block vs the naive RNN with BPTT), step (streaming latency of one layer and of a 2-block model, per step of a batch of --batch streams) or gemm (C = A·B, m×k times k×n).", DefaultValueFactory = _ => "forward" };
+        mode.AcceptOnlyFromAmong("forward", "train", "step", "gemm");
         var batch = new Option<int>("--batch", "-b") { Description = "Batch size B.", DefaultValueFactory = _ => 8 };
         var length = new Option<int>("--length", "-l") { Description = "Sequence length L.", DefaultValueFactory = _ => 1024 };
         var hidden = new Option<int>("--hidden") { Description = "Model width H.", DefaultValueFactory = _ => 128 };
@@ -40,6 +40,8 @@ internal static class BenchCommand
             if (t < 1) throw new ArgumentOutOfRangeException("--threads", t, "--threads must be at least 1.");
             Parallelism.MaxThreads = t;
             string what = result.GetValue(mode)!;
+            if (what == "step")
+                return RunStep(result.GetValue(batch), result.GetValue(hidden), result.GetValue(state), result.GetValue(seconds), result.GetValue(json));
             return what == "gemm"
                 ? RunGemm(result.GetValue(m), result.GetValue(n), result.GetValue(k), t, result.GetValue(seconds), result.GetValue(json))
                 : RunLayer(what == "train", result.GetValue(batch), result.GetValue(length), result.GetValue(hidden), result.GetValue(state), t,
@@ -120,6 +122,34 @@ internal static class BenchCommand
             if (train) fields["block_tokens_per_s"] = Math.Round(blockRate!.Value, 1);
             Console.WriteLine(JsonSerializer.Serialize(fields));
         }
+        return 0;
+    }
+
+    private static int RunStep(int batch, int hidden, int stateSize, double seconds, bool json)
+    {
+        if (batch < 1) throw new ArgumentOutOfRangeException("--batch", batch, "--batch must be at least 1.");
+        var layer = new LruLayer<float>(new LruConfig(hidden, stateSize), seed: 0) { IsTraining = false };
+        var model = new SequenceModel<float>(new SequenceModelConfig(hidden, 0, 10, 2, new LruBlockConfig(hidden, stateSize), PoolingMode.Last), 0) { IsTraining = false };
+        var random = new SeededRandom(1);
+        float[] u = new float[batch * hidden], y = new float[batch * hidden], logits = new float[batch * 10];
+        for (int i = 0; i < u.Length; i++) u[i] = (float)random.NextNormal();
+        var layerState = layer.CreateState(batch);
+        var modelState = model.CreateState(batch);
+        const int inner = 1000;
+        Console.WriteLine($"Streaming step: batch {batch} stream(s), H={hidden} N={stateSize}, one thread, {Describe()}");
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        double layerSeconds = Measure.BestSeconds(() => { for (int i = 0; i < inner; i++) layer.Step(u, y, layerState); }, seconds) / inner;
+        double modelSeconds = Measure.BestSeconds(() => { for (int i = 0; i < inner; i++) model.Step(u, logits, modelState); }, seconds) / inner;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Console.WriteLine($"  LRU layer Step        {layerSeconds * 1e6,9:F2} µs");
+        Console.WriteLine($"  2-block model Step    {modelSeconds * 1e6,9:F2} µs  (encoder, 2 × (LayerNorm, LRU, GELU, GLU), decoder)");
+        Console.WriteLine($"  allocated while stepping: {allocated} bytes");
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["mode"] = "step", ["batch"] = batch, ["hidden"] = hidden, ["state"] = stateSize, ["threads"] = 1,
+                ["step_us"] = Math.Round(layerSeconds * 1e6, 3), ["model_step_us"] = Math.Round(modelSeconds * 1e6, 3), ["allocated_bytes"] = allocated,
+            }));
         return 0;
     }
 

@@ -17,6 +17,9 @@ namespace Lru.Layers;
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    /// <summary>Up to this many rows the forward pass uses dot products instead of a packed GEMM.</summary>
+    private const int SmallRows = 4;
+
     private T[] _input = [];
     private int _cachedBatch = -1, _cachedLength = -1;
 
@@ -108,6 +111,20 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
             _cachedLength = length;
         }
         if (rows == 0) return;
+
+        // A few rows (a streaming step): one dot product per output; packing a GEMM would cost more.
+        if (rows <= SmallRows)
+        {
+            ReadOnlySpan<T> w = Weight.Value;
+            for (int r = 0; r < rows; r++)
+            {
+                ReadOnlySpan<T> x = input.Slice(r * n, n);
+                Span<T> y = output.Slice(r * m, m);
+                for (int o = 0; o < m; o++)
+                    y[o] = TensorPrimitives.Dot(x, w.Slice(o * n, n)) + (Bias is null ? T.Zero : Bias.Value[o]);
+            }
+            return;
+        }
 
         // y = b (broadcast over rows), then y += x · Wᵀ  (rows × In)·(In × Out).
         if (Bias is not null)
