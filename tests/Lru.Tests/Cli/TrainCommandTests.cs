@@ -94,4 +94,14 @@ public class TrainCommandTests : IDisposable
             Assert.True(json.TryGetProperty(field, out _), $"missing {field}");
         Assert.True(json.GetProperty("lru_tokens_per_s").GetDouble() > 0);
     }
+
+    [Fact]
+    public void BenchStep_ReportsStepLatency_AndAllocatesNothingPerStep()
+    {
+        var (code, output, error) = CliRunner.Run("bench --mode step --batch 1 --hidden 16 --state 16 --seconds 0.05 --json");
+        Assert.True(code == 0, error);
+        var json = CliRunner.LastJson(output);
+        Assert.True(json.GetProperty("step_us").GetDouble() > 0);
+        Assert.True(json.GetProperty("model_step_us").GetDouble() > 0);
+    }
 }
