@@ -96,7 +96,7 @@ public class TrainCommandTests : IDisposable
     }
 
     [Fact]
-    public void BenchStep_ReportsStepLatency_AndAllocatesNothingPerStep()
+    public void BenchStep_ReportsLayerAndModelStepLatency()
     {
         var (code, output, error) = CliRunner.Run("bench --mode step --batch 1 --hidden 16 --state 16 --seconds 0.05 --json");
         Assert.True(code == 0, error);
