@@ -68,10 +68,8 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
     /// <inheritdoc/>
     public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
     {
-        foreach (var (name, p) in Forwards.NamedParameters()) yield return ("forward." + name, p);
-        foreach (var (name, p) in Backwards.NamedParameters()) yield return ("backward." + name, p);
-        if (Projection is not null)
-            foreach (var (name, p) in Projection.NamedParameters()) yield return ("projection." + name, p);
+        var both = ParameterNames.Prefixed("forward.", Forwards.NamedParameters()).Concat(ParameterNames.Prefixed("backward.", Backwards.NamedParameters()));
+        return Projection is null ? both : both.Concat(ParameterNames.Prefixed("projection.", Projection.NamedParameters()));
     }
 
     /// <inheritdoc/>

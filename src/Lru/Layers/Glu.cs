@@ -64,10 +64,7 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     /// <summary>The parameters with hierarchical names: <c>out1.weight</c>, <c>out1.bias</c>, <c>out2.weight</c>, <c>out2.bias</c>.</summary>
     /// <returns>The four parameters in that order.</returns>
     public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
-    {
-        foreach (var (name, p) in Out1.NamedParameters()) yield return ("out1." + name, p);
-        foreach (var (name, p) in Out2.NamedParameters()) yield return ("out2." + name, p);
-    }
+        => ParameterNames.Prefixed("out1.", Out1.NamedParameters()).Concat(ParameterNames.Prefixed("out2.", Out2.NamedParameters()));
 
     /// <summary>Computes <c>z = out1(x) ⊙ sigmoid(out2(x))</c>; in training mode keeps <c>out1(x)</c> and the gate.</summary>
     /// <param name="input"><c>x</c>, (batch, length, H).</param>

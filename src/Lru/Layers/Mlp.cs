@@ -73,10 +73,7 @@ public sealed class Mlp<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     /// <summary>The parameters with hierarchical names: <c>fc1.weight</c>, <c>fc1.bias</c>, <c>fc2.weight</c>, <c>fc2.bias</c>.</summary>
     /// <returns>The four parameters in that order.</returns>
     public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
-    {
-        foreach (var (name, p) in Fc1.NamedParameters()) yield return ("fc1." + name, p);
-        foreach (var (name, p) in Fc2.NamedParameters()) yield return ("fc2." + name, p);
-    }
+        => ParameterNames.Prefixed("fc1.", Fc1.NamedParameters()).Concat(ParameterNames.Prefixed("fc2.", Fc2.NamedParameters()));
 
     /// <summary>Computes <c>y = fc2(GELU(fc1(x)))</c>; in training mode the sub-layers keep their inputs.</summary>
     /// <param name="input"><c>x</c>, (batch, length, H).</param>

@@ -82,12 +82,9 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
 
     /// <inheritdoc/>
     public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
-    {
-        foreach (var (name, p) in Norm.NamedParameters()) yield return ("norm." + name, p);
-        foreach (var (name, p) in Lru.NamedParameters()) yield return ("lru." + name, p);
-        string mixer = Config.Mixer == MixerKind.Glu ? "glu." : "mlp.";
-        foreach (var (name, p) in Mixer.NamedParameters()) yield return (mixer + name, p);
-    }
+        => ParameterNames.Prefixed("norm.", Norm.NamedParameters())
+            .Concat(ParameterNames.Prefixed("lru.", Lru.NamedParameters()))
+            .Concat(ParameterNames.Prefixed(Config.Mixer == MixerKind.Glu ? "glu." : "mlp.", Mixer.NamedParameters()));
 
     /// <summary>Named non-trainable state (BatchNorm running statistics), for checkpoints.</summary>
     public IEnumerable<(string Name, T[] Values)> NamedBuffers()
