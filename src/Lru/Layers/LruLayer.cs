@@ -24,9 +24,13 @@ namespace Lru.Layers;
 public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly object _derivedLock = new();
-    private readonly T[] _lambdaRe, _lambdaIm, _inputWeightsT, _outputWeightsT, _skipT;
+    private readonly T[] _lambdaRe, _lambdaIm, _inputWeightsT, _outputWeightsT;
     private readonly Parameter<T>[] _parameters;
     private long _derivedVersion = -1;
+
+    // The streaming step's weights (W_inᵀ, W_outᵀ and a matrix Dᵀ) in panels; built on the first Step.
+    private PanelMatrix<T>? _stepInput, _stepOutput, _stepSkip;
+    private long _packedVersion = -1;
 
     // Kept by a training forward pass for the backward pass (owned, grown on first use).
     private T[] _cachedInput = [], _cachedStates = [], _cachedInitial = [];
@@ -55,7 +59,6 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         CRe = new Parameter<T>("C_re", ParameterGroup.Default, h, n);
         CIm = new Parameter<T>("C_im", ParameterGroup.Default, h, n);
         D = config.MatrixD ? new Parameter<T>("D", ParameterGroup.Default, h, h) : new Parameter<T>("D", ParameterGroup.Default, h);
-        _skipT = config.MatrixD ? new T[h * h] : [];
         _parameters = [NuLog, ThetaLog, GammaLog, BRe, BIm, CRe, CIm, D];
         _lambdaRe = new T[n];
         _lambdaIm = new T[n];
@@ -453,21 +456,21 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             throw new ArgumentException($"state has N = {state.StateSize} but the layer has N = {n}.", nameof(state));
         Guard.Length(input.Length, nameof(input), "batch, H", batch, h);
         Guard.Length(output.Length, nameof(output), "batch, H", batch, h);
-        EnsureDerived();
+        EnsureDerived(forStep: true);
 
         // scratch = γ⊙B u_t; x ← λ ⊙ x + scratch; y = Re(C x) + D ⊙ u_t.
         T[] x = state.Values, scratch = state.Scratch;
-        SmallMatrix.MultiplyRows<T>(input, _inputWeightsT, scratch, batch, h, 2 * n, accumulate: false);
+        _stepInput!.MultiplyRows(input, scratch.AsSpan(0, batch * 2 * n), batch, accumulate: false);
         StepState(x, scratch, batch, n);
         if (Config.MatrixD)
-            SmallMatrix.MultiplyRows<T>(input, _skipT, output, batch, h, h, accumulate: false);
+            _stepSkip!.MultiplyRows(input, output, batch, accumulate: false);
         else
         {
             ReadOnlySpan<T> d = D.Value;
             for (int b = 0; b < batch; b++)
                 TensorPrimitives.Multiply(input.Slice(b * h, h), d, output.Slice(b * h, h));
         }
-        SmallMatrix.MultiplyRows<T>(x, _outputWeightsT, output, batch, 2 * n, h, accumulate: true);
+        _stepOutput!.MultiplyRows(x.AsSpan(0, batch * 2 * n), output, batch, accumulate: true);
     }
 
     /// <summary><c>output = D ⊙ input</c> row by row, or <c>input · Dᵀ</c> for a matrix D; <paramref name="rows"/> rows of H.</summary>
@@ -497,43 +500,61 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         scratch.AsSpan(0, batch * 2 * n).CopyTo(x);
     }
 
-    /// <summary>Rebuilds λ, W_inᵀ and W_outᵀ if any parameter changed since they were last built.</summary>
-    private void EnsureDerived()
+    /// <summary>
+    /// Rebuilds λ, W_inᵀ and W_outᵀ if any parameter changed since they were last built, and, for a
+    /// streaming step, their panel copies.
+    /// </summary>
+    private void EnsureDerived(bool forStep = false)
     {
         // Versions only grow, so their sum changes whenever any parameter changes.
         long version = 0;
         foreach (var p in _parameters) version += p.Version;
-        if (Volatile.Read(ref _derivedVersion) == version) return;
+        if (Volatile.Read(ref _derivedVersion) == version && (!forStep || Volatile.Read(ref _packedVersion) == version)) return;
         lock (_derivedLock)
         {
-            if (_derivedVersion == version) return;
-            int h = Hidden, n = StateSize;
-            ComputeLambda(_lambdaRe, _lambdaIm);
-            // W_inᵀ (H × 2N): column j < N is γ_j B_re[j, :], column N + j is γ_j B_im[j, :].
-            for (int j = 0; j < n; j++)
+            if (_derivedVersion != version) BuildDerived(version);
+            if (forStep && _packedVersion != version)
             {
-                T gamma = T.CreateChecked(Math.Exp(double.CreateChecked(GammaLog.Value[j])));
-                for (int i = 0; i < h; i++)
+                int h = Hidden, n = StateSize;
+                _stepInput ??= new PanelMatrix<T>(h, 2 * n);
+                _stepOutput ??= new PanelMatrix<T>(2 * n, h);
+                _stepInput.Pack(_inputWeightsT, transposed: false);
+                _stepOutput.Pack(_outputWeightsT, transposed: false);
+                if (Config.MatrixD)
                 {
-                    _inputWeightsT[i * 2 * n + j] = gamma * BRe.Value[j * h + i];
-                    _inputWeightsT[i * 2 * n + n + j] = gamma * BIm.Value[j * h + i];
+                    _stepSkip ??= new PanelMatrix<T>(h, h);
+                    _stepSkip.Pack(D.Value, transposed: true); // y = u Dᵀ
                 }
+                Volatile.Write(ref _packedVersion, version);
             }
-            // W_outᵀ (2N × H): row j < N is C_re[:, j], row N + j is −C_im[:, j].
-            for (int j = 0; j < n; j++)
-            {
-                for (int i = 0; i < h; i++)
-                {
-                    _outputWeightsT[j * h + i] = CRe.Value[i * n + j];
-                    _outputWeightsT[(n + j) * h + i] = -CIm.Value[i * n + j];
-                }
-            }
-            // Dᵀ (H × H) for the streaming step's row products.
-            if (Config.MatrixD)
-                for (int i = 0; i < h; i++)
-                    for (int j = 0; j < h; j++) _skipT[j * h + i] = D.Value[i * h + j];
-            Volatile.Write(ref _derivedVersion, version);
         }
+    }
+
+    /// <summary>λ, W_inᵀ (H × 2N) and W_outᵀ (2N × H) from the parameters; called under the lock.</summary>
+    private void BuildDerived(long version)
+    {
+        int h = Hidden, n = StateSize;
+        ComputeLambda(_lambdaRe, _lambdaIm);
+        // W_inᵀ (H × 2N): column j < N is γ_j B_re[j, :], column N + j is γ_j B_im[j, :].
+        for (int j = 0; j < n; j++)
+        {
+            T gamma = T.CreateChecked(Math.Exp(double.CreateChecked(GammaLog.Value[j])));
+            for (int i = 0; i < h; i++)
+            {
+                _inputWeightsT[i * 2 * n + j] = gamma * BRe.Value[j * h + i];
+                _inputWeightsT[i * 2 * n + n + j] = gamma * BIm.Value[j * h + i];
+            }
+        }
+        // W_outᵀ (2N × H): row j < N is C_re[:, j], row N + j is −C_im[:, j].
+        for (int j = 0; j < n; j++)
+        {
+            for (int i = 0; i < h; i++)
+            {
+                _outputWeightsT[j * h + i] = CRe.Value[i * n + j];
+                _outputWeightsT[(n + j) * h + i] = -CIm.Value[i * n + j];
+            }
+        }
+        Volatile.Write(ref _derivedVersion, version);
     }
 
     private static void FillNormal(SeededRandom random, T[] values, double std)

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using static Lru.Tensors.Simd;
 
 namespace Lru.Tensors;
 
@@ -110,14 +111,6 @@ internal unsafe struct GemmAvx512Kernel<T> : IGemmMicroKernel<T> where T : unman
     public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Fma(Vector512<T> x, Vector512<T> y, Vector512<T> z)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>();
-        return Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(T* c, Vector512<T> v0, Vector512<T> v1, GemmStoreMode mode, Vector512<T> vb)
     {
         T* c1 = c + Vector512<T>.Count;
@@ -196,14 +189,6 @@ internal unsafe struct GemmAvx2Kernel<T> : IGemmMicroKernel<T> where T : unmanag
     public static bool IsSupported => Vector256.IsHardwareAccelerated && Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> Fma(Vector256<T> x, Vector256<T> y, Vector256<T> z)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>();
-        return Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(T* c, Vector256<T> v0, Vector256<T> v1, GemmStoreMode mode, Vector256<T> vb)
     {
         T* c1 = c + Vector256<T>.Count;
@@ -270,12 +255,7 @@ internal unsafe struct GemmPortableKernel<T> : IGemmMicroKernel<T> where T : unm
     public static bool IsSupported => true;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<T> Fma(Vector128<T> x, Vector128<T> y, Vector128<T> z)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector128.MultiplyAddEstimate(x.AsSingle(), y.AsSingle(), z.AsSingle()).As<float, T>();
-        return Vector128.MultiplyAddEstimate(x.AsDouble(), y.AsDouble(), z.AsDouble()).As<double, T>();
-    }
+    private static Vector128<T> Fma(Vector128<T> x, Vector128<T> y, Vector128<T> z) => Simd.MultiplyAdd(x, y, z);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(T* c, Vector128<T> v0, Vector128<T> v1, GemmStoreMode mode, Vector128<T> vb)
