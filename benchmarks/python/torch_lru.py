@@ -6,9 +6,17 @@ two ways of running the recurrence, and the faster one is reported:
   * step:  a Python loop over time, x_t = λ x_{t-1} + (γ⊙B) u_t  (what most reference code does)
   * scan:  a log-depth (Hillis–Steele) scan, x_t += λ^(2^d) x_{t-2^d} for d = 0..log2(L)-1
 
+Modes:
+  forward  the layer, no gradients
+  train    the layer, forward + backward (autograd)
+  block    one block, forward + backward: x + GLU(GELU(LRU(LayerNorm(x)))), GLU(z) = W1 z ⊙ σ(W2 z),
+           the same block as `lru bench --mode train` reports as block_tokens_per_s
+  step     streaming latency: one time step of the layer for --batch streams (no gradients), in µs
+
 Usage (Debian's python3 with python3-torch):
-  /usr/bin/python3 benchmarks/python/torch_lru.py --mode forward|train --batch 8 --length 1024 --hidden 128 --state 256 --threads 2
-The last line is one JSON object: torch_tokens_per_s (the faster), and per-implementation figures.
+  /usr/bin/python3 benchmarks/python/torch_lru.py --mode forward|train|block|step --batch 8 --length 1024 --hidden 128 --state 256 --threads 2
+The last line is one JSON object: torch_tokens_per_s (the faster), and per-implementation figures
+(for step: torch_step_us).
 """
 import argparse
 import json
@@ -55,12 +63,31 @@ def lru(p, u, impl):
     return (xs @ c_mat.transpose(0, 1)).real + p["D"] * u
 
 
+class Block(torch.nn.Module):
+    """x + GLU(GELU(LRU(LayerNorm(x)))) with the LRU parameters p (dropout 0, exact GELU)."""
+
+    def __init__(self, p, h, impl):
+        super().__init__()
+        self.p, self.impl = p, impl
+        self.norm = torch.nn.LayerNorm(h)
+        self.out1, self.out2 = torch.nn.Linear(h, h), torch.nn.Linear(h, h)
+
+    def forward(self, x):
+        z = torch.nn.functional.gelu(lru(self.p, self.norm(x), self.impl))
+        return x + self.out1(z) * torch.sigmoid(self.out2(z))
+
+
 def bench(impl, mode, p, u, weights, seconds):
+    block = Block(p, u.shape[-1], impl) if mode == "block" else None
+
     def run():
-        if mode == "train":
+        if mode in ("train", "block"):
             for v in p.values():
                 v.grad = None
-            (lru(p, u, impl) * weights).sum().backward()
+            if block is not None:
+                block.zero_grad(set_to_none=True)
+            out = block(u) if block is not None else lru(p, u, impl)
+            (out * weights).sum().backward()
         else:
             with torch.no_grad():
                 lru(p, u, impl)
@@ -75,9 +102,37 @@ def bench(impl, mode, p, u, weights, seconds):
     return best
 
 
+def step_latency(p, batch, h, seconds):
+    """Seconds per streaming step x ← λ x + (γ⊙B) u, y = Re(C x) + D ⊙ u for `batch` streams."""
+    with torch.no_grad():
+        lam = torch.exp(torch.complex(-torch.exp(p["nu_log"]), torch.exp(p["theta_log"])))
+        gamma = torch.exp(p["gamma_log"]).unsqueeze(-1)
+        b_t = torch.complex(p["B_re"] * gamma, p["B_im"] * gamma).transpose(0, 1).contiguous()  # (H, N)
+        c_t = torch.complex(p["C_re"], p["C_im"]).transpose(0, 1).contiguous()                # (N, H)
+        d = p["D"].detach()
+        u = torch.randn(batch, h)
+        x = torch.zeros(batch, lam.shape[0], dtype=torch.complex64)
+        inner = 200
+
+        def run(x):
+            for _ in range(inner):
+                x = lam * x + u.to(torch.complex64) @ b_t
+                y = (x @ c_t).real + d * u
+            return x
+
+        x = run(x)
+        best, total, runs = float("inf"), time.perf_counter(), 0
+        while runs < 3 or time.perf_counter() - total < seconds:
+            start = time.perf_counter()
+            x = run(x)
+            best = min(best, time.perf_counter() - start)
+            runs += 1
+        return best / inner
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=["forward", "train"], default="forward")
+    ap.add_argument("--mode", choices=["forward", "train", "block", "step"], default="forward")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--length", type=int, default=1024)
     ap.add_argument("--hidden", type=int, default=128)
@@ -90,6 +145,13 @@ def main():
     p = make_params(a.hidden, a.state)
     u = torch.randn(a.batch, a.length, a.hidden)
     weights = torch.randn(a.batch, a.length, a.hidden)
+
+    if a.mode == "step":
+        t = step_latency(p, a.batch, a.hidden, a.seconds)
+        print(f"torch step: {t * 1e6:10.2f} µs per step of {a.batch} stream(s)")
+        print(json.dumps({"mode": "step", "batch": a.batch, "hidden": a.hidden, "state": a.state, "threads": a.threads,
+                          "torch": torch.__version__, "torch_step_us": round(t * 1e6, 3)}))
+        return
 
     # Both implementations compute the same function (checked here before timing).
     with torch.no_grad():

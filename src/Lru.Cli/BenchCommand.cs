@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using System.Text.Json;
 using Lru.Baselines;
@@ -14,8 +15,8 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var mode = new Option<string>("--mode") { Description = "What to measure: forward (LRU layer forward vs the naive RNN), train (forward+backward of the LRU layer and of one block vs the naive RNN with BPTT), step (streaming latency of one layer and of a 2-block model, per step of a batch of --batch streams) or gemm (C = A·B, m×k times k×n).", DefaultValueFactory = _ => "forward" };
-        mode.AcceptOnlyFromAmong("forward", "train", "step", "gemm");
+        var mode = new Option<string>("--mode") { Description = "What to measure: forward (LRU layer forward vs the naive RNN), train (forward+backward of the LRU layer and of one block vs the naive RNN with BPTT), step (streaming latency of one layer and of a 2-block model, per step of a batch of --batch streams), scan (the forward scan alone, in GB/s, against this machine's memory bandwidth measured on a buffer of the same size) or gemm (C = A·B, m×k times k×n).", DefaultValueFactory = _ => "forward" };
+        mode.AcceptOnlyFromAmong("forward", "train", "step", "scan", "gemm");
         var batch = new Option<int>("--batch", "-b") { Description = "Batch size B.", DefaultValueFactory = _ => 8 };
         var length = new Option<int>("--length", "-l") { Description = "Sequence length L.", DefaultValueFactory = _ => 1024 };
         var hidden = new Option<int>("--hidden") { Description = "Model width H.", DefaultValueFactory = _ => 128 };
@@ -42,6 +43,8 @@ internal static class BenchCommand
             string what = result.GetValue(mode)!;
             if (what == "step")
                 return RunStep(result.GetValue(batch), result.GetValue(hidden), result.GetValue(state), result.GetValue(seconds), result.GetValue(json));
+            if (what == "scan")
+                return RunScan(result.GetValue(batch), result.GetValue(length), result.GetValue(state), t, result.GetValue(seconds), result.GetValue(json));
             return what == "gemm"
                 ? RunGemm(result.GetValue(m), result.GetValue(n), result.GetValue(k), t, result.GetValue(seconds), result.GetValue(json))
                 : RunLayer(what == "train", result.GetValue(batch), result.GetValue(length), result.GetValue(hidden), result.GetValue(state), t,
@@ -174,6 +177,61 @@ internal static class BenchCommand
             }));
         return 0;
     }
+
+    /// <summary>
+    /// The sequential forward scan in place over (B, L, 2N) floats, in GB/s counting one read and one
+    /// write of the buffer, next to two memory-bandwidth probes over the same buffer with the same
+    /// threads: an in-place scale (read + write, the scan's access pattern) and a copy to a second
+    /// buffer (STREAM's "copy" convention: bytes read + bytes written).
+    /// </summary>
+    private static int RunScan(int batch, int length, int stateSize, int threads, double seconds, bool json)
+    {
+        if (batch < 1 || length < 1 || stateSize < 1)
+            throw new ArgumentOutOfRangeException("--batch", "--batch, --length and --state must be at least 1.");
+        var random = new SeededRandom(3);
+        float[] lamRe = new float[stateSize], lamIm = new float[stateSize];
+        for (int j = 0; j < stateSize; j++)
+        {
+            double r = 0.9 + 0.099 * random.NextOpenUnit(), phase = 2 * Math.PI * random.NextOpenUnit();
+            lamRe[j] = (float)(r * Math.Cos(phase));
+            lamIm[j] = (float)(r * Math.Sin(phase));
+        }
+        float[] states = new float[checked(batch * length * 2 * stateSize)], copy = new float[states.Length];
+        for (int i = 0; i < states.Length; i++) states[i] = (float)random.NextNormal();
+        double bytes = 2.0 * states.Length * sizeof(float);
+        Console.WriteLine($"Forward scan vs memory bandwidth: B={batch} L={length} N={stateSize}, buffer {states.Length * 4.0 / (1 << 20):F1} MiB, threads={threads}, {Describe()}");
+
+        // The scan is linear, so repeating it in place only rescales the values; renormalise between runs.
+        double scanSeconds = Measure.BestSeconds(() => DiagonalRecurrence.Scan<float>(lamRe, lamIm, states, batch, length, mode: ScanMode.Sequential, threads: threads), seconds);
+        for (int i = 0; i < states.Length; i++) states[i] = (float)random.NextNormal();
+        double scaleSeconds = Measure.BestSeconds(() => InChunks(states.Length, threads, (start, count) =>
+            TensorPrimitives.Multiply(states.AsSpan(start, count), 1.0f, states.AsSpan(start, count))), seconds);
+        double copySeconds = Measure.BestSeconds(() => InChunks(states.Length, threads, (start, count) =>
+            states.AsSpan(start, count).CopyTo(copy.AsSpan(start, count))), seconds);
+        double scanRate = bytes / scanSeconds / 1e9, scaleRate = bytes / scaleSeconds / 1e9, copyRate = bytes / copySeconds / 1e9;
+        double memory = Math.Max(scaleRate, copyRate);
+        Console.WriteLine($"  scan (sequential)   {scanSeconds * 1e3,9:F3} ms  {scanRate,7:F1} GB/s  {(double)batch * length / scanSeconds,14:N0} tokens/s");
+        Console.WriteLine($"  memory, in place    {scaleSeconds * 1e3,9:F3} ms  {scaleRate,7:F1} GB/s  (x ← 1·x)");
+        Console.WriteLine($"  memory, copy        {copySeconds * 1e3,9:F3} ms  {copyRate,7:F1} GB/s  (y ← x)");
+        Console.WriteLine($"  scan / memory bandwidth: {scanRate / memory:P0}");
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["mode"] = "scan", ["batch"] = batch, ["length"] = length, ["state"] = stateSize, ["threads"] = threads,
+                ["buffer_bytes"] = states.Length * 4L, ["scan_gbytes_per_s"] = Math.Round(scanRate, 2),
+                ["memory_inplace_gbytes_per_s"] = Math.Round(scaleRate, 2), ["memory_copy_gbytes_per_s"] = Math.Round(copyRate, 2),
+                ["scan_fraction_of_memory"] = Math.Round(scanRate / memory, 3),
+            }));
+        return 0;
+    }
+
+    /// <summary>Runs <paramref name="body"/> over <paramref name="threads"/> contiguous chunks of <paramref name="length"/> elements in parallel.</summary>
+    private static void InChunks(int length, int threads, Action<int, int> body) =>
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            long start = (long)length * t / threads, end = (long)length * (t + 1) / threads;
+            body((int)start, (int)(end - start));
+        });
 
     private static string Describe() =>
         $"SIMD: {(Vector512.IsHardwareAccelerated ? "Vector512" : Vector256.IsHardwareAccelerated ? "Vector256" : "Vector128/scalar")}, {Environment.ProcessorCount} cores";

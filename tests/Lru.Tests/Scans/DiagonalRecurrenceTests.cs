@@ -57,7 +57,8 @@ public class DiagonalRecurrenceTests
     [Theory, MemberData(nameof(Modes))]
     public void Results_AreBitIdentical_ForOneAndTwoThreads(ScanMode mode)
     {
-        foreach (var (batch, length, n) in new[] { (1, 4096, 64), (8, 700, 100), (3, 2500, 7) })
+        // (1, 900, 300) is cut into two channel blocks with 2 threads and scanned whole with 1.
+        foreach (var (batch, length, n) in new[] { (1, 4096, 64), (8, 700, 100), (3, 2500, 7), (1, 900, 300) })
         {
             var (lr, li) = RandomLambda(n, 1);
             float[] lrF = Compare.Cast<float>(lr), liF = Compare.Cast<float>(li);
@@ -67,6 +68,17 @@ public class DiagonalRecurrenceTests
             DiagonalRecurrence.Scan<float>(lrF, liF, two, batch, length, default, false, mode, threads: 2);
             Assert.Equal(one, two);
         }
+    }
+
+    [Fact]
+    public void ChannelBlocks_AreWholeRows_UnlessThreadsOutnumberBatchRows()
+    {
+        Assert.Equal(256, DiagonalRecurrence.ChannelsPerItem(batch: 8, n: 256, workers: 2));
+        Assert.Equal(300, DiagonalRecurrence.ChannelsPerItem(batch: 2, n: 300, workers: 2));
+        Assert.Equal(128, DiagonalRecurrence.ChannelsPerItem(batch: 1, n: 256, workers: 2));
+        Assert.Equal(192, DiagonalRecurrence.ChannelsPerItem(batch: 1, n: 300, workers: 2)); // 150 rounded up to 64s
+        Assert.Equal(64, DiagonalRecurrence.ChannelsPerItem(batch: 1, n: 64, workers: 2));   // never below one block
+        Assert.Equal(64, DiagonalRecurrence.ChannelsPerItem(batch: 1, n: 256, workers: 4));
     }
 
     [Fact]
