@@ -23,6 +23,11 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     private T[] _input = [];
     private int _cachedBatch = -1, _cachedLength = -1;
 
+    // Wᵀ in column panels for the few-rows path (streaming steps); built on first use, rebuilt when W changes.
+    private readonly object _panelLock = new();
+    private PanelMatrix<T>? _panel;
+    private int _panelVersion = -1;
+
     /// <summary>Creates a layer initialised like PyTorch from a seed.</summary>
     /// <param name="inputFeatures">In, at least 1.</param>
     /// <param name="outputFeatures">Out, at least 1.</param>
@@ -112,25 +117,18 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         }
         if (rows == 0) return;
 
-        // A few rows (a streaming step): one dot product per output; packing a GEMM would cost more.
-        if (rows <= SmallRows)
-        {
-            ReadOnlySpan<T> w = Weight.Value;
-            for (int r = 0; r < rows; r++)
-            {
-                ReadOnlySpan<T> x = input.Slice(r * n, n);
-                Span<T> y = output.Slice(r * m, m);
-                for (int o = 0; o < m; o++)
-                    y[o] = TensorPrimitives.Dot(x, w.Slice(o * n, n)) + (Bias is null ? T.Zero : Bias.Value[o]);
-            }
-            return;
-        }
-
         // y = b (broadcast over rows), then y += x · Wᵀ  (rows × In)·(In × Out).
         if (Bias is not null)
         {
             ReadOnlySpan<T> b = Bias.Value;
             for (int r = 0; r < rows; r++) b.CopyTo(output.Slice(r * m, m));
+        }
+
+        // A few rows (a streaming step): Wᵀ kept in panels; packing a GEMM would cost more than the product.
+        if (rows <= SmallRows)
+        {
+            Panel().MultiplyRows(input, output, rows, accumulate: Bias is not null);
+            return;
         }
         Gemm.Multiply<T>(input, Weight.Value, output, rows, m, n, transposeB: true, accumulate: Bias is not null);
     }
@@ -170,6 +168,23 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         {
             Span<T> gb = Bias.Gradient;
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(gb, gradOutput.Slice(r * m, m), gb);
+        }
+    }
+
+    /// <summary>Wᵀ (In × Out) in panels, rebuilt under a lock when <see cref="Weight"/> changed since the last build.</summary>
+    private PanelMatrix<T> Panel()
+    {
+        int version = Weight.Version;
+        if (Volatile.Read(ref _panelVersion) == version) return _panel!;
+        lock (_panelLock)
+        {
+            if (_panelVersion != version)
+            {
+                _panel ??= new PanelMatrix<T>(InputFeatures, OutputFeatures);
+                _panel.Pack(Weight.Value, transposed: true);
+                Volatile.Write(ref _panelVersion, version);
+            }
+            return _panel!;
         }
     }
 
