@@ -1,6 +1,6 @@
 namespace Lru.Cli;
 
-/// <summary>Turns the library's argument exceptions into one clear line on stderr and a non-zero exit code.</summary>
+/// <summary>Turns the library's argument, state, file and data exceptions into one clear line on stderr and a non-zero exit code.</summary>
 internal static class Cli
 {
     public static int Run(Func<int> action)
@@ -9,7 +9,7 @@ internal static class Cli
         {
             return action();
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or NotSupportedException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException or NotSupportedException)
         {
             Console.Error.WriteLine($"lru: error: {e.Message}");
             return 2;

@@ -6,4 +6,5 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(TrainCommand.CreateEval());
 root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(CheckpointSoakCommand.Create());
 return root.Parse(args).Invoke();

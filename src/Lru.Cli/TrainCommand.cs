@@ -40,6 +40,7 @@ internal static class TrainCommand
         public readonly Option<bool> Resume = new("--resume") { Description = "Continue the run saved in --checkpoint." };
         public readonly Option<bool> Json = new("--json") { Description = "End with one line holding a JSON object of the results." };
         public readonly Option<string?> Log = new("--log") { Description = "Append one JSON line per finished epoch to this file (for training curves)." };
+        public readonly Option<bool> NoCheckFinite = new("--no-check-finite") { Description = "Skip the check of every gradient and weight for NaN and infinity after each step (a NaN or infinite loss still stops the run)." };
     }
 
     public static Command Create()
@@ -49,7 +50,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a deep LRU on a built-in task, with a live progress bar, checkpoints (--checkpoint, --resume) and Ctrl+C that stops cleanly.")
         {
             o.Task, o.Layers, o.Hidden, o.State, o.RMin, o.RMax, o.MaxPhase, o.Batch, o.Epochs, o.Lr, o.SsmLr, o.WeightDecay, o.Dropout,
-            o.Norm, o.Clip, o.Seed, o.TrainCount, o.TestCount, o.Length, o.Threads, o.Data, o.Checkpoint, o.Resume, o.Json, o.Log,
+            o.Norm, o.Clip, o.Seed, o.TrainCount, o.TestCount, o.Length, o.Threads, o.Data, o.Checkpoint, o.Resume, o.Json, o.Log, o.NoCheckFinite,
         };
         command.SetAction(result => Cli.Run(() => Train(result, o)));
         return command;
@@ -113,7 +114,7 @@ internal static class TrainCommand
         int stepsPerEpoch = (train.Count + settings.BatchSize - 1) / settings.BatchSize;
         var optimizer = new AdamW<float>(model.NamedParameters(), settings.Optimizer((long)stepsPerEpoch * settings.Epochs));
         if (saved is not null) optimizer.LoadState(saved.OptimizerState);
-        var trainer = new Trainer<float>(model, optimizer, new TrainerOptions(settings.Epochs, settings.BatchSize, settings.Seed, settings.ClipNorm));
+        var trainer = new Trainer<float>(model, optimizer, new TrainerOptions(settings.Epochs, settings.BatchSize, settings.Seed, settings.ClipNorm, CheckFinite: !r.GetValue(o.NoCheckFinite)));
         long done = optimizer.StepCount;
         int startEpoch = (int)(done / stepsPerEpoch) + 1, startStep = (int)(done % stepsPerEpoch);
 
@@ -134,9 +135,14 @@ internal static class TrainCommand
         var clock = Stopwatch.StartNew();
         TrainingResult result;
         string? log = r.GetValue(o.Log);
+        long? savedStep = saved is null ? null : optimizer.StepCount; // the optimiser step the file at --checkpoint holds
         void Save(EpochResult? epoch)
         {
-            if (checkpoint is not null) ModelCheckpoint.Save(checkpoint, model, optimizer, TrainingRun.Metadata(task.Name, settings));
+            if (checkpoint is not null)
+            {
+                ModelCheckpoint.Save(checkpoint, model, optimizer, TrainingRun.Metadata(task.Name, settings));
+                savedStep = optimizer.StepCount;
+            }
             if (log is not null && epoch is not null)
                 File.AppendAllText(log, JsonSerializer.Serialize(new Dictionary<string, object?>
                 {
@@ -153,6 +159,15 @@ internal static class TrainCommand
                 result = RunWithProgressBar(trainer, train, test, startEpoch, startStep, cancel.Token, Save, task);
             else
                 result = RunWithLogLines(trainer, train, test, startEpoch, startStep, cancel.Token, Save, task);
+        }
+        catch (NonFiniteException e)
+        {
+            // Nothing is saved after a non-finite value: the checkpoint keeps the last good state.
+            string kept = checkpoint is null ? "no --checkpoint was given"
+                : savedStep is long s ? $"{checkpoint} is unchanged and holds the run after optimiser step {s}"
+                : $"no checkpoint was written to {checkpoint}";
+            Console.Error.WriteLine($"lru: error: {e.Message} Stopped; {kept}.");
+            return 3;
         }
         finally
         {

@@ -1,11 +1,24 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+
 namespace Lru.IO;
 
 /// <summary>
 /// Replaces a file so that a reader sees either the previous file or the complete new one, never a
-/// partial file: the content goes to a temporary file in the target's directory, is flushed to disk,
-/// and is then renamed over the target (an atomic rename on the same file system).
+/// partial file, even if the writing process is killed at any instruction: the content goes to a
+/// temporary file in the target's directory, is flushed to disk (<c>fsync</c>), is renamed over the
+/// target (an atomic rename on the same file system), and on Linux and macOS the directory is flushed too,
+/// so that the rename itself survives a power loss.
 /// </summary>
-internal static class AtomicFile
+/// <remarks>
+/// The temporary file is named <c>.&lt;name&gt;.&lt;process id&gt;.&lt;random&gt;.tmp</c>. A process killed while
+/// writing leaves it behind; the next successful write to the same target deletes every such file whose
+/// process is no longer running, so killed writers never accumulate files. (Process ids are those of this
+/// machine's process namespace: directories shared between containers with separate namespaces should not
+/// have two writers of the same target.)
+/// </remarks>
+internal static partial class AtomicFile
 {
     /// <summary>
     /// Writes the file at <paramref name="path"/> through <paramref name="write"/>. If
@@ -16,7 +29,7 @@ internal static class AtomicFile
     /// <param name="write">Writes the whole content to the stream it is given; it must not close it.</param>
     /// <exception cref="ArgumentException"><paramref name="path"/> is empty or names a directory.</exception>
     /// <exception cref="DirectoryNotFoundException">The directory of <paramref name="path"/> does not exist.</exception>
-    /// <exception cref="IOException">The file could not be written or renamed.</exception>
+    /// <exception cref="IOException">The file could not be written or renamed, or the directory could not be flushed to disk after the rename.</exception>
     public static void Write(string path, Action<Stream> write)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -31,7 +44,7 @@ internal static class AtomicFile
         if (!Directory.Exists(directory))
             throw new DirectoryNotFoundException($"Cannot write '{path}': the directory '{directory}' does not exist.");
 
-        string temp = Path.Combine(directory, $".{name}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(directory, TempName(name, Environment.ProcessId));
         bool renamed = false;
         try
         {
@@ -46,6 +59,107 @@ internal static class AtomicFile
         finally
         {
             if (!renamed) TryDelete(temp);
+        }
+        _ = FlushDirectory(directory);
+        DeleteOrphans(directory, name);
+    }
+
+    /// <summary>The name of a temporary file for the target <paramref name="name"/> written by process <paramref name="processId"/>.</summary>
+    internal static string TempName(string name, int processId) =>
+        $".{name}.{processId.ToString(CultureInfo.InvariantCulture)}.{Guid.NewGuid():N}.tmp";
+
+    /// <summary>
+    /// The process id in the name of a temporary file of the target <paramref name="name"/>, or null if
+    /// <paramref name="fileName"/> is not such a file.
+    /// </summary>
+    internal static int? TempOwner(string fileName, string name)
+    {
+        string prefix = "." + name + ".";
+        const string Suffix = ".tmp";
+        if (fileName.Length <= prefix.Length + Suffix.Length
+            || !fileName.StartsWith(prefix, StringComparison.Ordinal) || !fileName.EndsWith(Suffix, StringComparison.Ordinal))
+            return null;
+        var middle = fileName.AsSpan(prefix.Length, fileName.Length - prefix.Length - Suffix.Length);
+        int dot = middle.IndexOf('.');
+        if (dot <= 0) return null;
+        var random = middle[(dot + 1)..];
+        if (random.Length != 32 || !Guid.TryParseExact(random, "N", out _)) return null;
+        return int.TryParse(middle[..dot], NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && pid > 0 ? pid : null;
+    }
+
+    /// <summary>Deletes the temporary files of <paramref name="name"/> whose writing process is no longer running.</summary>
+    private static void DeleteOrphans(string directory, string name)
+    {
+        IEnumerable<string> candidates;
+        try
+        {
+            candidates = Directory.EnumerateFiles(directory, ".*.tmp", SearchOption.TopDirectoryOnly).ToArray();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return; // the write itself succeeded; cleaning up is a courtesy
+        }
+        foreach (string file in candidates)
+        {
+            if (TempOwner(Path.GetFileName(file), name) is not int owner || IsRunning(owner)) continue;
+            TryDelete(file);
+        }
+    }
+
+    private static bool IsRunning(int processId)
+    {
+        if (processId == Environment.ProcessId) return true; // another thread of this process may be writing
+        try
+        {
+            using var process = Process.GetProcessById(processId);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false; // no such process
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // it exited meanwhile
+        }
+    }
+
+    /// <summary>
+    /// Flushes a directory's entries to disk (<c>fsync</c> on the directory) on Linux and macOS, so that a rename
+    /// in it is durable. Elsewhere, and where the directory cannot be opened for reading, it does nothing;
+    /// file systems that do not support flushing a directory are skipped as well.
+    /// </summary>
+    /// <returns>Whether the directory was flushed.</returns>
+    /// <exception cref="IOException">The flush failed with an I/O error.</exception>
+    internal static bool FlushDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return false;
+        int oCloexec = OperatingSystem.IsLinux() ? 0x80000 : 0x1000000;
+        int fd;
+        try
+        {
+            fd = Native.Open(directory, oCloexec); // O_RDONLY | O_CLOEXEC
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+        if (fd < 0) return false; // for example a directory we may write to but not read
+        try
+        {
+            if (Native.FSync(fd) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                bool unsupported = errno == 22 /* EINVAL */ || errno == (OperatingSystem.IsLinux() ? 95 : 45) /* ENOTSUP */;
+                if (!unsupported)
+                    throw new IOException($"The directory '{directory}' could not be flushed to disk after a file in it was replaced: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+                return false;
+            }
+            return true;
+        }
+        finally
+        {
+            _ = Native.Close(fd);
         }
     }
 
@@ -64,5 +178,18 @@ internal static class AtomicFile
         {
             // As above.
         }
+    }
+
+    /// <summary>The three C library calls that .NET offers no managed way to make on a directory.</summary>
+    private static partial class Native
+    {
+        [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int Open(string path, int flags);
+
+        [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+        internal static partial int FSync(int fd);
+
+        [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+        internal static partial int Close(int fd);
     }
 }

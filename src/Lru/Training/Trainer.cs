@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using Lru.Layers;
 using Lru.Models;
 using Lru.Tensors;
@@ -12,7 +14,14 @@ namespace Lru.Training;
 /// <param name="Seed">Seeds the shuffling; with the model's and the dropout seeds it fixes the whole run.</param>
 /// <param name="ClipNorm">Global gradient-norm clipping threshold, or 0 for none.</param>
 /// <param name="Shuffle">Whether each epoch visits the data in a new seeded order.</param>
-public sealed record TrainerOptions(int Epochs = 1, int BatchSize = 32, long Seed = 0, double ClipNorm = 0, bool Shuffle = true)
+/// <param name="CheckFinite">
+/// Whether every step checks, in the model's parameter order, each gradient after the backward pass (before
+/// clipping and the optimiser step, so a NaN never reaches the weights) and each parameter's value after the
+/// optimiser step, and throws <see cref="NonFiniteException"/> naming the first parameter with a NaN or infinite
+/// element. The check reads every gradient and value once (vectorised, allocation-free). A non-finite loss is
+/// refused whatever this setting.
+/// </param>
+public sealed record TrainerOptions(int Epochs = 1, int BatchSize = 32, long Seed = 0, double ClipNorm = 0, bool Shuffle = true, bool CheckFinite = true)
 {
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
@@ -58,7 +67,8 @@ public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, bool Canc
 
 /// <summary>
 /// The training loop: seeded shuffling, batches, forward, loss (softmax cross-entropy or MSE, with masks),
-/// backward, optional clipping, optimiser step; evaluation; progress; cancellation.
+/// backward, a NaN/∞ guard (<see cref="TrainerOptions.CheckFinite"/>, <see cref="NonFiniteException"/>),
+/// optional clipping, optimiser step; evaluation; progress; cancellation.
 /// </summary>
 /// <remarks>
 /// Every kernel splits work over outputs and every random draw is seeded, so the same seeds give bitwise
@@ -72,6 +82,7 @@ public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, bool Canc
 public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Parameter<T>[] _parameters;
+    private readonly string[] _names;
     private T[] _inputs = [], _outputs = [], _gradOutputs = [], _valueTargets = [];
     private int[] _tokens = [], _classTargets = [], _lengths = [], _order = [];
     private bool[] _mask = [];
@@ -89,7 +100,9 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         (Model, Optimizer, Options) = (model, optimizer, options);
-        _parameters = model.NamedParameters().Select(p => p.Parameter).ToArray();
+        var named = model.NamedParameters().ToArray();
+        _parameters = named.Select(p => p.Parameter).ToArray();
+        _names = named.Select(p => p.Name).ToArray();
     }
 
     /// <summary>The model being trained.</summary>
@@ -118,6 +131,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="onEpoch">Called after every finished epoch (for example to save a checkpoint).</param>
     /// <returns>The finished epochs and whether the run was cancelled.</returns>
     /// <exception cref="ArgumentException">The data does not fit the model.</exception>
+    /// <exception cref="NonFiniteException">The loss, or (with <see cref="TrainerOptions.CheckFinite"/>) a gradient or an updated value, is NaN or infinite; the message names the parameter, the epoch and the step. The run stops at once: no later callback runs.</exception>
     public TrainingResult Fit(SequenceDataset<T> train, SequenceDataset<T>? test = null, Action<TrainingProgress>? progress = null,
         CancellationToken cancellationToken = default, int startEpoch = 1, int startStep = 0, Action<EpochResult>? onEpoch = null)
     {
@@ -143,7 +157,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
                 if (cancellationToken.IsCancellationRequested)
                     return new TrainingResult(epochs, true, taken);
                 int from = step * Options.BatchSize, batch = Math.Min(Options.BatchSize, train.Count - from);
-                sum.Add(TrainStep(train, order.AsSpan(from, batch)));
+                sum.Add(Step(train, order.AsSpan(from, batch), epoch, step + 1));
                 tokens += (long)batch * train.Length;
                 taken++;
                 if (progress is not null)
@@ -165,8 +179,14 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="data">The data.</param>
     /// <param name="indices">The sequences of the batch.</param>
     /// <returns>The batch's metrics (before the step).</returns>
-    /// <exception cref="InvalidOperationException">The loss or the gradient norm is not finite.</exception>
-    public Metrics TrainStep(SequenceDataset<T> data, ReadOnlySpan<int> indices)
+    /// <exception cref="NonFiniteException">
+    /// The loss, or (with <see cref="TrainerOptions.CheckFinite"/>) a gradient or an updated value, is NaN or
+    /// infinite. For the loss and the gradients the optimiser step is not taken and the weights are unchanged;
+    /// <see cref="NonFiniteException.Epoch"/> and <see cref="NonFiniteException.Step"/> are 0 outside <see cref="Fit"/>.
+    /// </exception>
+    public Metrics TrainStep(SequenceDataset<T> data, ReadOnlySpan<int> indices) => Step(data, indices, 0, 0);
+
+    private Metrics Step(SequenceDataset<T> data, ReadOnlySpan<int> indices, int epoch, int step)
     {
         ArgumentNullException.ThrowIfNull(data);
         Model.IsTraining = true;
@@ -174,12 +194,42 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         Optimizer.ZeroGradients();
         var metrics = ForwardLoss(data, indices, withGradient: true);
         if (!double.IsFinite(metrics.Loss))
-            throw new InvalidOperationException($"The training loss became {metrics.Loss} at optimiser step {Optimizer.StepCount + 1}.");
+            throw new NonFiniteException(NonFiniteKind.Loss, null, -1, metrics.Loss, 0, _parameters.Length, epoch, step, Optimizer.StepCount + 1);
         int batch = indices.Length;
         Model.Backward(_gradOutputs.AsSpan(0, Model.OutputLength(batch, data.Length)));
+        if (Options.CheckFinite) CheckFinite(NonFiniteKind.Gradient, epoch, step, Optimizer.StepCount + 1);
         if (Options.ClipNorm > 0) GradientClipping.ClipGlobalNorm(_parameters, Options.ClipNorm);
         Optimizer.Step();
+        if (Options.CheckFinite) CheckFinite(NonFiniteKind.Value, epoch, step, Optimizer.StepCount);
         return metrics;
+    }
+
+    /// <summary>Throws if any parameter's gradient (or value) has a NaN or infinite element. Allocates nothing when all are finite.</summary>
+    private void CheckFinite(NonFiniteKind kind, int epoch, int step, long optimizerStep)
+    {
+        foreach (var p in _parameters)
+        {
+            if (!TensorPrimitives.IsFiniteAll<T>(kind == NonFiniteKind.Gradient ? p.Gradient : p.Value))
+                ThrowNonFinite(kind, epoch, step, optimizerStep);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowNonFinite(NonFiniteKind kind, int epoch, int step, long optimizerStep)
+    {
+        int first = -1, element = -1, bad = 0;
+        double value = double.NaN;
+        for (int i = 0; i < _parameters.Length; i++)
+        {
+            T[] values = kind == NonFiniteKind.Gradient ? _parameters[i].Gradient : _parameters[i].Value;
+            if (TensorPrimitives.IsFiniteAll<T>(values)) continue;
+            bad++;
+            if (first >= 0) continue;
+            first = i;
+            element = Array.FindIndex(values, v => !T.IsFinite(v));
+            value = double.CreateTruncating(values[element]);
+        }
+        throw new NonFiniteException(kind, _names[first], element, value, bad, _parameters.Length, epoch, step, optimizerStep);
     }
 
     /// <summary>The loss and accuracy of the model (in evaluation mode) on <paramref name="data"/>.</summary>

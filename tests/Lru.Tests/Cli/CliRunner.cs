@@ -43,6 +43,24 @@ internal static class CliRunner
         return (process.ExitCode, output.ToString(), error.ToString());
     }
 
+    /// <summary>Starts the tool and collects its stdout lines into <paramref name="lines"/> (lock it to read); the caller waits for or kills the process.</summary>
+    public static Process Start(string arguments, List<string> lines)
+    {
+        var info = new ProcessStartInfo("dotnet", $"\"{DllPath}\" {arguments}")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add("stderr: " + e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
     /// <summary>The JSON object on the last line of the output.</summary>
     public static JsonElement LastJson(string output)
     {

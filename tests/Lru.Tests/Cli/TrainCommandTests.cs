@@ -1,4 +1,5 @@
 using Lru.IO;
+using Lru.Training;
 
 namespace Lru.Tests.Cli;
 
@@ -59,6 +60,40 @@ public class TrainCommandTests : IDisposable
         Assert.Equal(a.Tensors.Select(t => t.Name), b.Tensors.Select(t => t.Name));
         foreach (var t in a.Tensors)
             Assert.True(a.ReadFloat32(t.Name).AsSpan().SequenceEqual(b.ReadFloat32(t.Name)), $"tensor {t.Name} differs after resume");
+    }
+
+    [Fact]
+    public void ANaNGradient_StopsTheRunWithOneLineNamingTheParameter_AndTheCheckpointStaysIntact()
+    {
+        // One epoch trains normally; then a copy of its checkpoint gets nu_log = 100 in block 1 (finite, but its
+        // gradient is ∞·0 = NaN) and the run is resumed from that copy for a second epoch.
+        string good = Path.Combine(_dir, "good.safetensors"), poisoned = Path.Combine(_dir, "poisoned.safetensors");
+        var (code, _, error) = CliRunner.Run($"{SmallCopy} --epochs 1 --checkpoint {good}");
+        Assert.True(code == 0, error);
+        var saved = ModelCheckpoint.Load(good);
+        var nuLog = saved.Model.NamedParameters().Single(p => p.Name == "blocks.1.lru.nu_log").Parameter;
+        nuLog.Value[0] = 100f;
+        var optimizer = new AdamW<float>(saved.Model.NamedParameters(), new AdamWSettings());
+        optimizer.LoadState(saved.OptimizerState);
+        ModelCheckpoint.Save(poisoned, saved.Model, optimizer, saved.Metadata.Where(m => m.Key is "lru.task" or "lru.training_settings").ToDictionary());
+        byte[] before = File.ReadAllBytes(poisoned);
+
+        var (stopped, output, stderr) = CliRunner.Run($"train --checkpoint {poisoned} --resume --epochs 2 --threads 2");
+        Assert.True(stopped == 3, $"exit {stopped} (expected 3):\n{output}\n{stderr}");
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("lru: error: gradient of blocks.1.lru.nu_log is NaN (element 0; 1 of ", line, StringComparison.Ordinal);
+        Assert.Contains("at epoch 2, step 1 (optimiser step 33); the step was not taken", line);
+        Assert.Contains($"{poisoned} is unchanged and holds the run after optimiser step 32", line);
+        Assert.Equal(before, File.ReadAllBytes(poisoned));
+        var kept = ModelCheckpoint.Load(poisoned); // still passes the integrity check, with the weights it had
+        foreach (var ((name, a), (_, b)) in saved.Model.NamedParameters().Zip(kept.Model.NamedParameters()))
+            Assert.True(a.Value.AsSpan().SequenceEqual(b.Value), name);
+
+        // With the check off the NaN reaches the weights, and the next step's loss stops the run instead.
+        var (unchecked_, _, uncheckedError) = CliRunner.Run($"train --checkpoint {poisoned} --resume --epochs 2 --threads 2 --no-check-finite");
+        Assert.Equal(3, unchecked_);
+        Assert.Contains("lru: error: training loss is NaN at epoch 2, step 2 (optimiser step 34)", uncheckedError);
+        Assert.Equal(before, File.ReadAllBytes(poisoned));
     }
 
     [Theory]

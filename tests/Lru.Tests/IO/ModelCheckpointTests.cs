@@ -66,4 +66,92 @@ public class ModelCheckpointTests : IDisposable
         Assert.Throws<InvalidDataException>(() => ModelCheckpoint.Load(path));
         Assert.Throws<FileNotFoundException>(() => ModelCheckpoint.Load(Path.Combine(_dir, "missing.safetensors")));
     }
+
+    private string SaveSmall(string name, out SequenceModel<float> model)
+    {
+        model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 2, new LruBlockConfig(8, 6)), seed: 5);
+        var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings());
+        string path = Path.Combine(_dir, name);
+        ModelCheckpoint.Save(path, model, optimizer);
+        return path;
+    }
+
+    /// <summary>The data section as Python sees it: <c>data[8 + n:]</c>.</summary>
+    private static byte[] DataSection(byte[] file) => file[(8 + (int)BitConverter.ToUInt64(file, 0))..];
+
+    [Fact]
+    public void Save_RecordsTheDataSectionsSizeAndSha256()
+    {
+        string path = SaveSmall("m.safetensors", out _);
+        byte[] data = DataSection(File.ReadAllBytes(path));
+        var metadata = SafeTensorsFile.Read(path).Metadata;
+        Assert.Equal(data.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), metadata[ModelCheckpoint.DataBytesKey]);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data)), metadata[ModelCheckpoint.DataSha256Key]);
+        Assert.Equal(metadata[ModelCheckpoint.DataSha256Key], ModelCheckpoint.Load(path).Metadata[ModelCheckpoint.DataSha256Key]); // and it verifies
+
+        var model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 1, new LruBlockConfig(4, 4)));
+        var e = Assert.Throws<ArgumentException>(() => ModelCheckpoint.Save(path, model, null, new Dictionary<string, string> { [ModelCheckpoint.DataSha256Key] = "x" }));
+        Assert.Contains(ModelCheckpoint.DataSha256Key, e.Message);
+    }
+
+    [Fact]
+    public void AFlippedBitInTheData_IsRefused_NamingTheFileAndBothDigests()
+    {
+        string path = SaveSmall("m.safetensors", out _);
+        byte[] bytes = File.ReadAllBytes(path);
+        int dataStart = 8 + (int)BitConverter.ToUInt64(bytes, 0);
+        bytes[dataStart + (bytes.Length - dataStart) / 2] ^= 0x01; // the lowest mantissa bit of some value
+        string damaged = Path.Combine(_dir, "damaged.safetensors");
+        File.WriteAllBytes(damaged, bytes);
+
+        SafeTensorsFile.Read(damaged); // still a well-formed safetensors file: only the checksum can tell
+        string expected = SafeTensorsFile.Read(path).Metadata[ModelCheckpoint.DataSha256Key];
+        string actual = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(DataSection(bytes)));
+        var e = Assert.Throws<InvalidDataException>(() => ModelCheckpoint.Load(damaged));
+        Assert.Contains(damaged, e.Message);
+        Assert.Contains($"SHA-256 is {actual}", e.Message);
+        Assert.Contains($"records {expected}", e.Message);
+    }
+
+    [Fact]
+    public void AWrongRecordedSize_OrOnlyOneOfTheTwoKeys_IsRefused()
+    {
+        string path = SaveSmall("m.safetensors", out _);
+        var file = SafeTensorsFile.Read(path);
+        string bytes = file.Metadata[ModelCheckpoint.DataBytesKey];
+
+        string Rewrite(string name, Func<Dictionary<string, string>, Dictionary<string, string>> edit)
+        {
+            var metadata = edit(new Dictionary<string, string>(file.Metadata));
+            string target = Path.Combine(_dir, name);
+            SafeTensorsWriter.Write(target, file.Tensors.Select(t => new SafeTensorData(t.Name, file.ReadFloat32(t.Name), [.. t.Shape])), metadata);
+            return target;
+        }
+
+        string wrongSize = Rewrite("size.safetensors", m => { m[ModelCheckpoint.DataBytesKey] = "12"; return m; });
+        IoAssert.Refused(() => ModelCheckpoint.Load(wrongSize), wrongSize, $"has {bytes} bytes", "records 12");
+
+        string garbage = Rewrite("garbage.safetensors", m => { m[ModelCheckpoint.DataBytesKey] = "-3"; return m; });
+        IoAssert.Refused(() => ModelCheckpoint.Load(garbage), garbage, "non-negative decimal integer", "'-3'");
+
+        string onlySize = Rewrite("only.safetensors", m => { m.Remove(ModelCheckpoint.DataSha256Key); return m; });
+        IoAssert.Refused(() => ModelCheckpoint.Load(onlySize), onlySize, $"has '{ModelCheckpoint.DataBytesKey}' but not '{ModelCheckpoint.DataSha256Key}'");
+    }
+
+    [Fact]
+    public void FilesWithoutTheChecksum_LoadAsBefore()
+    {
+        // As a Python tool writes them: the same tensors and LRU.NET's keys, but no size or digest.
+        string path = SaveSmall("m.safetensors", out var model);
+        var file = SafeTensorsFile.Read(path);
+        var metadata = file.Metadata.Where(p => p.Key is not ModelCheckpoint.DataBytesKey and not ModelCheckpoint.DataSha256Key)
+            .ToDictionary(p => p.Key, p => p.Value);
+        string python = Path.Combine(_dir, "python.safetensors");
+        SafeTensorsWriter.Write(python, file.Tensors.Reverse().Select(t => new SafeTensorData(t.Name, file.ReadFloat32(t.Name), [.. t.Shape])), metadata);
+
+        var loaded = ModelCheckpoint.Load(python);
+        Assert.False(loaded.Metadata.ContainsKey(ModelCheckpoint.DataSha256Key));
+        foreach (var ((name, a), (_, b)) in model.NamedParameters().Zip(loaded.Model.NamedParameters()))
+            Assert.True(a.Value.AsSpan().SequenceEqual(b.Value), name);
+    }
 }
