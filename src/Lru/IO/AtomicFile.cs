@@ -1,15 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 
 namespace Lru.IO;
 
 /// <summary>
 /// Replaces a file so that a reader sees either the previous file or the complete new one, never a
 /// partial file, even if the writing process is killed at any instruction: the content goes to a
-/// temporary file in the target's directory, is flushed to disk (<c>fsync</c>), is renamed over the
-/// target (an atomic rename on the same file system), and on Linux and macOS the directory is flushed too,
-/// so that the rename itself survives a power loss.
+/// temporary file in the target's directory, is flushed to disk (<c>fsync</c>), and is renamed over the
+/// target (an atomic rename on the same file system).
 /// </summary>
 /// <remarks>
 /// The temporary file is named <c>.&lt;name&gt;.&lt;process id&gt;.&lt;random&gt;.tmp</c>. A process killed while
@@ -17,8 +15,12 @@ namespace Lru.IO;
 /// process is no longer running, so killed writers never accumulate files. (Process ids are those of this
 /// machine's process namespace: directories shared between containers with separate namespaces should not
 /// have two writers of the same target.)
+/// The directory entry itself is not flushed: .NET offers no managed way to open a directory for
+/// <c>fsync</c>, and the library makes no native calls. After a power loss (not a process crash) the
+/// rename may therefore be undone, leaving the previous complete file in place: the last save can be
+/// lost, but never half-written.
 /// </remarks>
-internal static partial class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>
     /// Writes the file at <paramref name="path"/> through <paramref name="write"/>. If
@@ -29,7 +31,7 @@ internal static partial class AtomicFile
     /// <param name="write">Writes the whole content to the stream it is given; it must not close it.</param>
     /// <exception cref="ArgumentException"><paramref name="path"/> is empty or names a directory.</exception>
     /// <exception cref="DirectoryNotFoundException">The directory of <paramref name="path"/> does not exist.</exception>
-    /// <exception cref="IOException">The file could not be written or renamed, or the directory could not be flushed to disk after the rename.</exception>
+    /// <exception cref="IOException">The file could not be written or renamed.</exception>
     public static void Write(string path, Action<Stream> write)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -60,7 +62,6 @@ internal static partial class AtomicFile
         {
             if (!renamed) TryDelete(temp);
         }
-        _ = FlushDirectory(directory);
         DeleteOrphans(directory, name);
     }
 
@@ -124,45 +125,6 @@ internal static partial class AtomicFile
         }
     }
 
-    /// <summary>
-    /// Flushes a directory's entries to disk (<c>fsync</c> on the directory) on Linux and macOS, so that a rename
-    /// in it is durable. Elsewhere, and where the directory cannot be opened for reading, it does nothing;
-    /// file systems that do not support flushing a directory are skipped as well.
-    /// </summary>
-    /// <returns>Whether the directory was flushed.</returns>
-    /// <exception cref="IOException">The flush failed with an I/O error.</exception>
-    internal static bool FlushDirectory(string directory)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return false;
-        int oCloexec = OperatingSystem.IsLinux() ? 0x80000 : 0x1000000;
-        int fd;
-        try
-        {
-            fd = Native.Open(directory, oCloexec); // O_RDONLY | O_CLOEXEC
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return false;
-        }
-        if (fd < 0) return false; // for example a directory we may write to but not read
-        try
-        {
-            if (Native.FSync(fd) != 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                bool unsupported = errno == 22 /* EINVAL */ || errno == (OperatingSystem.IsLinux() ? 95 : 45) /* ENOTSUP */;
-                if (!unsupported)
-                    throw new IOException($"The directory '{directory}' could not be flushed to disk after a file in it was replaced: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
-                return false;
-            }
-            return true;
-        }
-        finally
-        {
-            _ = Native.Close(fd);
-        }
-    }
-
     private static void TryDelete(string temp)
     {
         try
@@ -178,18 +140,5 @@ internal static partial class AtomicFile
         {
             // As above.
         }
-    }
-
-    /// <summary>The three C library calls that .NET offers no managed way to make on a directory.</summary>
-    private static partial class Native
-    {
-        [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int Open(string path, int flags);
-
-        [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-        internal static partial int FSync(int fd);
-
-        [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-        internal static partial int Close(int fd);
     }
 }
