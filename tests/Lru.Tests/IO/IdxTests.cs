@@ -171,6 +171,17 @@ public class IdxTests
     }
 
     [Fact]
+    public void UnreadableStreamsAndDirectories_AreRefusedWithTheDocumentedExceptions()
+    {
+        var disposed = new MemoryStream(Images);
+        disposed.Dispose();
+        var e = Assert.Throws<ArgumentException>(() => IdxFile.Read(disposed, Name));
+        Assert.Equal("stream", e.ParamName);
+        using var dir = new TempDirectory();
+        Assert.Throws<UnauthorizedAccessException>(() => IdxFile.Read(dir.Path));
+    }
+
+    [Fact]
     public void HugeShapeClaims_AreRefused_WithoutLargeAllocations()
     {
         // 60000 × 28 × 28 bytes claimed (47 MB), 12 bytes present.
