@@ -128,13 +128,15 @@ public class SafeTensorsPropertyTests
                 1 => $"{{\"data_offsets\":{offsets},\"shape\":{shape},\"dtype\":{d}{extra}}}",
                 _ => $"{{\"shape\":{shape},\"dtype\":{d}{extra}}}",
             };
+        // Plain names, an escaped duplicate of one, an escaped lone surrogate, the metadata key itself.
+        var names = Gen.Frequency((8, Gen.Int[0, 3].Select(i => $"t{i}")), (1, Gen.Const("\\u0074\\u0030")), (1, Gen.Const("\\ud800")), (1, Gen.Const("__metadata__")));
         var metadata = Gen.OneOf(Gen.Const(""), Gen.Const("\"__metadata__\":null,"), Gen.Const("\"__metadata__\":{\"k\":\"v\"},"), Gen.Const("\"__metadata__\":{\"k\":1},"), Gen.Const("\"__metadata__\":[],"));
         var files =
             from meta in metadata
-            from entries in Gen.Select(Gen.Int[0, 3], entry).Array[0, 4]
+            from entries in Gen.Select(names, entry).Array[0, 4]
             from data in Gen.Int[0, 120]
             from pad in Gen.Int[0, 9]
-            let json = "{" + meta + string.Join(",", entries.Select(e => $"\"t{e.Item1}\":{e.Item2}")) + "}"
+            let json = "{" + meta + string.Join(",", entries.Select(e => $"\"{e.Item1}\":{e.Item2}")) + "}"
             let header = Encoding.UTF8.GetBytes(json.Replace(",}", "}", StringComparison.Ordinal) + new string(' ', pad))
             select (byte[])[.. BitConverter.GetBytes((ulong)header.Length), .. header, .. new byte[data]];
         var tally = new Tally();
