@@ -122,7 +122,7 @@ public class IdxPropertyTests
             Gen.Byte.Array[0, 64].Select(rest => (byte[])[0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0, 0, 0xFF, .. rest]),
             // Well-formed gzip around random bytes.
             Gen.Byte.Array[0, 64].Select(content => Gzip(content)))
-        .Sample(bytes => { ReadOrRefuse(bytes, ParserFuzz.Describe(bytes)); }, iter: ParserFuzz.Iterations(3000), print: b => ParserFuzz.Describe(b)));
+        .Sample(bytes => { ReadOrRefuse(bytes, ParserFuzz.Describe(bytes)); }, iter: ParserFuzz.Iterations(5000), print: b => ParserFuzz.Describe(b)));
 
     [Fact]
     public void MutatedRawFiles_AreReadOrRefused_AndGzippingThemChangesNothing() => ParserFuzz.WithinHangLimit(() =>
@@ -139,7 +139,7 @@ public class IdxPropertyTests
             var gzipped = ReadOrRefuse(Gzip(bytes), input + " (gzipped)");
             Assert.True((raw is null) == (gzipped is null), $"{input}: raw {(raw is null ? "refused" : "read")}, gzipped {(gzipped is null ? "refused" : "read")}.");
             if (raw is not null && gzipped is not null) Assert.Equal(BigEndianData(raw), BigEndianData(gzipped));
-        }, iter: ParserFuzz.Iterations(1500), print: c => $"{c.Item1} mutated by [{string.Join(", ", c.Item2)}]");
+        }, iter: ParserFuzz.Iterations(3000), print: c => $"{c.Item1} mutated by [{string.Join(", ", c.Item2)}]");
         Assert.True(tally.Accepted > 0 && tally.Refused > tally.Accepted, tally.ToString());
     });
 
@@ -161,7 +161,7 @@ public class IdxPropertyTests
             Assert.NotNull(raw);
             Assert.Equal(raw.ToString(), read!.ToString());
             Assert.Equal(BigEndianData(raw), BigEndianData(read));
-        }, iter: ParserFuzz.Iterations(1500), print: c => $"{c.Item1} at {c.Item2} mutated by [{string.Join(", ", c.Item3)}]");
+        }, iter: ParserFuzz.Iterations(3000), print: c => $"{c.Item1} at {c.Item2} mutated by [{string.Join(", ", c.Item3)}]");
         Assert.True(tally.Accepted > 0 && tally.Refused > tally.Accepted, tally.ToString());
     });
 

@@ -308,17 +308,12 @@ public class NpyTests
         Assert.Throws<UnauthorizedAccessException>(() => NpyFile.Read(dir.Path));
     }
 
+    /// <summary>Every prefix; random mutations are in <see cref="NpyPropertyTests"/>.</summary>
     [Fact]
-    public void EveryTruncation_AndRandomMutations_AreRefusedOrRead()
+    public void EveryTruncation_IsRefused()
     {
         byte[] valid = Convert.FromBase64String(Numpy.F32_2x3);
         IoAssert.EveryTruncationRefused(valid, s => NpyFile.Read(s, Name));
-        var (accepted, refused) = IoAssert.Mutations(valid, 2000, seed: 7, s => NpyFile.Read(s, Name), a =>
-        {
-            Assert.Equal(a.Length, a.ToFloat32().Length);
-            Assert.Equal(a.Shape.Aggregate(1L, (p, d) => p * d), a.Length);
-        });
-        Assert.True(refused > 500 && accepted > 0, $"accepted {accepted}, refused {refused}");
     }
 
     [Fact]
