@@ -123,7 +123,7 @@ public class NpyPropertyTests
                 _ => "((" + string.Join(", ", dims) + "),)",
             };
         // Now and then nested deeper than any stack could follow, if the parser did not stop at its depth limit.
-        shape = Gen.Frequency((20, shape), (1, Gen.Int[1, 300_000].Select(k => new string('(', k) + new string(')', k))));
+        shape = Gen.Frequency((20, shape), (1, Gen.Int[1, 100_000].Select(k => new string('(', k) + new string(')', k))));
         var headers =
             from d in descr
             from f in fortran
@@ -148,8 +148,8 @@ public class NpyPropertyTests
             select (byte[])[0x93, .. "NUMPY"u8, major, 0, .. (major == 1 ? BitConverter.GetBytes((ushort)text.Length) : BitConverter.GetBytes((uint)text.Length)), .. text, .. new byte[data]];
         var tally = new Tally();
         ParserFuzz.WithinHangLimit(() => files.Sample(
-            bytes => { tally.Count(ReadOrRefuse(bytes, ParserFuzz.Describe(bytes) + " = " + Encoding.Latin1.GetString(bytes))); },
-            iter: ParserFuzz.Iterations(2000), print: b => Encoding.Latin1.GetString(b)));
+            bytes => { tally.Count(ReadOrRefuse(bytes, ParserFuzz.Describe(bytes))); },
+            iter: ParserFuzz.Iterations(2000), print: b => ParserFuzz.Clip(Encoding.Latin1.GetString(b))));
         Assert.True(tally.Accepted > 0 && tally.Refused > 0, tally.ToString());
     }
 

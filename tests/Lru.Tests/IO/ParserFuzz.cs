@@ -58,8 +58,10 @@ internal sealed class Tally
 {
     private int _accepted, _refused;
 
+    /// <summary>Inputs read successfully.</summary>
     public int Accepted => _accepted;
 
+    /// <summary>Inputs refused with the documented exception.</summary>
     public int Refused => _refused;
 
     /// <summary>Counts one outcome and returns <paramref name="accepted"/>.</summary>
@@ -82,11 +84,15 @@ internal readonly record struct Field(int Offset, int Width, bool BigEndian);
 internal static class ParserFuzz
 {
     /// <summary>
-    /// No property here may run longer than this. Every property finishes in a few seconds on a loaded
-    /// two-core machine, so reaching it means a parse hangs (or loops for far too long), not that the
-    /// machine is slow.
+    /// No property here may run longer than this: 120 s, times <c>LRU_FUZZ_SCALE</c> if set (see
+    /// <see cref="Iterations"/>). Every property finishes in about a second on a loaded two-core machine,
+    /// so reaching it means a parse hangs (or loops for far too long), not that the machine is slow.
     /// </summary>
-    public static readonly TimeSpan HangLimit = TimeSpan.FromSeconds(120);
+    public static readonly TimeSpan HangLimit = TimeSpan.FromSeconds(120 * Scale);
+
+    /// <summary>The integer in the environment variable <c>LRU_FUZZ_SCALE</c>, or 1.</summary>
+    private static int Scale =>
+        Environment.GetEnvironmentVariable("LRU_FUZZ_SCALE") is { Length: > 0 } scale ? int.Parse(scale, CultureInfo.InvariantCulture) : 1;
 
     /// <summary>
     /// Powers of two and their neighbours (0 to 2^64 − 1), uniform 64-bit values and small values:
@@ -230,10 +236,7 @@ internal static class ParserFuzz
     /// together take a few seconds), times the integer in the environment variable
     /// <c>LRU_FUZZ_SCALE</c> for a longer local fuzzing campaign.
     /// </summary>
-    public static long Iterations(long standard) =>
-        Environment.GetEnvironmentVariable("LRU_FUZZ_SCALE") is { Length: > 0 } scale
-            ? standard * long.Parse(scale, CultureInfo.InvariantCulture)
-            : standard;
+    public static long Iterations(long standard) => standard * Scale;
 
     /// <summary>Bytes allocated on this thread by <paramref name="action"/> (nothing else runs on the thread meanwhile).</summary>
     public static long Allocated(Action action)
@@ -243,11 +246,17 @@ internal static class ParserFuzz
         return GC.GetAllocatedBytesForCurrentThread() - before;
     }
 
-    /// <summary>How a failing input is printed: its size, its mutations and its bytes (clipped).</summary>
+    /// <summary>
+    /// How an input is named in a failure message: its size, its mutations and its first bytes (CsCheck
+    /// prints the whole input besides). Built for every case, so kept short.
+    /// </summary>
     public static string Describe(byte[] bytes, IEnumerable<Edit>? edits = null) =>
         $"{bytes.Length} bytes" +
         (edits is null ? "" : $" after [{string.Join(", ", edits)}]") +
-        $": {Convert.ToHexString(bytes, 0, Math.Min(bytes.Length, 512))}{(bytes.Length > 512 ? "..." : "")}";
+        $": {Convert.ToHexString(bytes, 0, Math.Min(bytes.Length, 128))}{(bytes.Length > 128 ? "..." : "")}";
+
+    /// <summary>The first 2,000 characters of <paramref name="text"/>, for printing a failing input.</summary>
+    public static string Clip(string text) => text.Length <= 2000 ? text : text[..2000] + $"... ({text.Length} characters)";
 
     /// <summary>
     /// Strings of code points from every interesting class: ASCII letters, quotes, backslashes and

@@ -232,7 +232,7 @@ public class SafeTensorsPropertyTests
         var entry =
             from d in dtype
             from shape in Gen.Frequency((6, list), (1, Gen.Const("{}")), (1, Gen.Const("\"x\"")),
-                                        (1, Gen.Int[1, 300_000].Select(k => new string('[', k) + new string(']', k))))
+                                        (1, Gen.Int[1, 100_000].Select(k => new string('[', k) + new string(']', k))))
             from offsets in Gen.Frequency((6, number.Array[2].Select(a => $"[{a[0]},{a[1]}]")), (1, list))
             from extra in Gen.Frequency((8, Gen.Const("")), (1, Gen.Const(",\"x\":1")), (1, Gen.Const(",\"dtype\":\"F32\"")))
             from order in Gen.Int[0, 2]
@@ -255,8 +255,8 @@ public class SafeTensorsPropertyTests
             select (byte[])[.. BitConverter.GetBytes((ulong)header.Length), .. header, .. new byte[data]];
         var tally = new Tally();
         ParserFuzz.WithinHangLimit(() => files.Sample(
-            bytes => { tally.Count(ReadOrRefuse(bytes, ParserFuzz.Describe(bytes) + " = " + Encoding.UTF8.GetString(bytes))); },
-            iter: ParserFuzz.Iterations(2000), print: b => Encoding.UTF8.GetString(b)));
+            bytes => { tally.Count(ReadOrRefuse(bytes, ParserFuzz.Describe(bytes))); },
+            iter: ParserFuzz.Iterations(2000), print: b => ParserFuzz.Clip(Encoding.UTF8.GetString(b))));
         Assert.True(tally.Accepted > 0 && tally.Refused > 0, tally.ToString());
     }
 
