@@ -9,7 +9,8 @@ namespace Lru.IO;
 /// a short stream is reported as <see cref="InvalidDataException"/> naming the file and what was being
 /// read, and a size claimed by a file never causes an allocation much larger than the data that is
 /// really there (seekable streams are checked against their length first; other streams are read into
-/// a buffer that grows with the data).
+/// a buffer that starts at 64 KiB and doubles as data arrives, so that at most 64 KiB or four times the
+/// bytes that really arrived is allocated).
 /// </summary>
 internal static class BlockIO
 {
@@ -48,7 +49,8 @@ internal static class BlockIO
         }
 
         // Unknown length: grow the buffer with the data, so a header that lies about the size costs at
-        // most about twice the bytes that really arrive.
+        // most FirstChunkBytes, or four times the bytes that really arrived (the buffers double, and each
+        // is allocated only once the previous one is full).
         var buffer = new T[Math.Min(count, Math.Max(1, FirstChunkBytes / size))];
         long filled = 0;
         while (true)
@@ -61,6 +63,14 @@ internal static class BlockIO
             if (buffer.Length == count) return buffer;
             Array.Resize(ref buffer, (int)Math.Min(count, 2L * buffer.Length));
         }
+    }
+
+    /// <summary>Refuses a stream that cannot be read (write-only, or disposed) before any read is tried.</summary>
+    /// <exception cref="ArgumentException"><paramref name="stream"/> cannot be read.</exception>
+    public static void RequireReadable(Stream stream, [CallerArgumentExpression(nameof(stream))] string? paramName = null)
+    {
+        if (!stream.CanRead)
+            throw new ArgumentException($"{paramName} must be readable, but CanRead is false (is it write-only or disposed?).", paramName);
     }
 
     /// <summary>Checks that <paramref name="stream"/> has nothing after the data that was read.</summary>

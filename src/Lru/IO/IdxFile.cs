@@ -20,8 +20,14 @@ namespace Lru.IO;
 /// <see cref="MaxDimensions"/>; a length above <see cref="int.MaxValue"/>; data larger than
 /// <see cref="MaxDataBytes"/>; data shorter than the shape needs; corrupt or truncated gzip data; and any byte after
 /// the data (the format has no trailer, so extra bytes mean a damaged or mislabelled file). Lengths of 0
-/// are allowed (an empty array). Allocation follows the bytes that really arrive, so a header claiming
-/// a huge size costs nothing before it is found to be false.
+/// are allowed (an empty array).
+/// </para>
+/// <para>
+/// Allocation is bounded by the bytes really present, never by what the header claims: the data size is
+/// compared with the file's length before it is read into memory, and a stream of unknown length — a
+/// gzip file's decompressed content, or a stream that cannot seek — is read into a buffer that starts at
+/// 64 KiB and doubles only as data arrives (at most 64 KiB plus four times the bytes that really arrived).
+/// Nothing is decompressed beyond the first byte after the data the header describes.
 /// </para>
 /// </remarks>
 public static class IdxFile
@@ -39,7 +45,8 @@ public static class IdxFile
     /// <returns>The array.</returns>
     /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is truncated, malformed or corrupt; the message names the problem.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read, or <paramref name="path"/> is a directory.</exception>
+    /// <exception cref="InvalidDataException">The file is truncated, malformed, corrupt (gzip data included) or exceeds a limit (<see cref="MaxDimensions"/>, <see cref="MaxDataBytes"/>); the message names the file and the problem. Bad content never raises another exception type.</exception>
     /// <exception cref="IOException">The file could not be read.</exception>
     public static IdxArray Read(string path)
     {
@@ -53,12 +60,14 @@ public static class IdxFile
     /// <param name="displayName">The name to use in messages, for example the file's path.</param>
     /// <returns>The array.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="InvalidDataException">The data is truncated, malformed or corrupt.</exception>
+    /// <exception cref="ArgumentException"><paramref name="stream"/> cannot be read (for example, it is write-only or disposed).</exception>
+    /// <exception cref="InvalidDataException">The data is truncated, malformed, corrupt or exceeds a limit (as for <see cref="Read(string)"/>).</exception>
     /// <exception cref="IOException">The stream could not be read.</exception>
     public static IdxArray Read(Stream stream, string displayName)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(displayName);
+        BlockIO.RequireReadable(stream);
         string file = displayName;
 
         byte[] first = BlockIO.ReadArray<byte>(stream, 2, Kind, file, "the magic number");

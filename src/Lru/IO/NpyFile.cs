@@ -19,13 +19,20 @@ namespace Lru.IO;
 /// <para>
 /// The reader parses the dict itself (no evaluation) and refuses, with an
 /// <see cref="InvalidDataException"/> naming the file and the problem: a wrong magic or version; a
-/// header longer than <see cref="MaxHeaderBytes"/> or not a dict literal with exactly the keys
+/// header longer than <see cref="MaxHeaderBytes"/> or than the rest of the file, holding more than
+/// <see cref="MaxHeaderValues"/> values or nested more than 16 levels deep, or not a dict literal with exactly the keys
 /// <c>descr</c>, <c>fortran_order</c> and <c>shape</c>; any descr other than <c>'&lt;f4'</c> and
 /// <c>'&lt;f8'</c> (big-endian, integer, object and structured dtypes are named in the message);
 /// <c>fortran_order: True</c>; a shape that is not a tuple of at most <see cref="MaxDimensions"/>
 /// integers from 0 to <see cref="int.MaxValue"/>; data larger than <see cref="MaxDataBytes"/>; data
 /// shorter than the shape needs; and bytes after the data (NumPy ignores them; this reader treats them as
 /// a sign of a damaged file).
+/// </para>
+/// <para>
+/// Allocation is bounded by the bytes really present, never by what the header claims: the header length
+/// and the data size are compared with the file's length before they are read into memory, and a stream
+/// that cannot seek is read into a buffer that starts at 64 KiB and doubles only as data arrives (at most
+/// 64 KiB plus four times the bytes that really arrived). Parsing the header costs a few times its length.
 /// </para>
 /// <para>
 /// The writer produces exactly the bytes NumPy 1.24's <c>numpy.save</c> writes for the same array:
@@ -37,6 +44,13 @@ public static class NpyFile
 {
     /// <summary>The largest header accepted, in bytes.</summary>
     public const int MaxHeaderBytes = 1 << 20;
+
+    /// <summary>
+    /// The most values (the dict, its keys, and every tuple, list, string, number or name inside) the
+    /// header may hold. The header of a float array holds at most 7 + <see cref="MaxDimensions"/>; the
+    /// limit keeps a header of many tiny values from costing many times its length to parse.
+    /// </summary>
+    public const int MaxHeaderValues = 1024;
 
     /// <summary>The largest number of dimensions accepted (NumPy's own limit is 64).</summary>
     public const int MaxDimensions = 64;
@@ -58,7 +72,8 @@ public static class NpyFile
     /// <returns>The array.</returns>
     /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is truncated, malformed or of an unsupported kind; the message names the problem.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read, or <paramref name="path"/> is a directory.</exception>
+    /// <exception cref="InvalidDataException">The file is truncated, malformed, exceeds a limit (<see cref="MaxHeaderBytes"/>, <see cref="MaxHeaderValues"/>, <see cref="MaxDimensions"/>, <see cref="MaxDataBytes"/>) or is of an unsupported kind; the message names the file and the problem. Bad content never raises another exception type.</exception>
     /// <exception cref="IOException">The file could not be read.</exception>
     public static NpyArray Read(string path)
     {
@@ -72,12 +87,14 @@ public static class NpyFile
     /// <param name="displayName">The name to use in messages, for example the file's path.</param>
     /// <returns>The array.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="InvalidDataException">The data is truncated, malformed or of an unsupported kind.</exception>
+    /// <exception cref="ArgumentException"><paramref name="stream"/> cannot be read (for example, it is write-only or disposed).</exception>
+    /// <exception cref="InvalidDataException">The data is truncated, malformed, exceeds a limit or is of an unsupported kind (as for <see cref="Read(string)"/>).</exception>
     /// <exception cref="IOException">The stream could not be read.</exception>
     public static NpyArray Read(Stream stream, string displayName)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(displayName);
+        BlockIO.RequireReadable(stream);
         string file = displayName;
 
         byte[] start = BlockIO.ReadArray<byte>(stream, 8, Kind, file, "the magic string and version");
@@ -306,12 +323,13 @@ public static class NpyFile
     /// <summary>
     /// A recursive-descent parser for the subset of Python literals a .npy header uses: dicts, tuples,
     /// lists, quoted strings, integers, True, False and None. Nesting is limited so hostile headers
-    /// cannot exhaust the stack.
+    /// cannot exhaust the stack, and the number of values so they cannot cost many times their length.
     /// </summary>
     private sealed class LiteralParser(string text, string file)
     {
         private const int MaxDepth = 16;
         private int _pos;
+        private int _values;
 
         /// <summary>Parses one value followed only by whitespace.</summary>
         public object ParseWhole()
@@ -325,6 +343,7 @@ public static class NpyFile
         private object ParseValue(int depth)
         {
             if (depth > MaxDepth) throw Fail($"nested more than {MaxDepth} levels deep");
+            if (++_values > MaxHeaderValues) throw Fail($"more than the limit of {MaxHeaderValues} values (a float array's header has at most {7 + MaxDimensions})");
             SkipSpace();
             if (_pos >= text.Length) throw Fail("the header ends where a value was expected");
             char c = text[_pos];

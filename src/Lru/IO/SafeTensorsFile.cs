@@ -21,21 +21,25 @@ namespace Lru.IO;
 /// The whole file is checked before anything is returned, and every refusal is an
 /// <see cref="InvalidDataException"/> whose message names the file, the tensor and the problem:
 /// N is at least 2, at most <see cref="MaxHeaderBytes"/> and inside the file; the header is valid
-/// UTF-8 and a JSON object starting with <c>{</c>, with no escaped lone surrogate in any string; names
-/// are unique; every entry has exactly the keys
+/// UTF-8 and a JSON object starting with <c>{</c>, nested at most 16 levels deep, with no escaped lone
+/// surrogate in any string; it has at most <see cref="MaxTensors"/> tensors, and names are unique; every
+/// entry has exactly the keys
 /// <c>dtype</c> (a string naming a supported <see cref="SafeTensorsDType"/>), <c>shape</c> (an array of at
 /// most <see cref="MaxDimensions"/> integers from 0 to <see cref="int.MaxValue"/>) and
 /// <c>data_offsets</c> (two integers, begin ≤ end); element count × element size equals end − begin
 /// (computed without overflow) and is at most <see cref="MaxTensorBytes"/>; <c>__metadata__</c>, if
-/// present and not null, is an object of unique keys with string values. As in the reference
+/// present and not null, is an object of at most <see cref="MaxMetadataEntries"/> unique keys with string
+/// values. As in the reference
 /// implementation, the tensors sorted by offset must tile the data section exactly: the first begins at
 /// 0, each begins where the previous one ends (no gap, no overlap), and the last ends at the end of the
 /// file (no trailing bytes).
 /// </para>
 /// <para>
-/// Allocation is bounded by the bytes really present: the header length is compared with the file's
-/// length before the header is read, and streams that cannot seek are read into buffers that grow
-/// with the data.
+/// Allocation is bounded by the bytes really present, never by what the header claims: the header length
+/// and every tensor's offsets are compared with the file's length before anything is read into memory,
+/// and a stream that cannot seek is read into a buffer that starts at 64 KiB and doubles only as data
+/// arrives (at most 64 KiB plus four times the bytes that really arrived). The limits above bound the rest:
+/// the bookkeeping of the tensors and the metadata entries a header may describe.
 /// </para>
 /// </remarks>
 public sealed class SafeTensorsFile
@@ -48,6 +52,16 @@ public sealed class SafeTensorsFile
 
     /// <summary>The largest number of dimensions accepted for one tensor.</summary>
     public const int MaxDimensions = 64;
+
+    /// <summary>
+    /// The largest number of tensors accepted in one file (2^17). Checkpoints hold hundreds to a few tens of
+    /// thousands of tensors per file; the limit bounds the memory a header of many tiny (or empty) tensors
+    /// costs to describe, about a kilobyte each.
+    /// </summary>
+    public const int MaxTensors = 1 << 17;
+
+    /// <summary>The largest number of <c>__metadata__</c> entries accepted (2^16); files in practice have a handful.</summary>
+    public const int MaxMetadataEntries = 1 << 16;
 
     /// <summary>The key of the optional metadata object in the header.</summary>
     public const string MetadataKey = "__metadata__";
@@ -80,7 +94,8 @@ public sealed class SafeTensorsFile
     /// <returns>The file's tensors and metadata.</returns>
     /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is truncated or malformed, or uses an unsupported dtype; the message says which tensor and why.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file may not be read, or <paramref name="path"/> is a directory.</exception>
+    /// <exception cref="InvalidDataException">The file is truncated or malformed, exceeds a limit (<see cref="MaxHeaderBytes"/>, <see cref="MaxTensors"/>, <see cref="MaxDimensions"/>, <see cref="MaxTensorBytes"/>, <see cref="MaxMetadataEntries"/>), or uses an unsupported dtype; the message names the file, the tensor and the problem. Bad content never raises another exception type.</exception>
     /// <exception cref="IOException">The file could not be read.</exception>
     public static SafeTensorsFile Read(string path)
     {
@@ -98,12 +113,14 @@ public sealed class SafeTensorsFile
     /// <param name="displayName">The name to use in messages, for example the file's path.</param>
     /// <returns>The file's tensors and metadata.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="InvalidDataException">The data is truncated or malformed, or uses an unsupported dtype.</exception>
+    /// <exception cref="ArgumentException"><paramref name="stream"/> cannot be read (for example, it is write-only or disposed).</exception>
+    /// <exception cref="InvalidDataException">The data is truncated or malformed, exceeds a limit, or uses an unsupported dtype (as for <see cref="Read(string)"/>).</exception>
     /// <exception cref="IOException">The stream could not be read.</exception>
     public static SafeTensorsFile Read(Stream stream, string displayName)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(displayName);
+        BlockIO.RequireReadable(stream);
         return Parse(stream, displayName);
     }
 
@@ -111,7 +128,8 @@ public sealed class SafeTensorsFile
     /// <param name="bytes">The whole file.</param>
     /// <param name="displayName">The name to use in messages.</param>
     /// <returns>The file's tensors and metadata (copied; <paramref name="bytes"/> is not kept).</returns>
-    /// <exception cref="InvalidDataException">The data is truncated or malformed, or uses an unsupported dtype.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="displayName"/> is null.</exception>
+    /// <exception cref="InvalidDataException">The data is truncated or malformed, exceeds a limit, or uses an unsupported dtype (as for <see cref="Read(string)"/>).</exception>
     public static SafeTensorsFile FromBytes(ReadOnlySpan<byte> bytes, string displayName = "(memory)")
     {
         ArgumentNullException.ThrowIfNull(displayName);
@@ -122,6 +140,7 @@ public sealed class SafeTensorsFile
     /// <summary>Whether the file has a tensor named <paramref name="name"/>.</summary>
     /// <param name="name">The tensor's name.</param>
     /// <returns><see langword="true"/> if it exists.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     public bool Contains(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -131,12 +150,14 @@ public sealed class SafeTensorsFile
     /// <summary>The header entry of the tensor named <paramref name="name"/>.</summary>
     /// <param name="name">The tensor's name.</param>
     /// <returns>Its dtype, shape and offsets.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
     public SafeTensorInfo GetInfo(string name) => Find(name).Info;
 
     /// <summary>The tensor's bytes exactly as stored: row-major, little-endian, in its own dtype.</summary>
     /// <param name="name">The tensor's name.</param>
     /// <returns>A read-only view of <see cref="SafeTensorInfo.ByteLength"/> bytes.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
     public ReadOnlyMemory<byte> GetRawBytes(string name) => Find(name).Data;
 
@@ -146,6 +167,7 @@ public sealed class SafeTensorsFile
     /// </summary>
     /// <param name="name">The tensor's name.</param>
     /// <returns><see cref="SafeTensorInfo.ElementCount"/> values.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
     public float[] ReadFloat32(string name)
     {
@@ -175,6 +197,7 @@ public sealed class SafeTensorsFile
     /// </summary>
     /// <param name="name">The tensor's name.</param>
     /// <returns><see cref="SafeTensorInfo.ElementCount"/> values.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
     public double[] ReadFloat64(string name)
     {
@@ -279,6 +302,13 @@ public sealed class SafeTensorsFile
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             try
             {
+                // Count before describing any tensor: the count bounds what the description costs.
+                int tensors = 0;
+                foreach (var property in root.EnumerateObject())
+                    if (!property.NameEquals(MetadataKey)) tensors++;
+                if (tensors > MaxTensors)
+                    throw Error(file, $"header has {tensors} tensors, more than the limit of {MaxTensors}.");
+
                 foreach (var property in root.EnumerateObject())
                 {
                     if (!seen.Add(property.Name))
@@ -304,6 +334,9 @@ public sealed class SafeTensorsFile
         if (value.ValueKind == JsonValueKind.Null) return;
         if (value.ValueKind != JsonValueKind.Object)
             throw Error(file, $"'{MetadataKey}' must be an object of strings but is {Describe(value)}.");
+        int count = value.EnumerateObject().Count();
+        if (count > MaxMetadataEntries)
+            throw Error(file, $"'{MetadataKey}' has {count} entries, more than the limit of {MaxMetadataEntries}.");
         foreach (var item in value.EnumerateObject())
         {
             if (item.Value.ValueKind != JsonValueKind.String)

@@ -23,7 +23,7 @@ public static class SafeTensorsWriter
     /// <param name="tensors">The tensors, written in this order; names must be unique.</param>
     /// <param name="metadata">Optional string-to-string metadata, stored as <c>__metadata__</c>.</param>
     /// <exception cref="ArgumentNullException">An argument, a tensor, or a metadata key or value is null.</exception>
-    /// <exception cref="ArgumentException">Two tensors share a name, a name is not valid UTF-16, a tensor is larger than <see cref="SafeTensorsFile.MaxTensorBytes"/>, or the header would exceed <see cref="SafeTensorsFile.MaxHeaderBytes"/>.</exception>
+    /// <exception cref="ArgumentException">Two tensors share a name, a name is not valid UTF-16, there are more than <see cref="SafeTensorsFile.MaxTensors"/> tensors or <see cref="SafeTensorsFile.MaxMetadataEntries"/> metadata entries, a tensor is larger than <see cref="SafeTensorsFile.MaxTensorBytes"/>, or the header would exceed <see cref="SafeTensorsFile.MaxHeaderBytes"/>: the limits under which <see cref="SafeTensorsFile"/> reads the file back.</exception>
     /// <exception cref="IOException">The file could not be written.</exception>
     public static void Write(string path, IEnumerable<SafeTensorData> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -69,6 +69,10 @@ public static class SafeTensorsWriter
                 throw new ArgumentException($"Tensor '{t.Name}' has {t.ByteLength} bytes, more than the limit of {SafeTensorsFile.MaxTensorBytes}.", nameof(tensors));
             list.Add(t);
         }
+        if (list.Count > SafeTensorsFile.MaxTensors)
+            throw new ArgumentException($"tensors has {list.Count} tensors, more than the limit of {SafeTensorsFile.MaxTensors}.", nameof(tensors));
+        if (metadata is not null && metadata.Count > SafeTensorsFile.MaxMetadataEntries)
+            throw new ArgumentException($"metadata has {metadata.Count} entries, more than the limit of {SafeTensorsFile.MaxMetadataEntries}.", nameof(metadata));
 
         var json = new StringBuilder();
         json.Append('{');

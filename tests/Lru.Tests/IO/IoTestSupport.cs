@@ -42,9 +42,6 @@ internal sealed class NonSeekableStream(Stream inner) : Stream
 
 internal static class IoAssert
 {
-    /// <summary>Characters that keep a mutated header syntactically interesting.</summary>
-    private const string JsonishBytes = "{}[](),:'\" 0123456789-eE.\\TF";
-
     /// <summary>Asserts that <paramref name="read"/> throws exactly <see cref="InvalidDataException"/> whose message has every fragment.</summary>
     public static InvalidDataException Refused(Action read, params string[] fragments)
     {
@@ -68,54 +65,6 @@ internal static class IoAssert
             var forward = Record.Exception(() => read(new NonSeekableStream(prefix)));
             Assert.True(forward is InvalidDataException, $"length {n} of {valid.Length} (not seekable): {forward?.GetType().Name ?? "no exception"}: {forward?.Message}");
         }
-    }
-
-    /// <summary>
-    /// Applies <paramref name="count"/> seeded random mutations (byte changes, bit flips, insertions,
-    /// deletions) to <paramref name="valid"/>; each result must either read successfully (and then
-    /// <paramref name="use"/> must succeed) or be refused with <see cref="InvalidDataException"/>.
-    /// </summary>
-    public static (int Accepted, int Refused) Mutations<T>(byte[] valid, int count, int seed, Func<Stream, T> read, Action<T> use)
-    {
-        var rng = new Random(seed);
-        int accepted = 0, refused = 0;
-        for (int i = 0; i < count; i++)
-        {
-            var bytes = new List<byte>(valid);
-            int edits = 1 + rng.Next(3);
-            for (int k = 0; k < edits; k++)
-            {
-                int at = rng.Next(bytes.Count);
-                switch (rng.Next(5))
-                {
-                    case 0: bytes[at] = (byte)rng.Next(256); break;
-                    case 1: bytes[at] ^= (byte)(1 << rng.Next(8)); break;
-                    case 2: bytes.Insert(at, (byte)rng.Next(256)); break;
-                    case 3: if (bytes.Count > 1) bytes.RemoveAt(at); break;
-                    default: bytes[at] = (byte)JsonishBytes[rng.Next(JsonishBytes.Length)]; break;
-                }
-            }
-            byte[] mutated = bytes.ToArray();
-            Stream source = rng.Next(2) == 0 ? new MemoryStream(mutated, writable: false) : new NonSeekableStream(mutated);
-            T result;
-            try
-            {
-                result = read(source);
-            }
-            catch (InvalidDataException)
-            {
-                refused++;
-                continue;
-            }
-            catch (Exception e)
-            {
-                Assert.Fail($"mutation {i} ({Convert.ToHexString(mutated)}) threw {e.GetType().Name}: {e.Message}");
-                throw;
-            }
-            use(result);
-            accepted++;
-        }
-        return (accepted, refused);
     }
 
     /// <summary>Bytes allocated on this thread while running <paramref name="action"/> (after one warm-up run).</summary>
