@@ -20,14 +20,14 @@ namespace Lru.Layers;
 /// results do not depend on the thread count. Inner loops are SIMD (<see cref="Vector256{T}"/> of doubles, or
 /// <see cref="Vector{T}"/>) with scalar loops for the last features that do the same arithmetic. The running
 /// statistics are buffers, not parameters; they are reachable through <see cref="NamedBuffers"/> for checkpoints.
-/// A layer instance must not be used from several threads at once.
+/// Evaluation-mode forward passes may run on several threads at once (each takes its per-feature scale and shift from a pool the layer owns); training is single-threaded (see <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T[] _input = [];
     private readonly double[] _mean, _rstd, _sum, _sumNorm, _gradFactor;
-    private readonly T[] _shift, _scale;
+    private readonly WorkspacePool<T> _workspaces = new();
     private int _cachedBatch = -1, _cachedLength = -1;
 
     /// <summary>Creates a layer with <c>weight = 1</c>, <c>bias = 0</c>, running mean 0 and running variance 1.</summary>
@@ -56,8 +56,6 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         _sum = new double[features];
         _sumNorm = new double[features];
         _gradFactor = new double[features];
-        _shift = new T[features];
-        _scale = new T[features];
     }
 
     /// <summary>H, the number of features.</summary>
@@ -112,6 +110,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape, or in training mode <c>B·L</c> is less than 2 (the unbiased variance needs two values).</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -121,54 +120,72 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
         ReadOnlySpan<T> w = Weight.Value, b = Bias.Value;
         int threads = Parallelism.MaxThreads;
-
-        if (IsTraining)
+        bool training = IsTraining;
+        if (training && rows < 2)
+            throw new ArgumentException($"BatchNorm in training mode needs at least 2 values per feature, but batch·length = {batch}·{length} = {rows}.", nameof(input));
+        using var scope = Calls.Enter(training, nameof(Forward));
+        // y = x ⊙ scale + shift: the per-feature factors live in a per-call work space, so evaluation calls can overlap.
+        T[] factors = _workspaces.Rent(2 * h);
+        try
         {
-            if (rows < 2)
-                throw new ArgumentException($"BatchNorm in training mode needs at least 2 values per feature, but batch·length = {batch}·{length} = {rows}.", nameof(input));
-            if (_input.Length < input.Length) _input = new T[input.Length];
-            _cachedBatch = batch;
-            _cachedLength = length;
-
-            // μ_f = Σ_r x[r, f] / M (copying x to the cache on the way), then σ²_f = Σ_r (x[r, f] − μ_f)² / M,
-            // in double, rows in order; split over features.
-            fixed (T* x = input, cache = _input)
-            fixed (double* mean = _mean, sq = _sum)
+            Span<T> scaleOf = factors.AsSpan(0, h), shiftOf = factors.AsSpan(h, h);
+            if (training) TrainingStatistics(input, batch, length, w, b, scaleOf, shiftOf, threads);
+            else
             {
-                var sums = new ColumnSums { X = x, Cache = cache, Sum = mean, H = h, Rows = rows, Pass = ColumnPass.Mean };
-                Parallelism.For(ColumnItems(h), threads, ref sums);
-                for (int f = 0; f < h; f++) mean[f] /= rows;
-                sums = new ColumnSums { X = x, Mean = mean, Sum = sq, H = h, Rows = rows, Pass = ColumnPass.Squares };
-                Parallelism.For(ColumnItems(h), threads, ref sums);
+                for (int f = 0; f < h; f++)
+                {
+                    double scale = double.CreateTruncating(w[f]) / Math.Sqrt(double.CreateTruncating(RunningVariance[f]) + Epsilon);
+                    scaleOf[f] = T.CreateTruncating(scale);
+                    shiftOf[f] = T.CreateTruncating(double.CreateTruncating(b[f]) - double.CreateTruncating(RunningMean[f]) * scale);
+                }
             }
-            double m = Momentum;
-            for (int f = 0; f < h; f++)
+
+            // y = x ⊙ scale + shift, with scale = weight·rstd and shift = bias − μ·scale; split over rows.
+            int rowsPerBlock = RowsPerBlock(h);
+            fixed (T* x = input, y = output, scale = scaleOf, shift = shiftOf)
             {
-                double variance = _sum[f] / rows;
-                _rstd[f] = 1.0 / Math.Sqrt(variance + Epsilon);
-                RunningMean[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningMean[f]) + m * _mean[f]);
-                RunningVariance[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningVariance[f]) + m * _sum[f] / (rows - 1));
-                double scale = _rstd[f] * double.CreateTruncating(w[f]);
-                _scale[f] = T.CreateTruncating(scale);
-                _shift[f] = T.CreateTruncating(double.CreateTruncating(b[f]) - _mean[f] * scale);
+                var rowWork = new AffineRows { X = x, Y = y, Scale = scale, Shift = shift, H = h, Rows = rows, RowsPerBlock = rowsPerBlock };
+                Parallelism.For((rows + rowsPerBlock - 1) / rowsPerBlock, threads, ref rowWork);
             }
         }
-        else
+        finally
         {
-            for (int f = 0; f < h; f++)
-            {
-                double scale = double.CreateTruncating(w[f]) / Math.Sqrt(double.CreateTruncating(RunningVariance[f]) + Epsilon);
-                _scale[f] = T.CreateTruncating(scale);
-                _shift[f] = T.CreateTruncating(double.CreateTruncating(b[f]) - double.CreateTruncating(RunningMean[f]) * scale);
-            }
+            _workspaces.Return(factors);
         }
+    }
 
-        // y = x ⊙ scale + shift, with scale = weight·rstd and shift = bias − μ·scale; split over rows.
-        int rowsPerBlock = RowsPerBlock(h);
-        fixed (T* x = input, y = output, scale = _scale, shift = _shift)
+    /// <summary>
+    /// The training-mode statistics: this batch's μ and rstd (kept for the backward pass), the running statistics
+    /// blended in, and the per-feature <paramref name="scaleOf"/> and <paramref name="shiftOf"/> of the output.
+    /// </summary>
+    private unsafe void TrainingStatistics(ReadOnlySpan<T> input, int batch, int length, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> scaleOf, Span<T> shiftOf, int threads)
+    {
+        int h = Features, rows = batch * length;
+        if (_input.Length < input.Length) _input = new T[input.Length];
+        _cachedBatch = batch;
+        _cachedLength = length;
+
+        // μ_f = Σ_r x[r, f] / M (copying x to the cache on the way), then σ²_f = Σ_r (x[r, f] − μ_f)² / M,
+        // in double, rows in order; split over features.
+        fixed (T* x = input, cache = _input)
+        fixed (double* mean = _mean, sq = _sum)
         {
-            var rowWork = new AffineRows { X = x, Y = y, Scale = scale, Shift = shift, H = h, Rows = rows, RowsPerBlock = rowsPerBlock };
-            Parallelism.For((rows + rowsPerBlock - 1) / rowsPerBlock, threads, ref rowWork);
+            var sums = new ColumnSums { X = x, Cache = cache, Sum = mean, H = h, Rows = rows, Pass = ColumnPass.Mean };
+            Parallelism.For(ColumnItems(h), threads, ref sums);
+            for (int f = 0; f < h; f++) mean[f] /= rows;
+            sums = new ColumnSums { X = x, Mean = mean, Sum = sq, H = h, Rows = rows, Pass = ColumnPass.Squares };
+            Parallelism.For(ColumnItems(h), threads, ref sums);
+        }
+        double m = Momentum;
+        for (int f = 0; f < h; f++)
+        {
+            double variance = _sum[f] / rows;
+            _rstd[f] = 1.0 / Math.Sqrt(variance + Epsilon);
+            RunningMean[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningMean[f]) + m * _mean[f]);
+            RunningVariance[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningVariance[f]) + m * _sum[f] / (rows - 1));
+            double scale = _rstd[f] * double.CreateTruncating(w[f]);
+            scaleOf[f] = T.CreateTruncating(scale);
+            shiftOf[f] = T.CreateTruncating(double.CreateTruncating(b[f]) - _mean[f] * scale);
         }
     }
 
@@ -185,6 +202,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
+        using var scope = Calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
                 ? $"BatchNorm.Backward needs a training Forward first (batch {batch}, length {length})."

@@ -22,11 +22,14 @@ public enum BidirectionalCombine
 /// <remarks>
 /// Parameter names: <c>forward.*</c> and <c>backward.*</c> (the LRU's eight each), plus
 /// <c>projection.weight</c>, <c>projection.bias</c> for <see cref="BidirectionalCombine.ConcatProject"/>.
-/// A layer instance must not be used from several threads at once.
+/// A forward pass takes its work space (the reversed sequences, and for the projection the concatenation) from a pool
+/// the layer owns, so evaluation-mode forward passes may run on several threads at once; training is single-threaded
+/// (see <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private readonly WorkspacePool<T> _workspaces = new();
     private T[] _reversedInput = [], _reversedOutput = [], _forwardOutput = [], _concat = [], _gradScratch = [], _gradConcat = [];
 
     /// <summary>Creates the two directions (and the projection) from one seed.</summary>
@@ -72,42 +75,72 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
         return Projection is null ? both : both.Concat(ParameterNames.Prefixed("projection.", Projection.NamedParameters()));
     }
 
-    /// <inheritdoc/>
+    /// <summary>Runs both directions and combines them.</summary>
+    /// <param name="input">(batch, length, H).</param>
+    /// <param name="output">(batch, length, H); must not overlap <paramref name="input"/>.</param>
+    /// <param name="batch">The batch size B.</param>
+    /// <param name="length">The sequence length L.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
-        int h = Forwards.Hidden, count = batch * length * h;
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        int h = Forwards.Hidden, count = checked(batch * length * h);
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
-        Forwards.IsTraining = Backwards.IsTraining = IsTraining;
-        Span<T> reversedIn = Buffers.Grow(ref _reversedInput, count), reversedOut = Buffers.Grow(ref _reversedOutput, count);
-        ReverseTime(input, reversedIn, batch, length, h);
-        Backwards.Forward(reversedIn, reversedOut, batch, length);
-
-        if (Projection is null)
+        bool training = IsTraining;
+        using var scope = Calls.Enter(training, nameof(Forward));
+        SetMode(Forwards, training);
+        SetMode(Backwards, training);
+        SetMode(Projection, training);
+        T[] work = _workspaces.Rent(checked((Projection is null ? 2 : 5) * count));
+        try
         {
-            Forwards.Forward(input, output, batch, length);
-            ReverseTime(reversedOut, reversedIn, batch, length, h); // reuse: backward direction in time order
-            TensorPrimitives.Add(output, reversedIn, output);
-            return;
-        }
+            Span<T> reversedIn = work.AsSpan(0, count), reversedOut = work.AsSpan(count, count);
+            ReverseTime(input, reversedIn, batch, length, h);
+            Backwards.Forward(reversedIn, reversedOut, batch, length);
 
-        Projection.IsTraining = IsTraining;
-        Span<T> forwardOut = Buffers.Grow(ref _forwardOutput, count), concat = Buffers.Grow(ref _concat, 2 * count);
-        Forwards.Forward(input, forwardOut, batch, length);
-        int rows = batch * length;
-        for (int r = 0; r < rows; r++)
-        {
-            forwardOut.Slice(r * h, h).CopyTo(concat.Slice(2 * r * h, h));
-            int b = r / length, t = r % length;
-            reversedOut.Slice((b * length + length - 1 - t) * h, h).CopyTo(concat.Slice(2 * r * h + h, h));
+            if (Projection is null)
+            {
+                Forwards.Forward(input, output, batch, length);
+                ReverseTime(reversedOut, reversedIn, batch, length, h); // reuse: backward direction in time order
+                TensorPrimitives.Add(output, reversedIn, output);
+                return;
+            }
+
+            Span<T> forwardOut = work.AsSpan(2 * count, count), concat = work.AsSpan(3 * count, 2 * count);
+            Forwards.Forward(input, forwardOut, batch, length);
+            int rows = batch * length;
+            for (int r = 0; r < rows; r++)
+            {
+                forwardOut.Slice(r * h, h).CopyTo(concat.Slice(2 * r * h, h));
+                int b = r / length, t = r % length;
+                reversedOut.Slice((b * length + length - 1 - t) * h, h).CopyTo(concat.Slice(2 * r * h + h, h));
+            }
+            Projection.Forward(concat, output, batch, length);
         }
-        Projection.Forward(concat, output, batch, length);
+        finally
+        {
+            _workspaces.Return(work);
+        }
     }
 
-    /// <inheritdoc/>
+    /// <summary>Back-propagates through the last training forward pass of both directions (and the projection).</summary>
+    /// <param name="gradOutput">∂ℒ/∂output, (batch, length, H).</param>
+    /// <param name="gradInput">Receives ∂ℒ/∂input, (batch, length, H); may be empty when not needed.</param>
+    /// <param name="batch">The batch size of the last training forward.</param>
+    /// <param name="length">The sequence length of the last training forward.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
     public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
-        int h = Forwards.Hidden, count = batch * length * h;
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        using var scope = Calls.Enter(training: true, nameof(Backward));
+        int h = Forwards.Hidden, count = checked(batch * length * h);
         Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
         if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
         Span<T> scratch = Buffers.Grow(ref _gradScratch, count), reversedGrad = Buffers.Grow(ref _reversedOutput, count);

@@ -24,7 +24,7 @@ public enum DropoutMode
 /// (sequence by sequence, then time step by time step for <see cref="DropoutMode.PerElement"/>, feature by
 /// feature), so the same seed and the same sequence of calls give the same masks on any machine. A mask value is
 /// kept when a uniform draw <c>u ∈ (0, 1)</c> satisfies <c>u ≥ p</c>. The mask of the last training forward is
-/// kept for the backward pass. A layer instance must not be used from several threads at once.
+/// kept for the backward pass. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -77,7 +77,12 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
 
     /// <summary>Restarts the mask generator, so the following training forwards draw the masks a new layer with <paramref name="seed"/> would.</summary>
     /// <param name="seed">The new seed.</param>
-    public void Reseed(long seed) => _random.Reseed(seed);
+    /// <exception cref="InvalidOperationException">The call overlaps another call on this layer (the generator belongs to training).</exception>
+    public void Reseed(long seed)
+    {
+        using var scope = Calls.Enter(training: true, nameof(Reseed));
+        _random.Reseed(seed);
+    }
 
     /// <summary>Training mode: draws a new mask, keeps it, and writes <c>y = x ⊙ mask</c>. Evaluation mode: <c>y = x</c>.</summary>
     /// <param name="input"><c>x</c>, (batch, length, H).</param>
@@ -86,6 +91,7 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -93,7 +99,9 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
         int h = Features;
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
-        if (!IsTraining)
+        bool training = IsTraining;
+        using var scope = Calls.Enter(training, nameof(Forward));
+        if (!training)
         {
             input.CopyTo(output);
             return;
@@ -114,6 +122,7 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
+        using var scope = Calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
                 ? $"Dropout.Backward needs a training Forward first (batch {batch}, length {length})."

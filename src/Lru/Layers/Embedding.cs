@@ -13,11 +13,14 @@ namespace Lru.Layers;
 /// Not a <see cref="Layer{T}"/>, since its input is integers, but it follows the same pattern: a training
 /// <see cref="Forward"/> keeps the tokens; <see cref="Backward"/> adds every output row's gradient to the
 /// gradient row of its token, in row order, on one thread (deterministic even when tokens repeat).
-/// A layer instance must not be used from several threads at once.
+/// Evaluation-mode forward passes may run on several threads at once; a training-mode <see cref="Forward"/> or a
+/// <see cref="Backward"/> that overlaps another call on the same instance throws <see cref="InvalidOperationException"/>
+/// (as for <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private readonly CallGuard _calls = new("Embedding");
     private int[] _tokens = [];
     private int _cachedBatch = -1, _cachedLength = -1;
 
@@ -82,6 +85,7 @@ public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative, or a token id is outside [0, Vocabulary) (the message gives its position and value; nothing is written then).</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer.</exception>
     public void Forward(ReadOnlySpan<int> tokens, Span<T> output, int batch, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -94,9 +98,11 @@ public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
             if ((uint)tokens[i] >= (uint)v) ThrowToken(tokens[i], i, length, v);
         }
 
+        bool training = IsTraining;
+        using var scope = _calls.Enter(training, nameof(Forward));
         ReadOnlySpan<T> w = Weight.Value;
         for (int i = 0; i < tokens.Length; i++) w.Slice(tokens[i] * h, h).CopyTo(output.Slice(i * h, h));
-        if (IsTraining)
+        if (training)
         {
             if (_tokens.Length < tokens.Length) _tokens = new int[tokens.Length];
             tokens.CopyTo(_tokens);
@@ -109,10 +115,11 @@ public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="gradOutput"><c>∂ℒ/∂output</c>, (batch, length, H).</param>
     /// <param name="batch">The batch size of the last training forward.</param>
     /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call.</exception>
+    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
     /// <exception cref="ArgumentException"><paramref name="gradOutput"/>'s length does not match the shape.</exception>
     public void Backward(ReadOnlySpan<T> gradOutput, int batch, int length)
     {
+        using var scope = _calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
                 ? $"Embedding.Backward needs a training Forward first (batch {batch}, length {length})."

@@ -31,7 +31,7 @@ public enum GeluApproximation
 /// conditioning of Φ with respect to the rounding of <c>x/√2</c>, a relative <c>1e-16·x²</c> for negative x (the
 /// kernels avoid it by using <c>x²/2</c> exactly).</para>
 /// <para>Work is split over blocks of elements, so results do not depend on the thread count. The training forward
-/// keeps a copy of the input. A layer instance must not be used from several threads at once.</para>
+/// keeps a copy of the input. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Layer{T}"/>).</para>
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -77,6 +77,7 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -85,6 +86,7 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
         bool training = IsTraining;
+        using var scope = Calls.Enter(training, nameof(Forward));
         if (training)
         {
             if (_input.Length < input.Length) _input = new T[input.Length];
@@ -113,6 +115,7 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
+        using var scope = Calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
                 ? $"Gelu.Backward needs a training Forward first (batch {batch}, length {length})."

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
@@ -17,11 +16,13 @@ namespace Lru.Layers;
 /// The backward is <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>, <c>∂x = out1ᵀ(∂a) + out2ᵀ(∂g)</c>.
 /// The elementwise gate and its backward are single SIMD passes split over fixed blocks of elements, so results
 /// do not depend on the thread count; the four GEMMs dominate the cost.
-/// A layer instance must not be used from several threads at once.
+/// Evaluation-mode forward passes may run on several threads at once (the gate goes through a work array from a pool
+/// the layer owns); training is single-threaded (see <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private readonly WorkspacePool<T> _workspaces = new();
     private T[] _a = [], _s = [], _gradA = [], _gradG = [];
     private int _cachedBatch = -1, _cachedLength = -1;
 
@@ -73,6 +74,7 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -81,9 +83,12 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
         int count = input.Length;
-        Out1.IsTraining = Out2.IsTraining = IsTraining;
+        bool training = IsTraining;
+        using var scope = Calls.Enter(training, nameof(Forward));
+        SetMode(Out1, training);
+        SetMode(Out2, training);
 
-        if (IsTraining)
+        if (training)
         {
             if (_a.Length < count) { _a = new T[count]; _s = new T[count]; }
             Span<T> a = _a.AsSpan(0, count), s = _s.AsSpan(0, count);
@@ -95,8 +100,9 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
             return;
         }
 
-        // Evaluation keeps nothing: the gate goes through a pooled scratch buffer so the training cache survives.
-        T[] scratch = ArrayPool<T>.Shared.Rent(Math.Max(count, 1));
+        // Evaluation keeps nothing: the gate goes through a per-call work array, so the training cache survives
+        // and concurrent evaluation calls never share a buffer.
+        T[] scratch = _workspaces.Rent(count);
         try
         {
             Span<T> g = scratch.AsSpan(0, count);
@@ -106,7 +112,7 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
         }
         finally
         {
-            ArrayPool<T>.Shared.Return(scratch);
+            _workspaces.Return(scratch);
         }
     }
 
@@ -122,6 +128,7 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
+        using var scope = Calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
                 ? $"Glu.Backward needs a training Forward first (batch {batch}, length {length})."

@@ -16,7 +16,7 @@ namespace Lru.Layers;
 /// rebuilds <c>x̂ = (x − μ)·rstd</c> from them. Rows are independent and are split over threads in fixed blocks
 /// of about 4096 elements; each row is one fused pass of SIMD code (<see cref="Vector{T}"/> with a scalar tail).
 /// Parameter gradients are summed within each block in row order and then over the blocks in order, so results
-/// depend on the shape only, never on the thread count. A layer instance must not be used from several threads at once.
+/// depend on the shape only, never on the thread count. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -72,6 +72,7 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -80,6 +81,7 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
         bool training = IsTraining;
+        using var scope = Calls.Enter(training, nameof(Forward));
         if (training)
         {
             if (_input.Length < input.Length) _input = new T[input.Length];
@@ -115,6 +117,7 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
+        using var scope = Calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
                 ? $"LayerNorm.Backward needs a training Forward first (batch {batch}, length {length})."

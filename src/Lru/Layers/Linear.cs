@@ -12,7 +12,8 @@ namespace Lru.Layers;
 /// <remarks>
 /// Forward is one GEMM over all <c>B·L</c> rows; backward is two (<c>∂x = ∂y·W</c>, <c>∂W += ∂yᵀ·x</c>)
 /// plus a column sum for <c>∂b</c>. The training forward keeps a copy of <c>x</c> in a buffer the layer
-/// owns. A layer instance must not be used from several threads at once.
+/// owns. Evaluation-mode forward passes may run on several threads at once (the panels of Wᵀ for few rows are
+/// built once under a lock); training is single-threaded (see <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -101,14 +102,17 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
         int rows = CheckRows(batch, length);
         int n = InputFeatures, m = OutputFeatures;
         Guard.Length(input.Length, nameof(input), "batch, length, In", batch, length, n);
         Guard.Length(output.Length, nameof(output), "batch, length, Out", batch, length, m);
+        bool training = IsTraining;
+        using var scope = Calls.Enter(training, nameof(Forward));
 
-        if (IsTraining)
+        if (training)
         {
             if (_input.Length < input.Length) _input = new T[input.Length];
             input.CopyTo(_input);
@@ -141,7 +145,7 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, In); may be empty when not needed.</param>
     /// <param name="batch">The batch size of the last training forward.</param>
     /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call.</exception>
+    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length) =>
         Backward(gradOutput, gradInput, batch, length, accumulateInput: false);
@@ -150,6 +154,7 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     internal void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length, bool accumulateInput)
     {
         int n = InputFeatures, m = OutputFeatures;
+        using var scope = Calls.Enter(training: true, nameof(Backward));
         CheckCached(batch, length);
         Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, Out", batch, length, m);
         if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, In", batch, length, n);

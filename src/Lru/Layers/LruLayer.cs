@@ -17,8 +17,11 @@ namespace Lru.Layers;
 /// over <c>X</c> in place, then <c>Y = X·W_outᵀ + D ⊙ U</c>, where <c>W_in = [γ⊙B_re; γ⊙B_im]</c>
 /// (2N × H) and <c>W_out = [C_re | −C_im]</c> (H × 2N) are derived from the parameters and cached
 /// until a parameter's <see cref="Parameter{T}.Version"/> changes.
-/// Concurrent <c>Forward</c> and <c>Step</c> calls on one layer are safe as long as no thread
-/// modifies the parameters meanwhile; each stream needs its own <see cref="LruState{T}"/>.
+/// Evaluation-mode <c>Forward</c> calls and <c>Step</c> calls (each stream with its own <see cref="LruState{T}"/>)
+/// may run on several threads at once as long as no thread modifies the parameters meanwhile: the derived weights
+/// are built once under a lock, and each forward pass takes its state buffer from a pool the layer owns. Training
+/// (a training-mode <c>Forward</c>, then <c>Backward</c>) is single-threaded; an overlapping call throws
+/// <see cref="InvalidOperationException"/> (see <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -26,6 +29,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     private readonly object _derivedLock = new();
     private readonly T[] _lambdaRe, _lambdaIm, _inputWeightsT, _outputWeightsT;
     private readonly Parameter<T>[] _parameters;
+    private readonly WorkspacePool<T> _workspaces = new();
     private long _derivedVersion = -1;
 
     // The streaming step's weights (W_inᵀ, W_outᵀ and a matrix Dᵀ) in panels; built on the first Step.
@@ -183,6 +187,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
     /// <exception cref="ArgumentException">A span's length does not match the shape; the message gives both.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative, or <paramref name="threads"/> is less than 1.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public void Forward(
         ReadOnlySpan<T> input, Span<T> output, int batch, int length,
         ReadOnlySpan<T> initialState = default, Span<T> finalState = default,
@@ -197,6 +202,8 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         if (!initialState.IsEmpty) Guard.Length(initialState.Length, nameof(initialState), "batch, 2N", batch, 2 * n);
         if (!finalState.IsEmpty) Guard.Length(finalState.Length, nameof(finalState), "batch, 2N", batch, 2 * n);
         int workers = Parallelism.Resolve(threads);
+        bool keep = IsTraining;
+        using var scope = Calls.Enter(keep, nameof(Forward));
         if (rows == 0)
         {
             if (!finalState.IsEmpty)
@@ -208,9 +215,8 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
 
         EnsureDerived();
         int m = checked((int)rows);
-        bool keep = IsTraining;
         if (keep) Buffers.Grow(ref _cachedStates, checked(m * 2 * n));
-        T[] statesArray = keep ? _cachedStates : ArrayPool<T>.Shared.Rent(checked(m * 2 * n));
+        T[] statesArray = keep ? _cachedStates : _workspaces.Rent(checked(m * 2 * n));
         if (keep)
         {
             input.CopyTo(Buffers.Grow(ref _cachedInput, m * h));
@@ -237,7 +243,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         }
         finally
         {
-            if (!keep) ArrayPool<T>.Shared.Return(statesArray);
+            if (!keep) _workspaces.Return(statesArray);
         }
     }
 
@@ -266,13 +272,14 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     /// <param name="gradInitialState">Receives ∂ℒ/∂x_0 as (batch, 2N) [∂/∂Re | ∂/∂Im]; empty to skip.</param>
     /// <param name="mode">The scan algorithm for the reverse scan.</param>
     /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
-    /// <exception cref="InvalidOperationException">The last forward pass was not a training pass of this batch and length.</exception>
+    /// <exception cref="InvalidOperationException">The last forward pass was not a training pass of this batch and length, or the call overlaps another call on this layer.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public void Backward(
         ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length,
         Span<T> gradInitialState, ScanMode mode = ScanMode.Auto, int? threads = null)
     {
         int h = Hidden, n = StateSize;
+        using var scope = Calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(
                 $"Backward needs a preceding training Forward of batch {batch} and length {length}; the last one kept was batch {_cachedBatch}, length {_cachedLength}.");
@@ -448,6 +455,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     /// <param name="state">The streams' state, from <see cref="CreateState"/>.</param>
     /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
     /// <exception cref="ArgumentException">A span's length is not batch·H, or the state has another N.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call on this layer runs on another thread.</exception>
     public void Step(ReadOnlySpan<T> input, Span<T> output, LruState<T> state)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -456,6 +464,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             throw new ArgumentException($"state has N = {state.StateSize} but the layer has N = {n}.", nameof(state));
         Guard.Length(input.Length, nameof(input), "batch, H", batch, h);
         Guard.Length(output.Length, nameof(output), "batch, H", batch, h);
+        using var scope = Calls.Enter(training: false, nameof(Step));
         EnsureDerived(forStep: true);
 
         // scratch = γ⊙B u_t; x ← λ ⊙ x + scratch; y = Re(C x) + D ⊙ u_t.

@@ -10,14 +10,16 @@ namespace Lru.Layers;
 /// <c>fc2.bias</c>.
 /// </summary>
 /// <remarks>
-/// The sub-layers keep what their backward passes need; this layer owns two (B·L × E·H) scratch buffers that
-/// carry the hidden activations forward and their gradients backward. A layer instance must not be used from
-/// several threads at once.
+/// The sub-layers keep what their backward passes need. The hidden activations of a forward pass live in a
+/// (2 × B·L × E·H) work array taken from a pool the layer owns, so evaluation-mode forward passes may run on several
+/// threads at once; the backward pass carries the hidden gradients in two buffers it owns. Training is single-threaded
+/// (see <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Mlp<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T[] _hidden = [], _activated = [];
+    private readonly WorkspacePool<T> _workspaces = new();
+    private T[] _gradHidden = [], _gradActivated = [];
     private int _cachedBatch = -1, _cachedLength = -1;
 
     /// <summary>Creates the block with both linear layers initialised like PyTorch from a seed.</summary>
@@ -82,6 +84,7 @@ public sealed class Mlp<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     /// <param name="length">The sequence length L.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
@@ -90,14 +93,25 @@ public sealed class Mlp<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
         int count = checked(batch * length * HiddenFeatures);
-        EnsureScratch(count);
-        Fc1.IsTraining = Activation.IsTraining = Fc2.IsTraining = IsTraining;
+        bool training = IsTraining;
+        using var scope = Calls.Enter(training, nameof(Forward));
+        SetMode(Fc1, training);
+        SetMode(Activation, training);
+        SetMode(Fc2, training);
 
-        Span<T> hidden = _hidden.AsSpan(0, count), activated = _activated.AsSpan(0, count);
-        Fc1.Forward(input, hidden, batch, length);
-        Activation.Forward(hidden, activated, batch, length);
-        Fc2.Forward(activated, output, batch, length);
-        if (IsTraining)
+        T[] work = _workspaces.Rent(checked(2 * count));
+        try
+        {
+            Span<T> hidden = work.AsSpan(0, count), activated = work.AsSpan(count, count);
+            Fc1.Forward(input, hidden, batch, length);
+            Activation.Forward(hidden, activated, batch, length);
+            Fc2.Forward(activated, output, batch, length);
+        }
+        finally
+        {
+            _workspaces.Return(work);
+        }
+        if (training)
         {
             _cachedBatch = batch;
             _cachedLength = length;
@@ -113,6 +127,7 @@ public sealed class Mlp<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
+        using var scope = Calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0
                 ? $"Mlp.Backward needs a training Forward first (batch {batch}, length {length})."
@@ -122,17 +137,10 @@ public sealed class Mlp<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
         if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
         int count = batch * length * HiddenFeatures;
 
-        // The scratch buffers now carry gradients: ∂activated from fc2, then ∂hidden from GELU.
-        Span<T> gradActivated = _activated.AsSpan(0, count), gradHidden = _hidden.AsSpan(0, count);
+        // ∂activated from fc2, then ∂hidden from GELU.
+        Span<T> gradActivated = Buffers.Grow(ref _gradActivated, count), gradHidden = Buffers.Grow(ref _gradHidden, count);
         Fc2.Backward(gradOutput, gradActivated, batch, length);
         Activation.Backward(gradActivated, gradHidden, batch, length);
         Fc1.Backward(gradHidden, gradInput, batch, length);
-    }
-
-    private void EnsureScratch(int count)
-    {
-        if (_hidden.Length >= count) return;
-        _hidden = new T[count];
-        _activated = new T[count];
     }
 }

@@ -16,13 +16,18 @@ namespace Lru.Models;
 /// <remarks>
 /// Parameter names: <c>norm.*</c>, <c>lru.*</c> (the LRU's eight, or <c>lru.forward.*</c>,
 /// <c>lru.backward.*</c>, <c>lru.projection.*</c> when bidirectional), and <c>glu.out1.*</c>,
-/// <c>glu.out2.*</c> or <c>mlp.fc1.*</c>, <c>mlp.fc2.*</c>. Intermediate activations live in buffers the
-/// block owns. A block instance must not be used from several threads at once.
+/// <c>glu.out2.*</c> or <c>mlp.fc1.*</c>, <c>mlp.fc2.*</c>. The intermediate activations of a forward pass live
+/// in a work array taken from a pool the block owns (its sub-layers keep what their backward passes need), so
+/// evaluation-mode <see cref="Forward"/> calls, and <see cref="Step"/> calls each with its own state, may run on
+/// several threads at once; once the largest shape and number of concurrent calls have been seen they allocate
+/// nothing. Training is single-threaded: a training-mode <see cref="Forward"/> or a <see cref="Backward"/> that
+/// overlaps another call on the same block throws <see cref="InvalidOperationException"/> (see <see cref="Layer{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T[] _a = [], _b = [], _c = [], _d = [], _e = [], _g1 = [], _g2 = [];
+    private readonly WorkspacePool<T> _workspaces = new();
+    private T[] _g1 = [], _g2 = [], _gradSum = [], _gradSink = [];
 
     /// <summary>Builds a block; every sub-layer draws from its own seed derived from <paramref name="seed"/>.</summary>
     /// <param name="config">The block's settings.</param>
@@ -93,15 +98,44 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             foreach (var (name, values) in batchNorm.NamedBuffers()) yield return ("norm." + name, values);
     }
 
-    /// <inheritdoc/>
+    /// <summary>Runs the block: <paramref name="output"/> (B, L, H) from <paramref name="input"/> (B, L, H); in training mode every sub-layer keeps what its backward pass needs.</summary>
+    /// <param name="input">(batch, length, H).</param>
+    /// <param name="output">(batch, length, H); must not overlap <paramref name="input"/>.</param>
+    /// <param name="batch">The batch size B.</param>
+    /// <param name="length">The sequence length L.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this block, or an evaluation-mode call overlaps a training-mode one.</exception>
     public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
-        int h = Config.Hidden, count = batch * length * h;
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        int h = Config.Hidden, count = checked(batch * length * h);
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
-        SetMode();
-        Span<T> a = Buffers.Grow(ref _a, count), b = Buffers.Grow(ref _b, count), c = Buffers.Grow(ref _c, count);
+        bool training = IsTraining;
+        using var scope = Calls.Enter(training, nameof(Forward));
+        SetModes(training);
         bool pre = Config.Placement == NormPlacement.Pre;
+        // Work space a, b, c, then d (post-norm) and e (second dropout) when needed.
+        int buffers = 3 + (pre ? 0 : 1) + (Dropout2 is null ? 0 : 1);
+        T[] work = _workspaces.Rent(checked(buffers * count));
+        try
+        {
+            ForwardBranch(input, output, batch, length, work.AsSpan(0, buffers * count), pre);
+        }
+        finally
+        {
+            _workspaces.Return(work);
+        }
+    }
+
+    /// <summary>The body of <see cref="Forward"/> on the work space <paramref name="work"/> (a, b, c, then d and e when needed).</summary>
+    private void ForwardBranch(ReadOnlySpan<T> input, Span<T> output, int batch, int length, Span<T> work, bool pre)
+    {
+        int count = input.Length;
+        Span<T> a = work.Slice(0, count), b = work.Slice(count, count), c = work.Slice(2 * count, count);
+        int next = 3 * count;
 
         ReadOnlySpan<T> branchInput = input;
         if (pre)
@@ -117,10 +151,15 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             Dropout1.Forward(c, b, batch, length);
             mixerInput = b;
         }
-        Span<T> z = pre ? output : Buffers.Grow(ref _d, count);
+        Span<T> z = output;
+        if (!pre)
+        {
+            z = work.Slice(next, count);
+            next += count;
+        }
         if (Dropout2 is not null)
         {
-            Span<T> e = Buffers.Grow(ref _e, count);
+            Span<T> e = work.Slice(next, count);
             Mixer.Forward(mixerInput, e, batch, length);
             Dropout2.Forward(e, z, batch, length);
         }
@@ -132,10 +171,23 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         if (!pre) Norm.Forward(z, output, batch, length);
     }
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// Back-propagates through the last training forward pass: writes ∂ℒ/∂input and adds the gradients of every
+    /// sub-layer's parameters.
+    /// </summary>
+    /// <param name="gradOutput">∂ℒ/∂output, (batch, length, H).</param>
+    /// <param name="gradInput">Receives ∂ℒ/∂input, (batch, length, H); may be empty when not needed.</param>
+    /// <param name="batch">The batch size of the last training forward.</param>
+    /// <param name="length">The sequence length of the last training forward.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this block.</exception>
     public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
-        int h = Config.Hidden, count = batch * length * h;
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        using var scope = Calls.Enter(training: true, nameof(Backward));
+        int h = Config.Hidden, count = checked(batch * length * h);
         Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
         if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
         Span<T> g1 = Buffers.Grow(ref _g1, count), g2 = Buffers.Grow(ref _g2, count);
@@ -145,7 +197,7 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         ReadOnlySpan<T> gradZ = gradOutput;
         if (!pre)
         {
-            Span<T> gradSum = Buffers.Grow(ref _d, count);
+            Span<T> gradSum = Buffers.Grow(ref _gradSum, count);
             Norm.Backward(gradOutput, gradSum, batch, length);
             gradZ = gradSum;
         }
@@ -172,7 +224,7 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         if (pre)
         {
             Lru.Backward(g2, g1, batch, length);
-            if (gradInput.IsEmpty) { Norm.Backward(g1, Buffers.Grow(ref _a, count), batch, length); return; }
+            if (gradInput.IsEmpty) { Norm.Backward(g1, Buffers.Grow(ref _gradSink, count), batch, length); return; }
             Norm.Backward(g1, gradInput, batch, length);
         }
         else
@@ -201,8 +253,9 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     /// <param name="input">The block input at this step, (state.Batch, H).</param>
     /// <param name="output">Receives the block output, (state.Batch, H); must not overlap <paramref name="input"/>.</param>
     /// <param name="state">The streams' state from <see cref="CreateState"/>.</param>
-    /// <exception cref="InvalidOperationException">The block is in training mode (set <see cref="Layer{T}.IsTraining"/> to false), or is bidirectional.</exception>
-    /// <exception cref="ArgumentException">A span's length is not batch·H.</exception>
+    /// <exception cref="InvalidOperationException">The block is in training mode (set <see cref="Layer{T}.IsTraining"/> to false), is bidirectional, or a training-mode call on it runs on another thread.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
+    /// <exception cref="ArgumentException">A span's length is not batch·H, or <paramref name="state"/> was made for a block of another width H or state size N.</exception>
     public void Step(ReadOnlySpan<T> input, Span<T> output, LruBlockState<T> state)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -210,9 +263,13 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             throw new InvalidOperationException("Step runs the block in evaluation mode: set IsTraining = false first (dropout off, BatchNorm on running statistics).");
         var lru = Lru as LruLayer<T> ?? throw new InvalidOperationException("A bidirectional LRU block cannot stream.");
         int h = Config.Hidden, batch = state.Lru.Batch;
+        if (state.A.Length != batch * h || state.Lru.StateSize != Config.State)
+            throw new ArgumentException(
+                $"state was made for a block of H = {state.A.Length / batch}, N = {state.Lru.StateSize}, but this block has H = {h}, N = {Config.State}.", nameof(state));
         Guard.Length(input.Length, nameof(input), "batch, H", batch, h);
         Guard.Length(output.Length, nameof(output), "batch, H", batch, h);
-        SetMode();
+        using var scope = Calls.Enter(training: false, nameof(Step));
+        SetModes(training: false);
         Span<T> a = state.A, b = state.B;
         bool pre = Config.Placement == NormPlacement.Pre;
         ReadOnlySpan<T> branchInput = input;
@@ -229,11 +286,15 @@ public sealed class LruBlock<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         if (!pre) Norm.Forward(z, output, batch, 1);
     }
 
-    private void SetMode()
+    /// <summary>Gives every sub-layer the block's mode, writing only where it changes.</summary>
+    private void SetModes(bool training)
     {
-        bool training = IsTraining;
-        Norm.IsTraining = Lru.IsTraining = Activation.IsTraining = Mixer.IsTraining = training;
-        if (Dropout1 is not null) Dropout1.IsTraining = Dropout2!.IsTraining = training;
+        SetMode(Norm, training);
+        SetMode(Lru, training);
+        SetMode(Activation, training);
+        SetMode(Mixer, training);
+        SetMode(Dropout1, training);
+        SetMode(Dropout2, training);
     }
 
 }

@@ -65,14 +65,25 @@ public sealed record SequenceModelConfig(
 /// pooling, (B, L, Outputs) without. Optional per-sequence lengths (B) mask padding in the pooling.
 /// Parameter names are hierarchical and stable: <c>encoder.weight</c>, <c>blocks.0.lru.nu_log</c>,
 /// <c>blocks.0.glu.out1.weight</c>, <c>decoder.bias</c>, …
-/// A model instance must not be used from several threads at once.
+/// <para>Threads: in evaluation mode (<see cref="IsTraining"/> false), <see cref="Forward"/>,
+/// <see cref="ForwardTokens"/>, <see cref="Step"/> and <see cref="StepTokens"/> may be called on one model from
+/// several threads at once (each stream of steps with its own <see cref="SequenceModelState{T}"/>): every call takes
+/// its activations from a pool the model owns, the layers do the same, and the derived LRU weights are built once
+/// under a lock. Once the largest shape and the largest number of concurrent calls have been seen, calls allocate
+/// nothing, and their results are bit-identical to serial calls. Training is single-threaded: a training-mode
+/// forward pass, <see cref="Backward"/> or <see cref="ReseedDropout"/> that overlaps any other call on the model
+/// throws <see cref="InvalidOperationException"/> rather than corrupting the caches kept for the backward pass (one
+/// interlocked operation per call detects it). Not detected, and not allowed while other calls run: changing
+/// <see cref="IsTraining"/>, changing parameters (an optimiser step, loading weights), or another thread's training
+/// forward pass between a training forward pass and its <see cref="Backward"/>.</para>
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly T[][] _activations;
     private readonly LruBlock<T>[] _blocks;
-    private T[] _pooled = [], _gradPooled = [], _gradA = [], _gradB = [];
+    private readonly CallGuard _calls = new("SequenceModel");
+    private readonly WorkspacePool<T> _workspaces = new();
+    private T[] _gradPooled = [], _gradA = [], _gradB = [];
     private int[] _lengths = [];
     private int _cachedBatch = -1, _cachedLength = -1;
     private bool _hasLengths;
@@ -93,8 +104,6 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
         _blocks = Enumerable.Range(0, config.Layers).Select(i => new LruBlock<T>(config.Block, seed * 1024 + 16 + i)).ToArray();
         Pooling = new Pooling<T>(config.Pooling, h);
         Decoder = new Linear<T>(h, config.Outputs, seed * 1024 + 2);
-        _activations = new T[config.Layers + 1][];
-        for (int i = 0; i < _activations.Length; i++) _activations[i] = [];
     }
 
     /// <summary>The model's settings.</summary>
@@ -118,14 +127,24 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>True (the default) in training mode; false for evaluation. Applies to every layer.</summary>
     public bool IsTraining { get; set; } = true;
 
+    /// <summary>Evaluation-mode calls in flight, or −1 while a training-mode call runs (for tests of the guard).</summary>
+    internal int CallsInFlight => _calls.State;
+
     /// <summary>True when every block is causal, so the model can stream with <see cref="Step"/>.</summary>
     public bool IsCausal => Blocks.All(b => b.IsCausal);
 
     /// <summary>The number of output values for a batch: B·Outputs, or B·L·Outputs without pooling.</summary>
-    /// <param name="batch">B.</param>
-    /// <param name="length">L.</param>
-    public int OutputLength(int batch, int length) =>
-        checked(Config.Pooling == PoolingMode.None ? batch * length * Config.Outputs : batch * Config.Outputs);
+    /// <param name="batch">B, at least 0.</param>
+    /// <param name="length">L, at least 0.</param>
+    /// <returns>The length the output span of <see cref="Forward"/> must have.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    /// <exception cref="OverflowException">The count exceeds <see cref="int.MaxValue"/>.</exception>
+    public int OutputLength(int batch, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        return checked(Config.Pooling == PoolingMode.None ? batch * length * Config.Outputs : batch * Config.Outputs);
+    }
 
     /// <summary>Every parameter with its stable hierarchical name, in a fixed order.</summary>
     public IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
@@ -150,15 +169,28 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
     /// <param name="batch">B, at least 1.</param>
     /// <param name="length">L, at least 1.</param>
     /// <param name="lengths">Empty, or (batch) valid lengths in [1, L] that mask padding in the pooling.</param>
-    /// <exception cref="InvalidOperationException">The model reads tokens.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape, or a length is out of range.</exception>
+    /// <exception cref="InvalidOperationException">The model reads tokens, or the call overlaps a call it must not overlap (see the remarks).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is less than 1, or a valid length is outside [1, L].</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length, ReadOnlySpan<int> lengths = default)
     {
         var encoder = Encoder ?? throw new InvalidOperationException("This model reads token ids: use ForwardTokens.");
-        Begin(batch, length, lengths);
+        CheckShapes(batch, length, lengths, output.Length);
         Guard.Length(input.Length, nameof(input), "batch, length, features", batch, length, Config.InputFeatures);
-        encoder.Forward(input, Activation(0, batch, length), batch, length);
-        Finish(output, batch, length);
+        bool training = IsTraining;
+        using var scope = _calls.Enter(training, nameof(Forward));
+        Begin(training, batch, length, lengths);
+        T[] work = _workspaces.Rent(WorkLength(batch, length));
+        try
+        {
+            Span<T> x = work.AsSpan(0, batch * length * Config.Block.Hidden);
+            encoder.Forward(input, x, batch, length);
+            Finish(work, output, batch, length, lengths);
+        }
+        finally
+        {
+            _workspaces.Return(work);
+        }
     }
 
     /// <summary>Runs the model on token ids.</summary>
@@ -167,14 +199,28 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
     /// <param name="batch">B, at least 1.</param>
     /// <param name="length">L, at least 1.</param>
     /// <param name="lengths">Empty, or (batch) valid lengths in [1, L] that mask padding in the pooling.</param>
-    /// <exception cref="InvalidOperationException">The model reads real-valued inputs.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape, or a token id is out of range.</exception>
+    /// <exception cref="InvalidOperationException">The model reads real-valued inputs, or the call overlaps a call it must not overlap (see the remarks).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is less than 1, a valid length is outside [1, L], or a token id is outside [0, Vocabulary).</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public void ForwardTokens(ReadOnlySpan<int> tokens, Span<T> output, int batch, int length, ReadOnlySpan<int> lengths = default)
     {
         var embedding = Embedding ?? throw new InvalidOperationException("This model reads real-valued inputs: use Forward.");
-        Begin(batch, length, lengths);
-        embedding.Forward(tokens, Activation(0, batch, length), batch, length);
-        Finish(output, batch, length);
+        CheckShapes(batch, length, lengths, output.Length);
+        Guard.Length(tokens.Length, nameof(tokens), "batch, length", batch, length);
+        bool training = IsTraining;
+        using var scope = _calls.Enter(training, nameof(ForwardTokens));
+        Begin(training, batch, length, lengths);
+        T[] work = _workspaces.Rent(WorkLength(batch, length));
+        try
+        {
+            Span<T> x = work.AsSpan(0, batch * length * Config.Block.Hidden);
+            embedding.Forward(tokens, x, batch, length);
+            Finish(work, output, batch, length, lengths);
+        }
+        finally
+        {
+            _workspaces.Return(work);
+        }
     }
 
     /// <summary>
@@ -183,10 +229,11 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
     /// </summary>
     /// <param name="gradOutput">∂ℒ/∂output, shaped like the output.</param>
     /// <param name="gradInput">Empty, or (batch, length, InputFeatures) to receive ∂ℒ/∂input (real-valued inputs only).</param>
-    /// <exception cref="InvalidOperationException">No training forward pass precedes the call.</exception>
+    /// <exception cref="InvalidOperationException">No training forward pass precedes the call, or the call overlaps another call on the model.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput = default)
     {
+        using var scope = _calls.Enter(training: true, nameof(Backward));
         int batch = _cachedBatch, length = _cachedLength, h = Config.Block.Hidden;
         if (batch < 0 || !IsTraining)
             throw new InvalidOperationException("Backward needs a preceding Forward in training mode.");
@@ -218,8 +265,10 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
     /// makes resumed runs bit-identical to uninterrupted ones). Allocates nothing.
     /// </summary>
     /// <param name="seed">The seed of this step's masks.</param>
+    /// <exception cref="InvalidOperationException">The call overlaps another call on the model.</exception>
     public void ReseedDropout(long seed)
     {
+        using var scope = _calls.Enter(training: true, nameof(ReseedDropout));
         for (int i = 0; i < _blocks.Length; i++)
         {
             _blocks[i].Dropout1?.Reseed(SeededRandom.Combine(seed, 2 * i));
@@ -248,14 +297,17 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
     /// <param name="input">(state.Batch, InputFeatures): this step's inputs.</param>
     /// <param name="output">(state.Batch, Outputs).</param>
     /// <param name="state">The streams' state from <see cref="CreateState"/>.</param>
-    /// <exception cref="InvalidOperationException">The model is in training mode, or reads tokens (use <see cref="StepTokens"/>).</exception>
-    /// <exception cref="ArgumentException">A span's length does not match.</exception>
+    /// <exception cref="InvalidOperationException">The model is in training mode, reads tokens (use <see cref="StepTokens"/>), or a training-mode call on it runs on another thread.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match, or <paramref name="state"/> was made for a model of another shape.</exception>
     public void Step(ReadOnlySpan<T> input, Span<T> output, SequenceModelState<T> state)
     {
         ArgumentNullException.ThrowIfNull(state);
         var encoder = Encoder ?? throw new InvalidOperationException("This model reads token ids: use StepTokens.");
-        CheckStreaming();
+        CheckStreaming(state, output.Length);
         Guard.Length(input.Length, nameof(input), "batch, features", state.Batch, Config.InputFeatures);
+        using var scope = _calls.Enter(training: false, nameof(Step));
+        SetModes(training: false);
         encoder.Forward(input, state.X, state.Batch, 1);
         StepBlocks(output, state);
     }
@@ -264,27 +316,35 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
     /// <param name="tokens">(state.Batch): this step's token ids.</param>
     /// <param name="output">(state.Batch, Outputs).</param>
     /// <param name="state">The streams' state from <see cref="CreateState"/>.</param>
-    /// <exception cref="InvalidOperationException">The model is in training mode, or reads real-valued inputs.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match, or a token id is out of range.</exception>
+    /// <exception cref="InvalidOperationException">The model is in training mode, reads real-valued inputs, or a training-mode call on it runs on another thread.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A token id is outside [0, Vocabulary).</exception>
+    /// <exception cref="ArgumentException">A span's length does not match, or <paramref name="state"/> was made for a model of another shape.</exception>
     public void StepTokens(ReadOnlySpan<int> tokens, Span<T> output, SequenceModelState<T> state)
     {
         ArgumentNullException.ThrowIfNull(state);
         var embedding = Embedding ?? throw new InvalidOperationException("This model reads real-valued inputs: use Step.");
-        CheckStreaming();
+        CheckStreaming(state, output.Length);
+        Guard.Length(tokens.Length, nameof(tokens), "batch", state.Batch);
+        using var scope = _calls.Enter(training: false, nameof(StepTokens));
+        SetModes(training: false);
         embedding.Forward(tokens, state.X, state.Batch, 1);
         StepBlocks(output, state);
     }
 
-    private void CheckStreaming()
+    private void CheckStreaming(SequenceModelState<T> state, int outputLength)
     {
         if (IsTraining)
             throw new InvalidOperationException("Step runs the model in evaluation mode: set IsTraining = false first.");
-        SetMode();
+        int h = Config.Block.Hidden;
+        if (state.Blocks.Length != _blocks.Length || state.X.Length != state.Batch * h)
+            throw new ArgumentException(
+                $"state was made for a model of {state.Blocks.Length} block(s) of width {state.X.Length / state.Batch}, but this model has {_blocks.Length} of width {h}.", nameof(state));
+        Guard.Length(outputLength, "output", "batch, outputs", state.Batch, Config.Outputs);
     }
 
     private void StepBlocks(Span<T> output, SequenceModelState<T> state)
     {
-        Guard.Length(output.Length, nameof(output), "batch, outputs", state.Batch, Config.Outputs);
         Span<T> x = state.X, y = state.Y;
         for (int i = 0; i < _blocks.Length; i++)
         {
@@ -302,44 +362,58 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
         Decoder.Forward(features, output, state.Batch, 1);
     }
 
-    private void Begin(int batch, int length, ReadOnlySpan<int> lengths)
+    /// <summary>Checks the arguments every forward pass shares (before anything is changed).</summary>
+    private void CheckShapes(int batch, int length, ReadOnlySpan<int> lengths, int outputLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
-        SetMode();
-        _hasLengths = !lengths.IsEmpty;
-        if (_hasLengths)
+        if (!lengths.IsEmpty)
         {
             Guard.Length(lengths.Length, nameof(lengths), "batch", batch);
             for (int b = 0; b < batch; b++)
                 if (lengths[b] < 1 || lengths[b] > length)
                     throw new ArgumentOutOfRangeException(nameof(lengths), lengths[b], $"lengths[{b}] is {lengths[b]}; every length must be in [1, {length}].");
-            lengths.CopyTo(Buffers.Grow(ref _lengths, batch));
         }
-        (_cachedBatch, _cachedLength) = IsTraining ? (batch, length) : (-1, -1);
+        Guard.Length(outputLength, "output", "model output", OutputLength(batch, length));
     }
 
-    private void Finish(Span<T> output, int batch, int length)
+    /// <summary>Gives the layers the call's mode; a training pass also keeps its shape and lengths for <see cref="Backward"/>.</summary>
+    private void Begin(bool training, int batch, int length, ReadOnlySpan<int> lengths)
     {
-        Guard.Length(output.Length, nameof(output), "model output", OutputLength(batch, length));
-        for (int i = 0; i < Blocks.Count; i++)
-            Blocks[i].Forward(_activations[i].AsSpan(0, batch * length * Config.Block.Hidden), Activation(i + 1, batch, length), batch, length);
-        Span<T> pooled = Buffers.Grow(ref _pooled, Pooling.OutputLength(batch, length));
-        Pooling.Forward(_activations[Blocks.Count].AsSpan(0, batch * length * Config.Block.Hidden), pooled, batch, length,
-            _hasLengths ? _lengths.AsSpan(0, batch) : default);
+        SetModes(training);
+        if (!training) return; // evaluation keeps nothing, so concurrent evaluation calls write no shared state
+        _hasLengths = !lengths.IsEmpty;
+        if (_hasLengths) lengths.CopyTo(Buffers.Grow(ref _lengths, batch));
+        (_cachedBatch, _cachedLength) = (batch, length);
+    }
+
+    /// <summary>The work space of one forward pass: two (B, L, H) activations the blocks alternate between, then the pooled features.</summary>
+    private int WorkLength(int batch, int length) =>
+        checked(2 * batch * length * Config.Block.Hidden + Pooling.OutputLength(batch, length));
+
+    /// <summary>Blocks, pooling and decoder, on the encoder's output at the start of <paramref name="work"/>.</summary>
+    private void Finish(T[] work, Span<T> output, int batch, int length, ReadOnlySpan<int> lengths)
+    {
+        int count = batch * length * Config.Block.Hidden;
+        Span<T> x = work.AsSpan(0, count), y = work.AsSpan(count, count);
+        for (int i = 0; i < _blocks.Length; i++)
+        {
+            _blocks[i].Forward(x, y, batch, length);
+            Span<T> swap = x; x = y; y = swap;
+        }
+        Span<T> pooled = work.AsSpan(2 * count, Pooling.OutputLength(batch, length));
+        Pooling.Forward(x, pooled, batch, length, lengths);
         Decoder.Forward(pooled, output, batch, Config.Pooling == PoolingMode.None ? length : 1);
     }
 
-    private Span<T> Activation(int index, int batch, int length) =>
-        Buffers.Grow(ref _activations[index], batch * length * Config.Block.Hidden);
-
-    private void SetMode()
+    /// <summary>Gives every layer the model's mode, writing only where it changes (so concurrent evaluation calls only read).</summary>
+    private void SetModes(bool training)
     {
-        bool training = IsTraining;
-        if (Encoder is not null) Encoder.IsTraining = training;
-        if (Embedding is not null) Embedding.IsTraining = training;
-        foreach (var block in _blocks) block.IsTraining = training;
-        Decoder.IsTraining = training;
+        if (Encoder is not null && Encoder.IsTraining != training) Encoder.IsTraining = training;
+        if (Embedding is not null && Embedding.IsTraining != training) Embedding.IsTraining = training;
+        foreach (var block in _blocks)
+            if (block.IsTraining != training) block.IsTraining = training;
+        if (Decoder.IsTraining != training) Decoder.IsTraining = training;
     }
 
 

@@ -14,6 +14,10 @@ namespace Lru.Training;
 /// <para>All state (and every parameter's gradient array) is allocated by the constructor; <see cref="Step"/>
 /// and <see cref="ZeroGradients"/> allocate nothing. Updates are single-threaded and elementwise, so results do
 /// not depend on the number of threads.</para>
+/// <para>An optimiser is used from one thread at a time: <see cref="Step"/>, <see cref="ZeroGradients"/> or
+/// <see cref="LoadState"/> overlapping another of them throws <see cref="InvalidOperationException"/>. Stepping
+/// while another thread runs the model is not allowed either (it changes the parameters the model reads) and is not
+/// detected.</para>
 /// <para>The state is exported by <see cref="State"/> and restored by <see cref="LoadState"/>; restoring it into
 /// an optimiser built over the same parameter names and shapes continues training bit-identically.</para>
 /// </remarks>
@@ -31,6 +35,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly int[] _groupIndex;
     private readonly ParameterGroupSettings[] _groups;
     private readonly Dictionary<string, int> _indexByName;
+    private readonly CallGuard _calls = new("Optimizer");
 
     /// <summary>Forms the parameter groups and allocates every gradient.</summary>
     /// <param name="parameters">The parameters with unique names (for example qualified names such as <c>blocks.0.lru.nu_log</c>); the order fixes the order of updates and of <see cref="State"/>.</param>
@@ -147,9 +152,10 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <see cref="Parameter{T}.MarkModified"/> on every parameter and increments <see cref="StepCount"/>.
     /// Gradients are left unchanged (see <see cref="ZeroGradients"/>). Allocates nothing.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The schedule returned a negative or non-finite factor.</exception>
+    /// <exception cref="InvalidOperationException">The schedule returned a negative or non-finite factor, or another call on this optimiser runs on another thread.</exception>
     public void Step()
     {
+        using var scope = _calls.Enter(training: true, nameof(Step));
         double factor = Settings.Schedule.Factor(StepCount);
         if (!double.IsFinite(factor) || factor < 0) ThrowBadFactor(factor);
         long step = StepCount + 1;
@@ -163,8 +169,10 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>Sets every parameter's gradient to zero. Allocates nothing.</summary>
+    /// <exception cref="InvalidOperationException">Another call on this optimiser runs on another thread.</exception>
     public void ZeroGradients()
     {
+        using var scope = _calls.Enter(training: true, nameof(ZeroGradients));
         foreach (var p in _parameters) p.Gradient.AsSpan().Clear();
     }
 
@@ -198,9 +206,11 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// An entry is missing, unknown, repeated, null or of the wrong length, or the step count is not a valid
     /// non-negative integer; the message names the entry.
     /// </exception>
+    /// <exception cref="InvalidOperationException">Another call on this optimiser runs on another thread.</exception>
     public void LoadState(IEnumerable<(string Name, T[] Values)> state)
     {
         ArgumentNullException.ThrowIfNull(state);
+        using var scope = _calls.Enter(training: true, nameof(LoadState));
         var given = new Dictionary<string, T[]>(StringComparer.Ordinal);
         foreach (var (name, values) in state)
         {

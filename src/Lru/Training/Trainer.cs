@@ -77,6 +77,8 @@ public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, bool Canc
 /// run resumed from a checkpoint (weights, optimiser state, position) continues exactly as if uninterrupted. Batch buffers are allocated once
 /// for the largest batch; the model and layers reuse theirs, so steady-state steps allocate nothing of
 /// their own (parallel kernels allocate a little inside <see cref="Parallel"/>).
+/// A trainer is used from one thread at a time: <see cref="Fit"/>, <see cref="TrainStep"/> or <see cref="Evaluate"/>
+/// overlapping another of them throws <see cref="InvalidOperationException"/>.
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
 public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -86,6 +88,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     private T[] _inputs = [], _outputs = [], _gradOutputs = [], _valueTargets = [];
     private int[] _tokens = [], _classTargets = [], _lengths = [], _order = [];
     private bool[] _mask = [];
+    private readonly CallGuard _calls = new("Trainer");
 
     /// <summary>Creates a trainer.</summary>
     /// <param name="model">The model to train.</param>
@@ -116,7 +119,13 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The number of optimiser steps in one epoch of <paramref name="data"/>.</summary>
     /// <param name="data">The training data.</param>
-    public int StepsPerEpoch(SequenceDataset<T> data) => (data.Count + Options.BatchSize - 1) / Options.BatchSize;
+    /// <returns>⌈data.Count / BatchSize⌉.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="data"/> is null.</exception>
+    public int StepsPerEpoch(SequenceDataset<T> data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return (data.Count + Options.BatchSize - 1) / Options.BatchSize;
+    }
 
     /// <summary>
     /// Trains for <see cref="TrainerOptions.Epochs"/> epochs from <paramref name="startEpoch"/>, evaluating on
@@ -130,8 +139,11 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="startStep">Steps of <paramref name="startEpoch"/> already done (to resume in the middle of an epoch).</param>
     /// <param name="onEpoch">Called after every finished epoch (for example to save a checkpoint).</param>
     /// <returns>The finished epochs and whether the run was cancelled.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="train"/> is null.</exception>
     /// <exception cref="ArgumentException">The data does not fit the model.</exception>
     /// <exception cref="NonFiniteException">The loss, or (with <see cref="TrainerOptions.CheckFinite"/>) a gradient or an updated value, is NaN or infinite; the message names the parameter, the epoch and the step. The run stops at once: no later callback runs.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="startEpoch"/> is less than 1, or <paramref name="startStep"/> is outside [0, steps per epoch].</exception>
+    /// <exception cref="InvalidOperationException">Another call on this trainer runs on another thread.</exception>
     public TrainingResult Fit(SequenceDataset<T> train, SequenceDataset<T>? test = null, Action<TrainingProgress>? progress = null,
         CancellationToken cancellationToken = default, int startEpoch = 1, int startStep = 0, Action<EpochResult>? onEpoch = null)
     {
@@ -142,6 +154,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         int steps = StepsPerEpoch(train);
         ArgumentOutOfRangeException.ThrowIfNegative(startStep);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(startStep, steps);
+        using var scope = _calls.Enter(training: true, nameof(Fit));
 
         var epochs = new List<EpochResult>();
         var clock = Stopwatch.StartNew();
@@ -168,7 +181,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
                     progress(new TrainingProgress(epoch, Options.Epochs, step + 1, steps, m.Loss, m.Accuracy, rate, clock.Elapsed, remaining));
                 }
             }
-            var result = new EpochResult(epoch, sum.Result, test is null ? null : Evaluate(test), clock.Elapsed);
+            var result = new EpochResult(epoch, sum.Result, test is null ? null : EvaluateCore(test), clock.Elapsed);
             epochs.Add(result);
             onEpoch?.Invoke(result);
         }
@@ -177,18 +190,28 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>One optimiser step on the sequences <paramref name="indices"/> of <paramref name="data"/>.</summary>
     /// <param name="data">The data.</param>
-    /// <param name="indices">The sequences of the batch.</param>
+    /// <param name="indices">The sequences of the batch: at least one, each in [0, data.Count).</param>
     /// <returns>The batch's metrics (before the step).</returns>
     /// <exception cref="NonFiniteException">
     /// The loss, or (with <see cref="TrainerOptions.CheckFinite"/>) a gradient or an updated value, is NaN or
     /// infinite. For the loss and the gradients the optimiser step is not taken and the weights are unchanged;
     /// <see cref="NonFiniteException.Epoch"/> and <see cref="NonFiniteException.Step"/> are 0 outside <see cref="Fit"/>.
     /// </exception>
-    public Metrics TrainStep(SequenceDataset<T> data, ReadOnlySpan<int> indices) => Step(data, indices, 0, 0);
+    /// <exception cref="ArgumentNullException"><paramref name="data"/> is null.</exception>
+    /// <exception cref="ArgumentException">The data does not fit the model, or <paramref name="indices"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index is outside [0, data.Count) (the message gives its position and value).</exception>
+    /// <exception cref="InvalidOperationException">Another call on this trainer runs on another thread.</exception>
+    public Metrics TrainStep(SequenceDataset<T> data, ReadOnlySpan<int> indices)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        data.CheckCompatible(Model.Config);
+        CheckIndices(indices, data.Count);
+        using var scope = _calls.Enter(training: true, nameof(TrainStep));
+        return Step(data, indices, 0, 0);
+    }
 
     private Metrics Step(SequenceDataset<T> data, ReadOnlySpan<int> indices, int epoch, int step)
     {
-        ArgumentNullException.ThrowIfNull(data);
         Model.IsTraining = true;
         Model.ReseedDropout(SeededRandom.Combine(Options.Seed, Optimizer.StepCount));
         Optimizer.ZeroGradients();
@@ -235,11 +258,29 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>The loss and accuracy of the model (in evaluation mode) on <paramref name="data"/>.</summary>
     /// <param name="data">The data.</param>
     /// <returns>Mean loss and accuracy over every counted target.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="data"/> is null.</exception>
     /// <exception cref="ArgumentException">The data does not fit the model.</exception>
+    /// <exception cref="InvalidOperationException">Another call on this trainer runs on another thread.</exception>
     public Metrics Evaluate(SequenceDataset<T> data)
     {
         ArgumentNullException.ThrowIfNull(data);
         data.CheckCompatible(Model.Config);
+        using var scope = _calls.Enter(training: true, nameof(Evaluate));
+        return EvaluateCore(data);
+    }
+
+    private static void CheckIndices(ReadOnlySpan<int> indices, int count)
+    {
+        if (indices.IsEmpty) throw new ArgumentException("indices is empty; a training step needs at least one sequence.", nameof(indices));
+        for (int i = 0; i < indices.Length; i++)
+        {
+            if ((uint)indices[i] >= (uint)count)
+                throw new ArgumentOutOfRangeException(nameof(indices), indices[i], $"indices[{i}] is {indices[i]}, outside the data's sequences [0, {count}).");
+        }
+    }
+
+    private Metrics EvaluateCore(SequenceDataset<T> data)
+    {
         bool wasTraining = Model.IsTraining;
         Model.IsTraining = false;
         try
