@@ -37,9 +37,49 @@ public sealed record TrainingSettings(
     /// <summary>The block configuration these settings describe.</summary>
     public LruBlockConfig Block => new(Hidden, State, RMin, RMax, MaxPhase, Norm, DropoutRate: Dropout);
 
+    /// <summary>Checks every setting, so that a bad one is refused before any data is made or any model is built.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// A setting is out of range; the parameter name is the setting's name (for example <c>BatchSize</c>) and the
+    /// message gives the allowed range and the value.
+    /// </exception>
+    public void Validate()
+    {
+        AtLeast(Layers, 1, nameof(Layers));
+        AtLeast(BatchSize, 1, nameof(BatchSize));
+        AtLeast(Epochs, 1, nameof(Epochs));
+        AtLeast(TrainCount, 0, nameof(TrainCount));
+        AtLeast(TestCount, 0, nameof(TestCount));
+        AtLeast(Length, 0, nameof(Length));
+        NonNegativeFinite(LearningRate, nameof(LearningRate));
+        NonNegativeFinite(SsmLearningRate, nameof(SsmLearningRate));
+        NonNegativeFinite(WeightDecay, nameof(WeightDecay));
+        NonNegativeFinite(ClipNorm, nameof(ClipNorm));
+        if (!(Dropout >= 0 && Dropout < 1))
+            throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, $"Dropout must be in [0, 1); got {Dropout}.");
+        if (!(WarmupFraction >= 0 && WarmupFraction <= 1))
+            throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, $"WarmupFraction must be in [0, 1]; got {WarmupFraction}.");
+        Block.Validate(); // Hidden, State, RMin, RMax, MaxPhase, Norm
+    }
+
+    private static void AtLeast(int value, int minimum, string name)
+    {
+        if (value < minimum)
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}; got {value}.");
+    }
+
+    private static void NonNegativeFinite(double value, string name)
+    {
+        if (!double.IsFinite(value) || value < 0)
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite and at least 0; got {value}.");
+    }
+
     /// <summary>AdamW settings with a linear warm-up then cosine decay over <paramref name="totalSteps"/>.</summary>
-    /// <param name="totalSteps">Optimiser steps in the whole run.</param>
-    public AdamWSettings Optimizer(long totalSteps) => new()
+    /// <param name="totalSteps">Optimiser steps in the whole run, at least 0 (0 and 1 both give a one-step schedule).</param>
+    /// <returns>The settings.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalSteps"/> is negative.</exception>
+    public AdamWSettings Optimizer(long totalSteps) => totalSteps < 0
+        ? throw new ArgumentOutOfRangeException(nameof(totalSteps), totalSteps, $"totalSteps must be at least 0; got {totalSteps}.")
+        : new()
     {
         LearningRate = LearningRate,
         SsmLearningRate = SsmLearningRate,
@@ -71,7 +111,21 @@ public abstract class BuiltInTask
     /// <param name="dataDirectory">Where on-disk data lives (tasks that read files), or null for the default.</param>
     /// <returns>The two sets.</returns>
     /// <exception cref="FileNotFoundException">A task's data files are missing (the message says how to get them).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="settings"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A size the task needs is out of range (the parameter name is the setting's, for example <c>TrainCount</c> or <c>Length</c>).</exception>
     public abstract (SequenceDataset<float> Train, SequenceDataset<float> Test) CreateData(TrainingSettings settings, string? dataDirectory = null);
+
+    /// <summary>Checks the sizes of a generated task: at least one training and one test sequence, and <paramref name="minimumLength"/>.</summary>
+    private protected static void CheckGenerated(TrainingSettings settings, int minimumLength)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.TrainCount < 1)
+            throw new ArgumentOutOfRangeException(nameof(TrainingSettings.TrainCount), settings.TrainCount, $"TrainCount must be at least 1 for a generated task; got {settings.TrainCount}.");
+        if (settings.TestCount < 1)
+            throw new ArgumentOutOfRangeException(nameof(TrainingSettings.TestCount), settings.TestCount, $"TestCount must be at least 1 for a generated task; got {settings.TestCount}.");
+        if (settings.Length < minimumLength)
+            throw new ArgumentOutOfRangeException(nameof(TrainingSettings.Length), settings.Length, $"Length must be at least {minimumLength} for this task; got {settings.Length}.");
+    }
 
     /// <summary>The model configuration for this task and settings.</summary>
     /// <param name="settings">The model sizes.</param>
@@ -88,9 +142,11 @@ public static class BuiltInTasks
 
     /// <summary>The task called <paramref name="name"/>.</summary>
     /// <param name="name">copy, adding, listops or fashion-mnist.</param>
+    /// <returns>The task.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     /// <exception cref="ArgumentException">No task has that name (the message lists the names).</exception>
     public static BuiltInTask Get(string name) =>
-        s_all.FirstOrDefault(t => t.Name == name) ?? throw new ArgumentException(
+        name is null ? throw new ArgumentNullException(nameof(name)) : s_all.FirstOrDefault(t => t.Name == name) ?? throw new ArgumentException(
             $"Unknown task '{name}'; the built-in tasks are {string.Join(", ", s_all.Select(t => t.Name))}.", nameof(name));
 
     private sealed class CopyBuiltIn : BuiltInTask
@@ -103,8 +159,11 @@ public static class BuiltInTasks
             BatchSize: 64, Epochs: 4, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01, Dropout: 0.0,
             WarmupFraction: 0.05, ClipNorm: 1.0, TrainCount: 10_000, TestCount: 1_000);
 
-        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null) =>
-            (CopyTask.Generate(s.TrainCount, s.Seed * 2 + 1), CopyTask.Generate(s.TestCount, s.Seed * 2 + 2));
+        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
+        {
+            CheckGenerated(s, minimumLength: 0); // the copy task's length is fixed
+            return (CopyTask.Generate(s.TrainCount, s.Seed * 2 + 1), CopyTask.Generate(s.TestCount, s.Seed * 2 + 2));
+        }
 
         public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
             new(new CopyTaskOptions().InputFeatures, 0, new CopyTaskOptions().Bits, s.Layers, s.Block, PoolingMode.None, OutputKind.MultiLabel);
@@ -120,8 +179,11 @@ public static class BuiltInTasks
             BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01, Dropout: 0.0,
             ClipNorm: 1.0, TrainCount: 8_000, TestCount: 1_000, Length: 1000);
 
-        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null) =>
-            (AddingTask.Generate(s.TrainCount, s.Length, s.Seed * 2 + 1), AddingTask.Generate(s.TestCount, s.Length, s.Seed * 2 + 2));
+        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
+        {
+            CheckGenerated(s, minimumLength: 2);
+            return (AddingTask.Generate(s.TrainCount, s.Length, s.Seed * 2 + 1), AddingTask.Generate(s.TestCount, s.Length, s.Seed * 2 + 2));
+        }
 
         public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
             new(2, 0, 1, s.Layers, s.Block, PoolingMode.Last, OutputKind.Regression);
@@ -139,6 +201,7 @@ public static class BuiltInTasks
 
         public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
         {
+            CheckGenerated(s, minimumLength: 4); // the shortest expression, [MAX d d ], has four tokens
             var options = new ListOpsOptions(MaxLength: s.Length, MinLength: Math.Min(20, s.Length));
             return (ListOps.Generate(s.TrainCount, s.Seed * 2 + 1, options), ListOps.Generate(s.TestCount, s.Seed * 2 + 2, options));
         }
@@ -157,8 +220,11 @@ public static class BuiltInTasks
             BatchSize: 50, Epochs: 8, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, Dropout: 0.1,
             Norm: NormKind.BatchNorm, ClipNorm: 1.0);
 
-        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null) =>
-            FashionMnist.Load(dataDirectory ?? FashionMnist.DefaultDirectory, s.TrainCount, s.TestCount);
+        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
+        {
+            ArgumentNullException.ThrowIfNull(s);
+            return FashionMnist.Load(dataDirectory ?? FashionMnist.DefaultDirectory, s.TrainCount, s.TestCount);
+        }
 
         public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
             new(1, 0, 10, s.Layers, s.Block, PoolingMode.Mean);

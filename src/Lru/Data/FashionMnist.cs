@@ -29,9 +29,13 @@ public static class FashionMnist
     /// <returns>Sequences (count, 784, 1) with labels (count).</returns>
     /// <exception cref="FileNotFoundException">A file is missing; the message says how to get them.</exception>
     /// <exception cref="InvalidDataException">A file is malformed, or images and labels disagree.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="directory"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="trainCount"/> or <paramref name="testCount"/> is negative.</exception>
     public static (SequenceDataset<float> Train, SequenceDataset<float> Test) Load(string directory, int trainCount = 0, int testCount = 0)
     {
         ArgumentNullException.ThrowIfNull(directory);
+        ArgumentOutOfRangeException.ThrowIfNegative(trainCount);
+        ArgumentOutOfRangeException.ThrowIfNegative(testCount);
         return (LoadSet(directory, "train", trainCount), LoadSet(directory, "t10k", testCount));
     }
 

@@ -43,8 +43,10 @@ public sealed class IdxArray
     /// </summary>
     /// <param name="scale">The factor applied to every value.</param>
     /// <returns><see cref="Length"/> values, row-major.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="scale"/> is not finite.</exception>
     public float[] ToFloat32(double scale = 1)
     {
+        CheckScale(scale);
         var result = new float[Length];
         // Dispatch on DataType, not on the array's runtime type: the CLR lets an sbyte[] pass a byte[] test.
         switch (DataType)
@@ -63,8 +65,10 @@ public sealed class IdxArray
     /// <summary>The values as a new <see cref="double"/> array: each value times <paramref name="scale"/>.</summary>
     /// <param name="scale">The factor applied to every value.</param>
     /// <returns><see cref="Length"/> values, row-major.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="scale"/> is not finite.</exception>
     public double[] ToFloat64(double scale = 1)
     {
+        CheckScale(scale);
         var result = new double[Length];
         switch (DataType)
         {
@@ -77,6 +81,12 @@ public sealed class IdxArray
             default: Scale((double[])Data, result, scale); break;
         }
         return result;
+    }
+
+    private static void CheckScale(double scale)
+    {
+        if (!double.IsFinite(scale))
+            throw new ArgumentOutOfRangeException(nameof(scale), scale, $"scale is {scale}; it must be finite.");
     }
 
     private static void Scale<T>(T[] source, float[] result, double scale) where T : INumberBase<T>

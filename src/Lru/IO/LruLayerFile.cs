@@ -37,7 +37,12 @@ public static class LruLayerFile
 
     /// <summary>True when <paramref name="file"/> holds the eight tensors of a single LRU layer.</summary>
     /// <param name="file">A safetensors file.</param>
-    public static bool IsLayerFile(SafeTensorsFile file) => Names.All(file.Contains);
+    /// <exception cref="ArgumentNullException"><paramref name="file"/> is null.</exception>
+    public static bool IsLayerFile(SafeTensorsFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        return Names.All(file.Contains);
+    }
 
     /// <summary>Reads a layer in the JAX reference layout.</summary>
     /// <param name="path">The file.</param>
@@ -73,8 +78,9 @@ public static class LruLayerFile
 
     /// <summary>True when <paramref name="file"/> holds a layer in the LRU-pytorch layout.</summary>
     /// <param name="file">A safetensors file.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="file"/> is null.</exception>
     public static bool IsPyTorchLayout(SafeTensorsFile file) =>
-        new[] { "nu_log", "theta_log", "gamma_log", "B", "C", "D" }.All(file.Contains) && file.GetInfo("B").Shape.Count == 3;
+        file is null ? throw new ArgumentNullException(nameof(file)) : new[] { "nu_log", "theta_log", "gamma_log", "B", "C", "D" }.All(file.Contains) && file.GetInfo("B").Shape.Count == 3;
 
     /// <summary>Writes the layer in the LRU-pytorch layout (an elementwise D is written as the diagonal matrix it is).</summary>
     /// <param name="path">The file to write or replace (atomically).</param>

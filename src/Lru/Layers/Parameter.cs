@@ -23,10 +23,15 @@ public sealed class Parameter<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="name">The parameter's name as in LRU-MATH (for example <c>nu_log</c>).</param>
     /// <param name="group">Its optimiser group.</param>
     /// <param name="shape">Its shape; every length at least 1.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> or <paramref name="shape"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="name"/> is empty or a length is not positive.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="group"/> is not a defined <see cref="ParameterGroup"/>.</exception>
     public Parameter(string name, ParameterGroup group, params int[] shape)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(shape);
+        if (group is not (ParameterGroup.Default or ParameterGroup.Recurrent))
+            throw new ArgumentOutOfRangeException(nameof(group), group, $"group is {group}; it must be Default or Recurrent.");
         long count = 1;
         foreach (int d in shape)
         {

@@ -81,5 +81,7 @@ public sealed record LruBlockConfig(
         if (MlpExpansion < 1) throw new ArgumentOutOfRangeException(nameof(MlpExpansion), MlpExpansion, "MlpExpansion must be at least 1.");
         if (!(DropoutRate >= 0 && DropoutRate < 1)) throw new ArgumentOutOfRangeException(nameof(DropoutRate), DropoutRate, "The dropout rate must be in [0, 1).");
         if (!Enum.IsDefined(Combine)) throw new ArgumentOutOfRangeException(nameof(Combine), Combine, "Unknown combine mode.");
+        if (!Enum.IsDefined(DropoutMode)) throw new ArgumentOutOfRangeException(nameof(DropoutMode), DropoutMode, "Unknown dropout mode.");
+        if (!Enum.IsDefined(Gelu)) throw new ArgumentOutOfRangeException(nameof(Gelu), Gelu, "Unknown GELU approximation.");
     }
 }

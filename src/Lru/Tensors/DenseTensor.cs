@@ -19,9 +19,11 @@ public sealed class DenseTensor<T> where T : unmanaged
 
     /// <summary>Allocates a zero-filled tensor of the given shape.</summary>
     /// <param name="shape">The length of every dimension; each at least 0.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="shape"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="shape"/> is empty, has a negative length, or has more than <see cref="Array.MaxLength"/> elements.</exception>
     public DenseTensor(params int[] shape)
     {
+        ArgumentNullException.ThrowIfNull(shape);
         _shape = (int[])shape.Clone();
         Data = new T[checked((int)ElementCount(_shape, nameof(shape)))];
     }
@@ -29,11 +31,12 @@ public sealed class DenseTensor<T> where T : unmanaged
     /// <summary>Wraps <paramref name="data"/> (no copy) as a tensor of the given shape.</summary>
     /// <param name="data">The elements in row-major order; its length must equal the product of <paramref name="shape"/>.</param>
     /// <param name="shape">The length of every dimension.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="data"/> is null.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="data"/> or <paramref name="shape"/> is null.</exception>
     /// <exception cref="ArgumentException">The shape is invalid or does not match <paramref name="data"/>'s length.</exception>
     public DenseTensor(T[] data, params int[] shape)
     {
         ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(shape);
         _shape = (int[])shape.Clone();
         long n = ElementCount(_shape, nameof(shape));
         if (n != data.Length)
@@ -58,13 +61,18 @@ public sealed class DenseTensor<T> where T : unmanaged
     public Span<T> Span => Data;
 
     /// <summary>Gets or sets the element at a rank-2 index.</summary>
+    /// <param name="i">The index in dimension 0, in [0, Dim(0)).</param>
+    /// <param name="j">The index in dimension 1, in [0, Dim(1)).</param>
     /// <exception cref="InvalidOperationException">The tensor is not rank 2.</exception>
-    /// <exception cref="IndexOutOfRangeException">An index is outside its dimension.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index is outside its dimension (the message gives the index and the shape).</exception>
     public ref T this[int i, int j] => ref Data[Offset(i, j)];
 
     /// <summary>Gets or sets the element at a rank-3 index.</summary>
+    /// <param name="i">The index in dimension 0, in [0, Dim(0)).</param>
+    /// <param name="j">The index in dimension 1, in [0, Dim(1)).</param>
+    /// <param name="k">The index in dimension 2, in [0, Dim(2)).</param>
     /// <exception cref="InvalidOperationException">The tensor is not rank 3.</exception>
-    /// <exception cref="IndexOutOfRangeException">An index is outside its dimension.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index is outside its dimension (the message gives the index and the shape).</exception>
     public ref T this[int i, int j, int k] => ref Data[Offset(i, j, k)];
 
     /// <summary>The length of dimension <paramref name="dimension"/>.</summary>
@@ -87,6 +95,7 @@ public sealed class DenseTensor<T> where T : unmanaged
 
     /// <summary>Returns a view of the same array with another shape of equal element count (no copy).</summary>
     /// <param name="shape">The new shape.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="shape"/> is null.</exception>
     /// <exception cref="ArgumentException">The element counts differ or the shape is invalid.</exception>
     public DenseTensor<T> Reshape(params int[] shape) => new(Data, shape);
 
@@ -115,15 +124,25 @@ public sealed class DenseTensor<T> where T : unmanaged
     private int Offset(int i, int j)
     {
         if (_shape.Length != 2) throw new InvalidOperationException($"The tensor has rank {_shape.Length}, not 2.");
-        if ((uint)i >= (uint)_shape[0] || (uint)j >= (uint)_shape[1]) throw new IndexOutOfRangeException();
+        CheckIndex(i, 0, nameof(i));
+        CheckIndex(j, 1, nameof(j));
         return i * _shape[1] + j;
     }
 
     private int Offset(int i, int j, int k)
     {
         if (_shape.Length != 3) throw new InvalidOperationException($"The tensor has rank {_shape.Length}, not 3.");
-        if ((uint)i >= (uint)_shape[0] || (uint)j >= (uint)_shape[1] || (uint)k >= (uint)_shape[2]) throw new IndexOutOfRangeException();
+        CheckIndex(i, 0, nameof(i));
+        CheckIndex(j, 1, nameof(j));
+        CheckIndex(k, 2, nameof(k));
         return (i * _shape[1] + j) * _shape[2] + k;
+    }
+
+    private void CheckIndex(int index, int dimension, string name)
+    {
+        if ((uint)index >= (uint)_shape[dimension])
+            throw new ArgumentOutOfRangeException(name, index,
+                $"{name} is {index} but dimension {dimension} of shape ({string.Join(", ", _shape)}) needs an index in [0, {_shape[dimension]}).");
     }
 
     private static long ElementCount(int[] shape, string paramName)

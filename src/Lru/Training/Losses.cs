@@ -127,7 +127,7 @@ public static class MeanSquaredError
     /// <param name="features">The values per row, at least 1.</param>
     /// <param name="mask">Empty when every row counts; otherwise (rows): true for the rows that count.</param>
     /// <returns>The mean loss; 0 when no row counts.</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="rows"/> is negative or <paramref name="features"/> is less than 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="rows"/> is negative, <paramref name="features"/> is less than 1, or a counted target is NaN or infinite (the message gives row, feature and value).</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public static double Compute<T>(
         ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, Span<T> gradPredictions, int rows, int features, ReadOnlySpan<bool> mask = default)
@@ -140,11 +140,17 @@ public static class MeanSquaredError
         if (!gradPredictions.IsEmpty) Guard.Length(gradPredictions.Length, nameof(gradPredictions), "rows, features", rows, features);
         if (!mask.IsEmpty) Guard.Length(mask.Length, nameof(mask), "rows", rows);
 
-        int count = rows;
-        if (!mask.IsEmpty)
+        int count = 0;
+        for (int r = 0; r < rows; r++)
         {
-            count = 0;
-            foreach (bool m in mask) if (m) count++;
+            if (!mask.IsEmpty && !mask[r]) continue;
+            count++;
+            for (int f = 0; f < features; f++)
+            {
+                T y = targets[r * features + f];
+                if (!T.IsFinite(y))
+                    throw new ArgumentOutOfRangeException(nameof(targets), y, $"targets[{r}, {f}] is {y}; regression targets must be finite.");
+            }
         }
         double inverse = count == 0 ? 0 : 1.0 / ((double)count * features);
         T gradScale = T.CreateTruncating(2 * inverse);

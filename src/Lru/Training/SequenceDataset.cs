@@ -23,7 +23,8 @@ public sealed class SequenceDataset<T> where T : unmanaged, IFloatingPointIeee75
     /// <param name="perStep">True when targets are per time step (a model without pooling).</param>
     /// <param name="stepMask">With <paramref name="perStep"/>: (count, L) flags of the steps that count in the loss; null for all.</param>
     /// <param name="lengths">(count) valid lengths in [1, L] for padded sequences; null when all are L.</param>
-    /// <exception cref="ArgumentException">An array is missing or its length does not match the shape.</exception>
+    /// <exception cref="ArgumentException">An array is missing or its length does not match the shape, or an input or value target is NaN or infinite (the message gives its position and value).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/>, <paramref name="length"/>, <paramref name="features"/> or <paramref name="outputs"/> is out of range, or a valid length is outside [1, L].</exception>
     public SequenceDataset(int count, int length, int features, T[]? inputs, int[]? tokens, int[]? classTargets, T[]? valueTargets,
         int outputs = 1, bool perStep = false, bool[]? stepMask = null, int[]? lengths = null)
     {
@@ -35,6 +36,7 @@ public sealed class SequenceDataset<T> where T : unmanaged, IFloatingPointIeee75
         {
             if (inputs is null) throw new ArgumentException("Real-valued data needs inputs.", nameof(inputs));
             Guard.Length(inputs.Length, nameof(inputs), "count, length, features", count, length, features);
+            CheckFinite(inputs, nameof(inputs));
         }
         else
         {
@@ -48,6 +50,7 @@ public sealed class SequenceDataset<T> where T : unmanaged, IFloatingPointIeee75
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(outputs, 1);
             Guard.Length(valueTargets.Length, nameof(valueTargets), perStep ? "count, length, outputs" : "count, outputs", targetRows, outputs);
+            CheckFinite(valueTargets, nameof(valueTargets));
         }
         if (stepMask is not null)
         {
@@ -63,6 +66,15 @@ public sealed class SequenceDataset<T> where T : unmanaged, IFloatingPointIeee75
         }
         (Count, Length, Features, Inputs, Tokens, ClassTargets, ValueTargets, Outputs, PerStep, StepMask, Lengths) =
             (count, length, features, inputs, tokens, classTargets, valueTargets, valueTargets is null ? 0 : outputs, perStep, stepMask, lengths);
+    }
+
+    private static void CheckFinite(T[] values, string name)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!T.IsFinite(values[i]))
+                throw new ArgumentException($"{name}[{i}] (flat index) is {values[i]}; every value must be finite.", name);
+        }
     }
 
     /// <summary>The number of sequences.</summary>

@@ -37,6 +37,6 @@ public class DenseTensorTests
         Assert.Equal("shape", Assert.Throws<ArgumentException>(() => new DenseTensor<float>(2, -1)).ParamName);
         Assert.Equal("shape", Assert.Throws<ArgumentException>(() => new DenseTensor<float>()).ParamName);
         Assert.Throws<InvalidOperationException>(() => new DenseTensor<float>(2, 3, 4)[0, 0]);
-        Assert.Throws<IndexOutOfRangeException>(() => new DenseTensor<float>(2, 3)[2, 0]);
+        Assert.Equal("i", Assert.Throws<ArgumentOutOfRangeException>(() => new DenseTensor<float>(2, 3)[2, 0]).ParamName);
     }
 }
