@@ -9,10 +9,46 @@ internal static class Cli
         {
             return action();
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException or NotSupportedException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException
+            or UnauthorizedAccessException or NotSupportedException or FormatException or OverflowException or KeyNotFoundException)
         {
-            Console.Error.WriteLine($"lru: error: {e.Message}");
+            Console.Error.WriteLine($"lru: error: {OneLine(e)}");
             return 2;
         }
+    }
+
+    /// <summary>
+    /// The message on one line: without the " (Parameter 'x')" suffix of argument exceptions (every message names
+    /// what it is about), with an out-of-range exception's actual value appended when the text does not give it.
+    /// </summary>
+    internal static string OneLine(Exception e)
+    {
+        string message = e.Message;
+        if (e is ArgumentException { ParamName: { } name })
+        {
+            string suffix = $" (Parameter '{name}')";
+            int at = message.IndexOf(suffix, StringComparison.Ordinal);
+            if (at >= 0) message = message.Remove(at, suffix.Length);
+            if (e is ArgumentOutOfRangeException { ActualValue: { } actual })
+            {
+                int line = message.IndexOf('\n');
+                if (line >= 0) message = message[..line]; // the runtime's "Actual value was …" line
+                string value = Convert.ToString(actual, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+                if (!message.Contains(value, StringComparison.Ordinal)) message = $"{message.TrimEnd()} (got {value})";
+            }
+        }
+        return string.Join(" ", message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    /// <summary>Refuses an output path whose directory does not exist or that is a directory, before any work is done.</summary>
+    /// <param name="path">The file to be written.</param>
+    /// <param name="option">The option that gave it, for the message.</param>
+    public static void CheckWritable(string path, string option)
+    {
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new ArgumentException($"{option} {path} is a directory; a file path is needed.");
+        string? directory = Path.GetDirectoryName(full);
+        if (directory is null || !Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"{option} {path}: the directory {directory} does not exist.");
     }
 }

@@ -23,6 +23,7 @@ internal static class ForwardCommand
             string inPath = r.GetValue(input)!, outPath = r.GetValue(output)!, path = r.GetValue(checkpoint)!;
             if (!File.Exists(path)) throw new FileNotFoundException($"--checkpoint: {path} does not exist.");
             if (!File.Exists(inPath)) throw new FileNotFoundException($"--input: {inPath} does not exist.");
+            Cli.CheckWritable(outPath, "--output");
             var array = NpyFile.Read(inPath);
             if (array.Shape.Count != 3)
                 throw new ArgumentException($"--input {inPath} has shape ({string.Join(", ", array.Shape)}); a (batch, length, features) array is needed.");
@@ -33,7 +34,11 @@ internal static class ForwardCommand
             {
                 int bad = Array.FindIndex(x, v => !float.IsFinite(v));
                 if (bad >= 0)
-                    throw new ArgumentException($"--input {inPath} holds {x[bad]} at [{bad / (length * features)}, {bad / features % length}, {bad % features}]; pass --allow-non-finite to run it anyway.");
+                {
+                    double original = array.DType == NpyDType.Float64 ? array.ToFloat64()[bad] : x[bad];
+                    string value = double.IsFinite(original) ? $"{original:R}, beyond the float32 range," : original.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    throw new ArgumentException($"--input {inPath} holds {value} at [{bad / (length * features)}, {bad / features % length}, {bad % features}]; pass --allow-non-finite to run it anyway.");
+                }
             }
 
             var file = SafeTensorsFile.Read(path);

@@ -91,6 +91,9 @@ internal static class TrainCommand
         string? checkpoint = r.GetValue(o.Checkpoint);
         bool resume = r.GetValue(o.Resume);
         if (resume && checkpoint is null) throw new ArgumentException("--resume needs --checkpoint PATH.");
+        // Refuse paths that cannot be written now, not after the first epoch.
+        if (checkpoint is not null) Cli.CheckWritable(checkpoint, "--checkpoint");
+        if (r.GetValue(o.Log) is { } logPath) Cli.CheckWritable(logPath, "--log");
 
         BuiltInTask task;
         TrainingSettings settings;
@@ -109,7 +112,17 @@ internal static class TrainCommand
             settings = Override(task.Defaults, r, o);
         }
 
-        var (train, test) = task.CreateData(settings, r.GetValue(o.Data));
+        // Every setting is checked before any data is made; a bad one is reported with the option that sets it.
+        SequenceDataset<float> train, test;
+        try
+        {
+            settings.Validate();
+            (train, test) = task.CreateData(settings, r.GetValue(o.Data));
+        }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName is { } name && OptionOf.TryGetValue(name, out string? option))
+        {
+            throw new ArgumentOutOfRangeException(option, e.ActualValue, $"{option}: {Cli.OneLine(e)}");
+        }
         var model = saved?.Model ?? new SequenceModel<float>(task.ModelConfig(settings), settings.Seed);
         int stepsPerEpoch = (train.Count + settings.BatchSize - 1) / settings.BatchSize;
         var optimizer = new AdamW<float>(model.NamedParameters(), settings.Optimizer((long)stepsPerEpoch * settings.Epochs));
@@ -257,6 +270,17 @@ internal static class TrainCommand
         TrainCount = r.GetValue(o.TrainCount) ?? s.TrainCount,
         TestCount = r.GetValue(o.TestCount) ?? s.TestCount,
         Length = r.GetValue(o.Length) ?? s.Length,
+    };
+
+    /// <summary>The option that sets each <see cref="TrainingSettings"/> field (and the block settings checked with it).</summary>
+    private static readonly Dictionary<string, string> OptionOf = new(StringComparer.Ordinal)
+    {
+        [nameof(TrainingSettings.Layers)] = "--layers", [nameof(TrainingSettings.Hidden)] = "--hidden", [nameof(TrainingSettings.State)] = "--state",
+        [nameof(TrainingSettings.RMin)] = "--r-min", [nameof(TrainingSettings.RMax)] = "--r-max", [nameof(TrainingSettings.MaxPhase)] = "--max-phase",
+        [nameof(TrainingSettings.BatchSize)] = "--batch", [nameof(TrainingSettings.Epochs)] = "--epochs", [nameof(TrainingSettings.LearningRate)] = "--lr",
+        [nameof(TrainingSettings.SsmLearningRate)] = "--ssm-lr", [nameof(TrainingSettings.WeightDecay)] = "--weight-decay",
+        [nameof(TrainingSettings.Dropout)] = "--dropout", [nameof(LruBlockConfig.DropoutRate)] = "--dropout", [nameof(TrainingSettings.ClipNorm)] = "--clip",
+        [nameof(TrainingSettings.TrainCount)] = "--train-count", [nameof(TrainingSettings.TestCount)] = "--test-count", [nameof(TrainingSettings.Length)] = "--length",
     };
 
     private static int CheckThreads(int threads) =>

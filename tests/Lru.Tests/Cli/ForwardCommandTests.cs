@@ -85,4 +85,57 @@ public class ForwardCommandTests : IDisposable
         Assert.Contains("3 features per step but the layer has H = 2", wrongWidth.Error);
         Assert.False(File.Exists(output));
     }
+
+    [Fact]
+    public void InfiniteInput_IsRefused_UnlessAllowNonFiniteIsGiven()
+    {
+        var layer = new LruLayer<float>(new LruConfig(2, 2));
+        string weights = Path.Combine(_dir, "layer.safetensors"), input = Path.Combine(_dir, "x.npy"), output = Path.Combine(_dir, "y.npy");
+        LruLayerFile.Save(weights, layer);
+        NpyFile.Write(input, [1, 0, 0, float.NegativeInfinity], [1, 2, 2]);
+
+        var (code, _, error) = CliRunner.Run($"forward --checkpoint {weights} --input {input} --output {output}");
+        Assert.NotEqual(0, code);
+        Assert.Contains("holds -Infinity at [0, 1, 1]; pass --allow-non-finite", error);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.False(File.Exists(output));
+
+        var allowed = CliRunner.Run($"forward --checkpoint {weights} --input {input} --output {output} --allow-non-finite");
+        Assert.True(allowed.ExitCode == 0, allowed.Error);
+        Assert.Equal([1, 2, 2], NpyFile.Read(output).Shape);
+    }
+
+    [Fact]
+    public void Float64Input_BeyondTheFloat32Range_IsRefused()
+    {
+        var layer = new LruLayer<float>(new LruConfig(2, 2));
+        string weights = Path.Combine(_dir, "layer.safetensors"), input = Path.Combine(_dir, "x.npy"), output = Path.Combine(_dir, "y.npy");
+        LruLayerFile.Save(weights, layer);
+        NpyFile.Write(input, [1, 1e300, 0, 0], [1, 2, 2]);
+        var (code, _, error) = CliRunner.Run($"forward --checkpoint {weights} --input {input} --output {output}");
+        Assert.NotEqual(0, code);
+        Assert.Contains("holds 1E+300, beyond the float32 range, at [0, 0, 1]", error);
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public void MalformedInput_AndAMissingOutputDirectory_GiveOneLine_AndWriteNothing()
+    {
+        var layer = new LruLayer<float>(new LruConfig(2, 2));
+        string weights = Path.Combine(_dir, "layer.safetensors"), input = Path.Combine(_dir, "x.npy"), output = Path.Combine(_dir, "y.npy");
+        LruLayerFile.Save(weights, layer);
+        File.WriteAllBytes(input, [0x93, (byte)'N', (byte)'U']);
+        var malformed = CliRunner.Run($"forward --checkpoint {weights} --input {input} --output {output}");
+        Assert.NotEqual(0, malformed.ExitCode);
+        Assert.Contains($".npy file '{input}' is truncated", malformed.Error);
+        Assert.Single(malformed.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.False(File.Exists(output));
+
+        NpyFile.Write(input, [1f, 2, 3, 4], [1, 2, 2]);
+        string nowhere = Path.Combine(_dir, "missing", "y.npy");
+        var noDirectory = CliRunner.Run($"forward --checkpoint {weights} --input {input} --output {nowhere}");
+        Assert.NotEqual(0, noDirectory.ExitCode);
+        Assert.Contains($"--output {nowhere}: the directory {Path.Combine(_dir, "missing")} does not exist.", noDirectory.Error);
+        Assert.Single(noDirectory.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
 }

@@ -99,7 +99,14 @@ public class TrainCommandTests : IDisposable
     [Theory]
     [InlineData("train --task nope", "Unknown task 'nope'")]
     [InlineData("train --task copy --threads 0", "--threads must be at least 1")]
-    [InlineData("train --task copy --epochs 0", "Epochs must be at least 1")]
+    [InlineData("train --task copy --epochs 0", "--epochs: Epochs must be at least 1; got 0.")]
+    [InlineData("train --task copy --batch 0", "--batch: BatchSize must be at least 1; got 0.")]
+    [InlineData("train --task copy --lr -1", "--lr: LearningRate must be finite and at least 0; got -1.")]
+    [InlineData("train --task copy --dropout 1", "--dropout: Dropout must be in [0, 1); got 1.")]
+    [InlineData("train --task copy --r-max 0.5 --r-min 0.6", "--r-max: r_max must satisfy r_min (0.6) < r_max < 1; got 0.5.")]
+    [InlineData("train --task copy --train-count 0", "--train-count: TrainCount must be at least 1 for a generated task; got 0.")]
+    [InlineData("train --task adding --length 1", "--length: Length must be at least 2 for this task; got 1.")]
+    [InlineData("train --task copy --checkpoint /nonexistent/dir/x.safetensors", "--checkpoint /nonexistent/dir/x.safetensors: the directory /nonexistent/dir does not exist.")]
     [InlineData("train --resume", "--resume needs --checkpoint")]
     [InlineData("eval --checkpoint /nonexistent/x.safetensors", "does not exist")]
     [InlineData("bench --batch 0", "--batch and --length must be at least 1")]
@@ -108,7 +115,30 @@ public class TrainCommandTests : IDisposable
         var (code, _, error) = CliRunner.Run(arguments);
         Assert.NotEqual(0, code);
         Assert.Contains(message, error);
-        Assert.DoesNotContain("   at ", error); // no stack trace
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries)); // one line, so no stack trace either
+    }
+
+    [Fact]
+    public void BadSetting_WithACheckpointPath_WritesNoCheckpoint()
+    {
+        string checkpoint = Path.Combine(_dir, "run.safetensors"), log = Path.Combine(_dir, "run.jsonl");
+        var (code, _, error) = CliRunner.Run($"{SmallCopy} --weight-decay NaN --checkpoint {checkpoint} --log {log}");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--weight-decay: WeightDecay must be finite and at least 0; got NaN.", error);
+        Assert.False(File.Exists(checkpoint));
+        Assert.False(File.Exists(log));
+        Assert.Empty(Directory.GetFiles(_dir)); // no temporary file either
+    }
+
+    [Fact]
+    public void Eval_OfACorruptCheckpoint_GivesOneLine_WithoutAStackTrace()
+    {
+        string path = Path.Combine(_dir, "corrupt.safetensors");
+        File.WriteAllBytes(path, [1, 2, 3]);
+        var (code, _, error) = CliRunner.Run($"eval --checkpoint {path}");
+        Assert.NotEqual(0, code);
+        Assert.Contains($"safetensors file '{path}' is truncated", error);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [Fact]
