@@ -61,6 +61,7 @@ public class ValidationTests
             () => DiagonalRecurrence.Scan<float>(new float[2], new float[2], new float[8], 1, 2, mode: (ScanMode)9), "mode", "9"),
         ["DiagonalRecurrence.Scan(threads 0)"] = Refuses<ArgumentOutOfRangeException>(
             () => DiagonalRecurrence.Scan<float>(new float[2], new float[2], new float[8], 1, 2, threads: 0), "threads", "0"),
+        ["DiagonalRecurrence.ChooseMode(n < 0)"] = Refuses<ArgumentOutOfRangeException>(() => DiagonalRecurrence.ChooseMode(1, 10, -4), "n", "-4"),
         ["TreeScan.InclusiveScan(length < 0)"] = Refuses<ArgumentOutOfRangeException>(() => { var op = new NoOperator(); TreeScan.InclusiveScan(-1, ref op); }, "length", "-1"),
 
         // Layers
@@ -92,6 +93,16 @@ public class ValidationTests
         ["Parameter(shape: null)"] = Refuses<ArgumentNullException>(() => _ = new Parameter<float>("w", ParameterGroup.Default, null!), "shape", "shape"),
         ["Parameter(a length 0)"] = Refuses<ArgumentException>(() => _ = new Parameter<float>("w", ParameterGroup.Default, 2, 0), "shape", "0"),
         ["Parameter(undefined group)"] = Refuses<ArgumentOutOfRangeException>(() => _ = new Parameter<float>("w", (ParameterGroup)7, 2), "group", "7"),
+        ["Linear.Backward(batch < 0) before any forward"] = Refuses<ArgumentOutOfRangeException>(() => new Linear<float>(4, 4).Backward(new float[4], new float[4], -1, -1), "batch", "-1"),
+        ["LayerNorm.Backward(batch < 0) before any forward"] = Refuses<ArgumentOutOfRangeException>(() => new LayerNorm<float>(4).Backward(new float[4], new float[4], -1, -1), "batch", "-1"),
+        ["BatchNorm.Backward(length < 0) before any forward"] = Refuses<ArgumentOutOfRangeException>(() => new BatchNorm<float>(4).Backward(new float[4], new float[4], 1, -1), "length", "-1"),
+        ["Gelu.Backward(batch < 0) before any forward"] = Refuses<ArgumentOutOfRangeException>(() => new Gelu<float>(4).Backward(new float[4], new float[4], -1, -1), "batch", "-1"),
+        ["Dropout.Backward(batch < 0) before any forward"] = Refuses<ArgumentOutOfRangeException>(() => new Dropout<float>(4, 0.1).Backward(new float[4], new float[4], -1, -1), "batch", "-1"),
+        ["Glu.Backward(batch < 0) before any forward"] = Refuses<ArgumentOutOfRangeException>(() => new Glu<float>(4).Backward(new float[4], new float[4], -1, -1), "batch", "-1"),
+        ["Mlp.Backward(batch < 0) before any forward"] = Refuses<ArgumentOutOfRangeException>(() => new Mlp<float>(4).Backward(new float[4], new float[4], -1, -1), "batch", "-1"),
+        ["LruLayer.Backward(batch < 0) before any forward"] = Refuses<ArgumentOutOfRangeException>(
+            () => new LruLayer<float>(new LruConfig(4, 3)).Backward(new float[4], new float[4], -1, -1), "batch", "-1"),
+        ["Embedding.Backward(batch < 0) before any forward"] = Refuses<ArgumentOutOfRangeException>(() => new Embedding<float>(5, 4).Backward(new float[4], -1, -1), "batch", "-1"),
         ["BidirectionalLru(undefined combine)"] = Refuses<ArgumentOutOfRangeException>(() => _ = new BidirectionalLru<float>(new LruConfig(4, 3), (BidirectionalCombine)3), "combine", "3"),
         ["BidirectionalLru.Forward(batch < 0)"] = Refuses<ArgumentOutOfRangeException>(
             () => new BidirectionalLru<float>(new LruConfig(4, 3)).Forward(new float[4], new float[4], -1, -1), "batch", "-1"),
@@ -142,6 +153,7 @@ public class ValidationTests
             block.Step(new float[8], new float[8], new LruBlock<float>(Block with { Hidden = 4 }).CreateState(2));
         }, "state", "H = 4"),
         ["Pooling(undefined mode)"] = Refuses<ArgumentOutOfRangeException>(() => _ = new Pooling<float>((PoolingMode)7, 4), "mode", "7"),
+        ["Pooling.OutputLength(length < 0)"] = Refuses<ArgumentOutOfRangeException>(() => new Pooling<float>(PoolingMode.None, 2).OutputLength(1, -3), "length", "-3"),
         ["Pooling.Forward(a valid length 0)"] = Refuses<ArgumentOutOfRangeException>(
             () => new Pooling<float>(PoolingMode.Mean, 2).Forward(new float[8], new float[4], 2, 2, [2, 0]), "lengths", "0"),
         ["Pooling.Backward(gradInput of another length)"] = Refuses<ArgumentException>(
@@ -180,6 +192,8 @@ public class ValidationTests
             var optimizer = new AdamW<float>([("w", new Parameter<float>("w", ParameterGroup.Default, 2))], new AdamWSettings());
             optimizer.LoadState(optimizer.State().Select(e => e.Name == "w.exp_avg" ? (e.Name, new float[3]) : e));
         }, "state", "length 3"),
+        ["Optimizer.CurrentLearningRate(unknown group)"] = Refuses<ArgumentException>(
+            () => new AdamW<float>([("w", new Parameter<float>("w", ParameterGroup.Default, 2))], new AdamWSettings()).CurrentLearningRate("nope"), "groupName", "'nope'"),
         ["TrainerOptions(BatchSize 0)"] = Refuses<ArgumentOutOfRangeException>(() => new TrainerOptions(BatchSize: 0).Validate(), "BatchSize", "0"),
         ["TrainerOptions(ClipNorm NaN)"] = Refuses<ArgumentOutOfRangeException>(() => new TrainerOptions(ClipNorm: double.NaN).Validate(), "ClipNorm", "NaN"),
         ["Trainer.TrainStep(index ≥ count)"] = Refuses<ArgumentOutOfRangeException>(() => Trainer().TrainStep(Data(), [0, 12]), "indices", "12"),

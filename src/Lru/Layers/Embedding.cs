@@ -117,8 +117,11 @@ public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="length">The sequence length of the last training forward.</param>
     /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
     /// <exception cref="ArgumentException"><paramref name="gradOutput"/>'s length does not match the shape.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     public void Backward(ReadOnlySpan<T> gradOutput, int batch, int length)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
         using var scope = _calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0

@@ -111,10 +111,13 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, H); may be the same span as <paramref name="gradOutput"/>; may be empty when not needed.</param>
     /// <param name="batch">The batch size of the last training forward.</param>
     /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call.</exception>
+    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
         using var scope = Calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)
             throw new InvalidOperationException(_cachedBatch < 0

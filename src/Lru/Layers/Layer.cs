@@ -69,5 +69,6 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="length">The sequence length of the last forward pass.</param>
     /// <exception cref="InvalidOperationException">No training forward pass of this shape precedes the call, or the call overlaps another call on this instance.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     public abstract void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length);
 }

@@ -147,12 +147,15 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     /// <param name="length">The sequence length of the last training forward.</param>
     /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length) =>
         Backward(gradOutput, gradInput, batch, length, accumulateInput: false);
 
     /// <summary>As <see cref="Backward(ReadOnlySpan{T}, Span{T}, int, int)"/>, optionally adding <c>∂ℒ/∂x</c> to <paramref name="gradInput"/> instead of overwriting it.</summary>
     internal void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length, bool accumulateInput)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
         int n = InputFeatures, m = OutputFeatures;
         using var scope = Calls.Enter(training: true, nameof(Backward));
         CheckCached(batch, length);

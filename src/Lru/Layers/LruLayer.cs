@@ -274,10 +274,13 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
     /// <exception cref="InvalidOperationException">The last forward pass was not a training pass of this batch and length, or the call overlaps another call on this layer.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
     public void Backward(
         ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length,
         Span<T> gradInitialState, ScanMode mode = ScanMode.Auto, int? threads = null)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
         int h = Hidden, n = StateSize;
         using var scope = Calls.Enter(training: true, nameof(Backward));
         if (batch != _cachedBatch || length != _cachedLength)

@@ -53,8 +53,13 @@ public sealed class Pooling<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="batch">The batch size B.</param>
     /// <param name="length">The sequence length L.</param>
     /// <returns>The length the output span must have.</returns>
-    public int OutputLength(int batch, int length) =>
-        checked(Mode == PoolingMode.None ? batch * length * Features : batch * Features);
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    public int OutputLength(int batch, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        return checked(Mode == PoolingMode.None ? batch * length * Features : batch * Features);
+    }
 
     /// <summary>Pools every sequence over its valid time steps.</summary>
     /// <param name="input">(batch, length, H).</param>

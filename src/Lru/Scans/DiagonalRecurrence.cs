@@ -97,7 +97,14 @@ public static unsafe class DiagonalRecurrence
     /// faster on every shape tried (docs/performance.md). The tree scan does twice the work too and
     /// synchronises at every level; it is never chosen automatically.
     /// </remarks>
-    public static ScanMode ChooseMode(int batch, int length, int n) => ChooseMode(batch, length, n, Environment.ProcessorCount);
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/>, <paramref name="length"/> or <paramref name="n"/> is negative.</exception>
+    public static ScanMode ChooseMode(int batch, int length, int n)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        return ChooseMode(batch, length, n, Environment.ProcessorCount);
+    }
 
     internal static ScanMode ChooseMode(int batch, int length, int n, int processors)
     {

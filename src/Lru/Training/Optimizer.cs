@@ -136,9 +136,11 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>The learning rate the next <see cref="Step"/> applies to a group: its rate times <see cref="CurrentScheduleFactor"/>.</summary>
     /// <param name="groupName">One of the names in <see cref="Groups"/>.</param>
     /// <returns>The scheduled learning rate.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="groupName"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="groupName"/> names no group.</exception>
     public double CurrentLearningRate(string groupName)
     {
+        ArgumentNullException.ThrowIfNull(groupName);
         foreach (var g in _groups)
         {
             if (g.Name == groupName) return g.LearningRate * CurrentScheduleFactor;
