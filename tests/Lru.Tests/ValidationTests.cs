@@ -227,6 +227,8 @@ public class ValidationTests
             () => BuiltInTasks.Get("copy").CreateData(BuiltInTasks.Get("copy").Defaults with { TrainCount = 0 }), "TrainCount", "0"),
         ["BuiltInTask.CreateData(adding, Length 1)"] = Refuses<ArgumentOutOfRangeException>(
             () => BuiltInTasks.Get("adding").CreateData(BuiltInTasks.Get("adding").Defaults with { Length = 1 }), "Length", "1"),
+        ["BuiltInTask.ModelConfig(settings: null)"] = Refuses<ArgumentNullException>(() => BuiltInTasks.Get("listops").ModelConfig(null!), "settings", "settings"),
+        ["BuiltInTask.CreateData(settings: null)"] = Refuses<ArgumentNullException>(() => BuiltInTasks.Get("fashion-mnist").CreateData(null!), "settings", "settings"),
         ["BuiltInTasks.Get(unknown)"] = Refuses<ArgumentException>(() => BuiltInTasks.Get("nope"), "name", "nope"),
         ["FashionMnist.Load(trainCount < 0)"] = Refuses<ArgumentOutOfRangeException>(() => FashionMnist.Load("/nonexistent", -1), "trainCount", "-1"),
         ["CopyTaskOptions(Bits 0)"] = Refuses<ArgumentOutOfRangeException>(() => new CopyTaskOptions(Bits: 0).Validate(), "Bits", "0"),

@@ -129,6 +129,8 @@ public abstract class BuiltInTask
 
     /// <summary>The model configuration for this task and settings.</summary>
     /// <param name="settings">The model sizes.</param>
+    /// <returns>The configuration (not yet validated; the model's constructor validates it).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="settings"/> is null.</exception>
     public abstract SequenceModelConfig ModelConfig(TrainingSettings settings);
 }
 
@@ -165,7 +167,7 @@ public static class BuiltInTasks
             return (CopyTask.Generate(s.TrainCount, s.Seed * 2 + 1), CopyTask.Generate(s.TestCount, s.Seed * 2 + 2));
         }
 
-        public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
+        public override SequenceModelConfig ModelConfig(TrainingSettings s) => s is null ? throw new ArgumentNullException("settings") :
             new(new CopyTaskOptions().InputFeatures, 0, new CopyTaskOptions().Bits, s.Layers, s.Block, PoolingMode.None, OutputKind.MultiLabel);
     }
 
@@ -185,7 +187,7 @@ public static class BuiltInTasks
             return (AddingTask.Generate(s.TrainCount, s.Length, s.Seed * 2 + 1), AddingTask.Generate(s.TestCount, s.Length, s.Seed * 2 + 2));
         }
 
-        public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
+        public override SequenceModelConfig ModelConfig(TrainingSettings s) => s is null ? throw new ArgumentNullException("settings") :
             new(2, 0, 1, s.Layers, s.Block, PoolingMode.Last, OutputKind.Regression);
     }
 
@@ -206,7 +208,7 @@ public static class BuiltInTasks
             return (ListOps.Generate(s.TrainCount, s.Seed * 2 + 1, options), ListOps.Generate(s.TestCount, s.Seed * 2 + 2, options));
         }
 
-        public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
+        public override SequenceModelConfig ModelConfig(TrainingSettings s) => s is null ? throw new ArgumentNullException("settings") :
             new(0, ListOps.Vocabulary, ListOps.Classes, s.Layers, s.Block, PoolingMode.Mean);
     }
 
@@ -222,11 +224,11 @@ public static class BuiltInTasks
 
         public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
         {
-            ArgumentNullException.ThrowIfNull(s);
+            ArgumentNullException.ThrowIfNull(s, "settings");
             return FashionMnist.Load(dataDirectory ?? FashionMnist.DefaultDirectory, s.TrainCount, s.TestCount);
         }
 
-        public override SequenceModelConfig ModelConfig(TrainingSettings s) =>
+        public override SequenceModelConfig ModelConfig(TrainingSettings s) => s is null ? throw new ArgumentNullException("settings") :
             new(1, 0, 10, s.Layers, s.Block, PoolingMode.Mean);
     }
 }
