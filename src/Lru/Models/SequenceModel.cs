@@ -297,7 +297,7 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
     /// <param name="input">(state.Batch, InputFeatures): this step's inputs.</param>
     /// <param name="output">(state.Batch, Outputs).</param>
     /// <param name="state">The streams' state from <see cref="CreateState"/>.</param>
-    /// <exception cref="InvalidOperationException">The model is in training mode, reads tokens (use <see cref="StepTokens"/>), or a training-mode call on it runs on another thread.</exception>
+    /// <exception cref="InvalidOperationException">The model is in training mode, reads tokens (use <see cref="StepTokens"/>), a training-mode call on it runs on another thread, or another thread is stepping <paramref name="state"/>.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
     /// <exception cref="ArgumentException">A span's length does not match, or <paramref name="state"/> was made for a model of another shape.</exception>
     public void Step(ReadOnlySpan<T> input, Span<T> output, SequenceModelState<T> state)
@@ -307,6 +307,7 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
         CheckStreaming(state, output.Length);
         Guard.Length(input.Length, nameof(input), "batch, features", state.Batch, Config.InputFeatures);
         using var scope = _calls.Enter(training: false, nameof(Step));
+        using var use = state.Use(nameof(Step));
         SetModes(training: false);
         encoder.Forward(input, state.X, state.Batch, 1);
         StepBlocks(output, state);
@@ -316,7 +317,7 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
     /// <param name="tokens">(state.Batch): this step's token ids.</param>
     /// <param name="output">(state.Batch, Outputs).</param>
     /// <param name="state">The streams' state from <see cref="CreateState"/>.</param>
-    /// <exception cref="InvalidOperationException">The model is in training mode, reads real-valued inputs, or a training-mode call on it runs on another thread.</exception>
+    /// <exception cref="InvalidOperationException">The model is in training mode, reads real-valued inputs, a training-mode call on it runs on another thread, or another thread is stepping <paramref name="state"/>.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside [0, Vocabulary).</exception>
     /// <exception cref="ArgumentException">A span's length does not match, or <paramref name="state"/> was made for a model of another shape.</exception>
@@ -327,6 +328,7 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
         CheckStreaming(state, output.Length);
         Guard.Length(tokens.Length, nameof(tokens), "batch", state.Batch);
         using var scope = _calls.Enter(training: false, nameof(StepTokens));
+        using var use = state.Use(nameof(StepTokens));
         SetModes(training: false);
         embedding.Forward(tokens, state.X, state.Batch, 1);
         StepBlocks(output, state);
@@ -420,10 +422,16 @@ public sealed class SequenceModel<T> where T : unmanaged, IFloatingPointIeee754<
 }
 
 /// <summary>The streaming state of a <see cref="SequenceModel{T}"/>: every block's state, the running sum for mean pooling, and work space.</summary>
+/// <remarks>
+/// A state belongs to one caller at a time: many threads may step one model, each with its own state, but a
+/// <see cref="SequenceModel{T}.Step"/> or <see cref="Reset"/> on a state that another thread is stepping throws
+/// <see cref="InvalidOperationException"/> (one interlocked operation per step).
+/// </remarks>
 /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
 public sealed class SequenceModelState<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly T[] _x, _y, _sum;
+    private int _inUse;
 
     internal SequenceModelState(LruBlockState<T>[] blocks, int batch, int hidden)
     {
@@ -449,10 +457,27 @@ public sealed class SequenceModelState<T> where T : unmanaged, IFloatingPointIee
     internal Span<T> Sum => _sum;
 
     /// <summary>Sets every state to zero (the start of new sequences).</summary>
+    /// <exception cref="InvalidOperationException">Another thread is stepping this state.</exception>
     public void Reset()
     {
+        using var use = Use(nameof(Reset));
         foreach (var block in Blocks) block.Reset();
         Array.Clear(_sum);
         Steps = 0;
+    }
+
+    /// <summary>Takes the state for one call; disposing the result gives it back.</summary>
+    internal InUse Use(string call)
+    {
+        if (Interlocked.Exchange(ref _inUse, 1) != 0)
+            throw new InvalidOperationException(
+                $"SequenceModelState.{call} was refused: another thread is stepping this state. Each stream of steps needs its own state (SequenceModel.CreateState).");
+        return new InUse(this);
+    }
+
+    /// <summary>Gives the state back when disposed.</summary>
+    internal readonly struct InUse(SequenceModelState<T> state) : IDisposable
+    {
+        public void Dispose() => Volatile.Write(ref state._inUse, 0);
     }
 }

@@ -237,6 +237,24 @@ public class ConcurrencyTests
     }
 
     [Fact]
+    public void OneState_SteppedWhileAnotherCallHoldsIt_IsRefused_AndThenStepsNormally()
+    {
+        var model = Model("layernorm-glu", PoolingMode.Mean);
+        var state = model.CreateState(1);
+        float[] x = [0.5f, -1, 2], y = new float[Outputs], expected = new float[Outputs];
+        using (state.Use("Step")) // as a Step on another thread would hold it
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => model.Step(x, y, state));
+            Assert.Contains("another thread is stepping this state", e.Message);
+            Assert.Throws<InvalidOperationException>(state.Reset);
+        }
+        Assert.Equal(0, state.Steps);
+        model.Step(x, y, state);
+        model.Step(x, expected, model.CreateState(1));
+        Assert.Equal(expected, y);
+    }
+
+    [Fact]
     public void CallGuard_SharesEvaluationCalls_AndRefusesAnOverlappingTrainingCall()
     {
         var guard = new CallGuard("Thing`1");
