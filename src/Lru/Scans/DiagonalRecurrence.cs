@@ -180,7 +180,7 @@ public static unsafe class DiagonalRecurrence
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         T* prev = g.Row(b, from);
-        int ahead = PrefetchDistance;
+        int ahead = Math.Clamp(PrefetchBytes / (2 * g.N * sizeof(T)), 8, 128);
         for (int step = from + 1; step < to; step++)
         {
             T* cur = g.Row(b, step);
@@ -191,14 +191,15 @@ public static unsafe class DiagonalRecurrence
     }
 
     /// <summary>
-    /// Rows ahead whose cache lines the sequential scan requests before it reaches them. A block of a
-    /// row is a few separate runs of lines a row length apart, which the hardware prefetchers follow
-    /// poorly; measured on the project's machine (Zen 4) 8 rows gave 25–35 % more GB/s than none, 2 or 4
-    /// (docs/performance.md).
+    /// How far ahead (in bytes of the state buffer) the sequential scan asks for the lines of the rows it
+    /// will reach, into L2. A block of a row is one or two runs of lines a row length apart, which the
+    /// hardware prefetchers follow poorly. Measured on the project's machine (Zen 4, B = 8, L = 8192,
+    /// N = 256, one core, a noisy shared host): 14–17 GB/s prefetching 8 rows (16 KiB) ahead into L1,
+    /// 18–39 GB/s prefetching 64 KiB ahead into L2 (docs/performance.md).
     /// </summary>
-    private const int PrefetchDistance = 8;
+    private const int PrefetchBytes = 64 * 1024;
 
-    /// <summary>Asks for the cache lines of channels [c0, c1) of a row (real and imaginary parts) ahead of use.</summary>
+    /// <summary>Asks for the cache lines of channels [c0, c1) of a row (real and imaginary parts) to be brought into L2.</summary>
     private static void Prefetch<T>(T* row, int n, int c0, int c1) where T : unmanaged
     {
         if (!Sse.IsSupported) return;
@@ -206,8 +207,8 @@ public static unsafe class DiagonalRecurrence
         long bytes = (long)(c1 - c0) * sizeof(T);
         for (long o = 0; o < bytes; o += 64)
         {
-            Sse.Prefetch0(re + o);
-            Sse.Prefetch0(im + o);
+            Sse.Prefetch1(re + o);
+            Sse.Prefetch1(im + o);
         }
     }
 
