@@ -302,8 +302,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         if (Config.MatrixD)
             Gemm.Multiply<T>(gradOutput, u, gradD, h, h, m, transposeA: true, accumulate: true, threads: workers);
         else
-            for (int r = 0; r < m; r++)
-                TensorPrimitives.MultiplyAdd(gradOutput.Slice(r * h, h), u.Slice(r * h, h), gradD, gradD);
+            RowOps.AccumulateProducts(gradOutput, u, gradD, m);
 
         // ∂C: Gᵀ·X (H × 2N) = [Σ g x_reᵀ | Σ g x_imᵀ]; ∂C_re += left half, ∂C_im −= right half.
         Span<T> gradW = Buffers.Grow(ref _gradOutputWeights, h * 2 * n);
@@ -351,11 +350,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             if (Config.MatrixD)
                 Gemm.Multiply<T>(gradOutput, D.Value, gradInput, m, h, h, threads: workers);
             else
-            {
-                ReadOnlySpan<T> d = D.Value;
-                for (int r = 0; r < m; r++)
-                    TensorPrimitives.Multiply(gradOutput.Slice(r * h, h), d, gradInput.Slice(r * h, h));
-            }
+                RowOps.MultiplyRows<T>(gradOutput, D.Value, gradInput, m);
             Gemm.Multiply<T>(delta, _inputWeightsT, gradInput, m, h, 2 * n, transposeB: true, accumulate: true, threads: workers);
         }
 
@@ -477,11 +472,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         if (Config.MatrixD)
             _stepSkip!.MultiplyRows(input, output, batch, accumulate: false);
         else
-        {
-            ReadOnlySpan<T> d = D.Value;
-            for (int b = 0; b < batch; b++)
-                TensorPrimitives.Multiply(input.Slice(b * h, h), d, output.Slice(b * h, h));
-        }
+            RowOps.MultiplyRows<T>(input, D.Value, output, batch);
         _stepOutput!.MultiplyRows(x.AsSpan(0, batch * 2 * n), output, batch, accumulate: true);
     }
 
@@ -494,9 +485,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             Gemm.Multiply<T>(input, D.Value, output, rows, h, h, transposeB: true, threads: workers);
             return;
         }
-        ReadOnlySpan<T> d = D.Value;
-        for (int r = 0; r < rows; r++)
-            TensorPrimitives.Multiply(input.Slice(r * h, h), d, output.Slice(r * h, h));
+        RowOps.MultiplyRows<T>(input[..(rows * h)], D.Value, output[..(rows * h)], rows);
     }
 
     private unsafe void StepState(T[] x, T[] scratch, int batch, int n)
