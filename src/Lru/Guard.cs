@@ -18,6 +18,23 @@ internal static class Guard
         if (actual != expected) ThrowLength(actual, expected, paramName, dimNames, dims.ToArray());
     }
 
+    /// <summary>
+    /// Checks the arguments of a sequence-to-sequence call: <paramref name="batch"/> and <paramref name="length"/>
+    /// are not negative and the spans <c>input</c> and <c>output</c> both hold (batch, length, H) values.
+    /// </summary>
+    /// <param name="inputLength">The length of the span named <c>input</c>.</param>
+    /// <param name="outputLength">The length of the span named <c>output</c>.</param>
+    /// <param name="batch">The batch size B.</param>
+    /// <param name="length">The sequence length L.</param>
+    /// <param name="h">The features per step H.</param>
+    public static void SequencePair(long inputLength, long outputLength, int batch, int length, int h)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        Length(inputLength, "input", "batch, length, H", batch, length, h);
+        Length(outputLength, "output", "batch, length, H", batch, length, h);
+    }
+
     private static void ThrowLength(long actual, long expected, string paramName, string dimNames, long[] dims) =>
         throw new ArgumentException(
             $"{paramName} has length {actual} but shape ({dimNames}) = ({string.Join(", ", dims)}) needs {expected}.", paramName);

@@ -80,11 +80,8 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
     public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
         int h = Features;
-        Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
-        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
+        Guard.SequencePair(input.Length, output.Length, batch, length, h);
         bool training = IsTraining;
         using var scope = Calls.Enter(training, nameof(Forward));
         if (training)

@@ -107,9 +107,13 @@ public class NpyPropertyTests
     [Fact]
     public void StructuredRandomHeaders_AreReadOrRefused_WithTheDocumentedException()
     {
-        var descr = Gen.OneOf(Gen.Const("'<f4'"), Gen.Const("'<f8'"), Gen.Const("\"<f4\""), Gen.Const("'>f8'"), Gen.Const("'|O'"), Gen.Const("'<i4'"),
-                              Gen.Const("[('x', '<f4')]"), Gen.Const("('<f4',)"), Gen.Const("None"), Gen.Const("4"), Gen.Const("'<f\\'4'"), Gen.Const("'<f4"));
-        var fortran = Gen.OneOf(Gen.Const("False"), Gen.Const("True"), Gen.Const("0"), Gen.Const("None"), Gen.Const("false"));
+        // Valid pieces are drawn more often than the others, so that whole valid files stay common
+        // (with uniform choices only about one file in 3,000 was valid, and the tally below could see none).
+        var descr = Gen.Frequency(
+            (3, Gen.OneOf(Gen.Const("'<f4'"), Gen.Const("'<f8'"))),
+            (2, Gen.OneOf(Gen.Const("'<f4'"), Gen.Const("'<f8'"), Gen.Const("\"<f4\""), Gen.Const("'>f8'"), Gen.Const("'|O'"), Gen.Const("'<i4'"),
+                          Gen.Const("[('x', '<f4')]"), Gen.Const("('<f4',)"), Gen.Const("None"), Gen.Const("4"), Gen.Const("'<f\\'4'"), Gen.Const("'<f4"))));
+        var fortran = Gen.Frequency((3, Gen.Const("False")), (1, Gen.OneOf(Gen.Const("False"), Gen.Const("True"), Gen.Const("0"), Gen.Const("None"), Gen.Const("false"))));
         var number = Gen.Frequency((8, Gen.Int[0, 5].Select(i => i.ToString(CultureInfo.InvariantCulture))), (1, ParserFuzz.InterestingNumber));
         var shape =
             from dims in number.Array[0, 4]
@@ -130,7 +134,8 @@ public class NpyPropertyTests
             from s in shape
             from keys in Gen.Int[0, 5]
             from extra in Gen.Frequency((6, Gen.Const("")), (1, Gen.Const("'x': 1, ")), (1, Gen.Const("'shape': (), ")), (1, Gen.Const("1: 2, ")))
-            from close in Gen.OneOf(Gen.Const(", }"), Gen.Const("}"), Gen.Const(",}"), Gen.Const(" } "), Gen.Const(""), Gen.Const("}}"))
+            from close in Gen.Frequency((3, Gen.OneOf(Gen.Const(", }"), Gen.Const("}"))),
+                                        (1, Gen.OneOf(Gen.Const(", }"), Gen.Const("}"), Gen.Const(",}"), Gen.Const(" } "), Gen.Const(""), Gen.Const("}}"))))
             select "{" + extra + keys switch
             {
                 0 or 1 or 2 => $"'descr': {d}, 'fortran_order': {f}, 'shape': {s}",
@@ -143,7 +148,7 @@ public class NpyPropertyTests
             from major in Gen.Frequency((3, Gen.Const((byte)1)), (1, Gen.Byte[2, 3]))
             from pad in Gen.Int[0, 70]
             from newline in Gen.Frequency((4, Gen.Const("\n")), (1, Gen.Const("")))
-            from data in Gen.Frequency((3, Gen.Int[0, 5].Select(n => 4 * n)), (1, Gen.Int[0, 64]))
+            from data in Gen.Frequency((3, Gen.Int[0, 5].Select(n => 4 * n)), (1, Gen.Int[0, 64]), (2, Gen.Const(0)))
             let text = Encoding.Latin1.GetBytes(header + new string(' ', pad) + newline)
             select (byte[])[0x93, .. "NUMPY"u8, major, 0, .. (major == 1 ? BitConverter.GetBytes((ushort)text.Length) : BitConverter.GetBytes((uint)text.Length)), .. text, .. new byte[data]];
         var tally = new Tally();

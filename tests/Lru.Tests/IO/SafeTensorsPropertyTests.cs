@@ -248,7 +248,9 @@ public class SafeTensorsPropertyTests
         var files =
             from meta in metadata
             from entries in Gen.Select(names, entry).Array[0, 4]
-            from data in Gen.Int[0, 120]
+            // No data bytes now and then: random offsets rarely cover the data exactly, and without this
+            // about one file in 1,000 was valid, so the tally below could see none.
+            from data in Gen.Frequency((4, Gen.Int[0, 120]), (1, Gen.Const(0)))
             from pad in Gen.Int[0, 9]
             let json = "{" + meta + string.Join(",", entries.Select(e => $"\"{e.Item1}\":{e.Item2}")) + "}"
             let header = Encoding.UTF8.GetBytes(json.Replace(",}", "}", StringComparison.Ordinal) + new string(' ', pad))
