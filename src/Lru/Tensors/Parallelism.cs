@@ -39,33 +39,17 @@ public static class Parallelism
 
     /// <summary>
     /// Runs <paramref name="body"/> for every index in [0, <paramref name="count"/>) on at most
-    /// <paramref name="threads"/> threads. With one thread (or one item) it runs inline and
-    /// allocates nothing. Each index must write outputs disjoint from every other index.
+    /// <paramref name="threads"/> threads: the calling thread and the helpers of <see cref="WorkerPool.Shared"/>.
+    /// Allocates nothing. With one thread, one item, or the pool busy with another loop (a concurrent or nested
+    /// call) it runs every item on the calling thread. Each index must write outputs disjoint from every other
+    /// index, so which thread runs it never changes a result. An exception from an item is rethrown here.
     /// </summary>
     internal static void For<TBody>(int count, int threads, ref TBody body)
         where TBody : struct, IIndexedWork
     {
         if (count <= 0) return;
-        if (threads <= 1 || count == 1)
-        {
-            for (int i = 0; i < count; i++) body.Run(i);
-            return;
-        }
-        ForParallel(count, threads, body);
-    }
-
-    // Kept apart from For so that its closure is only created when threads are really used.
-    private static void ForParallel<TBody>(int count, int threads, TBody copy)
-        where TBody : struct, IIndexedWork
-    {
-        int workers = Math.Min(threads, count);
-        int next = -1;
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
-        {
-            TBody local = copy;
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < count) local.Run(i);
-        });
+        if (threads > 1 && count > 1 && WorkerPool.Shared.TryRun(count, threads, ref body)) return;
+        for (int i = 0; i < count; i++) body.Run(i);
     }
 }
 
