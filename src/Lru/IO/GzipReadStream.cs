@@ -11,7 +11,7 @@ namespace Lru.IO;
 /// trailer would pass unnoticed. Decompressor errors become <see cref="InvalidDataException"/>s that
 /// name the file. Streams of several concatenated gzip members are refused by the same check.
 /// </summary>
-internal sealed class GzipReadStream : Stream
+internal sealed class GzipReadStream : ForwardReadStream
 {
     private readonly TrackingSource _source;
     private readonly GZipStream _gzip;
@@ -30,28 +30,6 @@ internal sealed class GzipReadStream : Stream
         _gzip = new GZipStream(_source, CompressionMode.Decompress, leaveOpen: true);
         _messagePrefix = messagePrefix;
     }
-
-    /// <inheritdoc/>
-    public override bool CanRead => true;
-
-    /// <inheritdoc/>
-    public override bool CanSeek => false;
-
-    /// <inheritdoc/>
-    public override bool CanWrite => false;
-
-    /// <inheritdoc/>
-    public override long Length => throw new NotSupportedException();
-
-    /// <inheritdoc/>
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    /// <inheritdoc/>
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     /// <inheritdoc/>
     public override int Read(Span<byte> buffer)
@@ -97,22 +75,8 @@ internal sealed class GzipReadStream : Stream
         base.Dispose(disposing);
     }
 
-    /// <inheritdoc/>
-    public override void Flush()
-    {
-    }
-
-    /// <inheritdoc/>
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    /// <inheritdoc/>
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    /// <inheritdoc/>
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
     /// <summary>The compressed input: the sniffed bytes, then the source; counts the bytes and keeps the last 8.</summary>
-    private sealed class TrackingSource(Stream inner, byte[] prefix) : Stream
+    private sealed class TrackingSource(Stream inner, byte[] prefix) : ForwardReadStream
     {
         private readonly byte[] _last = new byte[8];
         private int _prefixUsed;
@@ -131,22 +95,6 @@ internal sealed class GzipReadStream : Stream
             {
             }
         }
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -179,15 +127,5 @@ internal sealed class GzipReadStream : Stream
                 data.CopyTo(_last.AsSpan(8 - data.Length));
             }
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
