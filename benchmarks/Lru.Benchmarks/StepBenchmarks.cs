@@ -20,7 +20,7 @@ public class StepBenchmarks
     private LruLayer<float> _layer = null!;
     private LruState<float> _state = null!;
     private SequenceModel<float> _model = null!;
-    private SequenceModelState<float> _modelState = null!;
+    private Lru.Modules.StreamState<float> _modelState = null!;
     private NaiveRnn<float> _rnn = null!;
     private float[] _u = null!, _y = null!, _logits = null!;
 
@@ -29,7 +29,7 @@ public class StepBenchmarks
     {
         _layer = new LruLayer<float>(new LruConfig(H, N), seed: 0) { IsTraining = false };
         _state = _layer.CreateState(1);
-        _model = new SequenceModel<float>(new SequenceModelConfig(H, 0, 10, 2, new LruBlockConfig(H, N), PoolingMode.Last), seed: 0) { IsTraining = false };
+        _model = new SequenceModel<float>(new SequenceModelConfig(H, 0, 10, 2, new LruBlockConfig(new LruConfig(H, N)), PoolingMode.Last), seed: 0) { IsTraining = false };
         _modelState = _model.CreateState(1);
         _rnn = new NaiveRnn<float>(H, N, seed: 0);
         var random = new SeededRandom(1);

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Lru.Baselines;
+using Lru.Data;
 using Lru.Layers;
 using Lru.Models;
 using Lru.Scans;
@@ -39,7 +40,7 @@ public class TrainingBenchmarks
         (_b, _l) = (s[0], s[1]);
         int h = s[2], n = s[3];
         _layer = new LruLayer<float>(new LruConfig(h, n), seed: 0) { IsTraining = true };
-        _block = new LruBlock<float>(new LruBlockConfig(h, n), seed: 0) { IsTraining = true };
+        _block = new LruBlock<float>(new LruBlockConfig(new LruConfig(h, n)), seed: 0) { IsTraining = true };
         _rnn = new NaiveRnn<float>(h, n, seed: 0);
         var random = new SeededRandom(1);
         _input = new float[_b * _l * h];
@@ -49,7 +50,7 @@ public class TrainingBenchmarks
         for (int i = 0; i < _input.Length; i++) _input[i] = (float)random.NextNormal();
         for (int i = 0; i < _gradOutput.Length; i++) _gradOutput[i] = (float)random.NextNormal();
 
-        var model = new SequenceModel<float>(new SequenceModelConfig(h, 0, 10, 2, new LruBlockConfig(h, n), PoolingMode.Mean), seed: 0);
+        var model = new SequenceModel<float>(new SequenceModelConfig(h, 0, 10, 2, new LruBlockConfig(new LruConfig(h, n)), PoolingMode.Mean), seed: 0);
         int[] labels = new int[_b];
         for (int i = 0; i < _b; i++) labels[i] = random.NextInt(10);
         _data = new SequenceDataset<float>(_b, _l, h, _input, null, labels, null);

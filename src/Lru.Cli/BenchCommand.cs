@@ -88,7 +88,7 @@ internal static class BenchCommand
         double? blockRate = null;
         if (train)
         {
-            var block = new LruBlock<float>(new LruBlockConfig(hidden, stateSize), seed: 0);
+            var block = new LruBlock<float>(new LruBlockConfig(new LruConfig(hidden, stateSize)), seed: 0);
             ((LruLayer<float>)block.Lru).Scan = scan;
             double blockSeconds = Measure.BestSeconds(() =>
             {
@@ -132,7 +132,7 @@ internal static class BenchCommand
     {
         if (batch < 1) throw new ArgumentOutOfRangeException("--batch", batch, "--batch must be at least 1.");
         var layer = new LruLayer<float>(new LruConfig(hidden, stateSize), seed: 0) { IsTraining = false };
-        var model = new SequenceModel<float>(new SequenceModelConfig(hidden, 0, 10, 2, new LruBlockConfig(hidden, stateSize), PoolingMode.Last), 0) { IsTraining = false };
+        var model = new SequenceModel<float>(new SequenceModelConfig(hidden, 0, 10, 2, new LruBlockConfig(new LruConfig(hidden, stateSize)), PoolingMode.Last), 0) { IsTraining = false };
         var random = new SeededRandom(1);
         float[] u = new float[batch * hidden], y = new float[batch * hidden], logits = new float[batch * 10];
         for (int i = 0; i < u.Length; i++) u[i] = (float)random.NextNormal();

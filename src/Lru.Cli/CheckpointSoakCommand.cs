@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Lru.Checkpoints;
 using Lru.IO;
+using Lru.Layers;
 using Lru.Models;
 using Lru.Training;
 
@@ -36,7 +38,7 @@ internal static class CheckpointSoakCommand
             int from = r.GetValue(first), saves = r.GetValue(count);
             if (from < 1) throw new ArgumentOutOfRangeException("--first", from, $"--first must be at least 1; got {from}.");
             if (saves < 0) throw new ArgumentOutOfRangeException("--count", saves, $"--count must be at least 0; got {saves}.");
-            var config = new SequenceModelConfig(8, 0, 7, r.GetValue(layers), new LruBlockConfig(r.GetValue(hidden), r.GetValue(state)), PoolingMode.None);
+            var config = new SequenceModelConfig(8, 0, 7, r.GetValue(layers), new LruBlockConfig(new LruConfig(r.GetValue(hidden), r.GetValue(state))), PoolingMode.None);
             config.Validate();
             var model = new SequenceModel<float>(config);
             var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings());
@@ -47,8 +49,9 @@ internal static class CheckpointSoakCommand
                 // Exact in float below 2^24; beyond that consecutive saves may share values, which a reader still sees as one save.
                 foreach (var (_, parameter) in model.NamedParameters())
                 {
-                    Array.Fill(parameter.Value, (float)k);
-                    parameter.MarkModified();
+                    var values = new float[parameter.Length];
+                    Array.Fill(values, (float)k);
+                    parameter.Assign(values);
                 }
                 string number = k.ToString(CultureInfo.InvariantCulture);
                 Console.WriteLine($"saving {number}");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Lru.Checkpoints;
 using Lru.IO;
 using Lru.Tensors;
 
@@ -47,7 +48,7 @@ internal static class ForwardCommand
             bool pytorchLayout = LruLayerFile.IsPyTorchLayout(file);
             if (pytorchLayout || LruLayerFile.IsLayerFile(file))
             {
-                var layer = pytorchLayout ? LruLayerFile.LoadPyTorchLayout(file) : LruLayerFile.Load(file);
+                var layer = pytorchLayout ? LruLayerFile.LoadPyTorchLayout<float>(file) : LruLayerFile.Load<float>(file);
                 layer.IsTraining = false;
                 if (features != layer.Hidden)
                     throw new ArgumentException($"--input has {features} features per step but the layer has H = {layer.Hidden}.");
@@ -62,7 +63,7 @@ internal static class ForwardCommand
                 if (model.Config.UsesTokens) throw new ArgumentException("This model reads token ids; lru forward takes real-valued inputs only.");
                 if (features != model.Config.InputFeatures)
                     throw new ArgumentException($"--input has {features} features per step but the model reads {model.Config.InputFeatures}.");
-                y = new float[model.OutputLength(batch, length)];
+                y = new float[model.OutputSize(batch, length)];
                 model.Forward(x, y, batch, length);
                 shape = model.Config.Pooling == Models.PoolingMode.None ? [batch, length, model.Config.Outputs] : [batch, model.Config.Outputs];
             }

@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using Lru.Checkpoints;
 using Lru.Data;
-using Lru.IO;
+using Lru.Layers;
 using Lru.Models;
+using Lru.Tasks;
 using Lru.Tensors;
 using Lru.Training;
 using Spectre.Console;
@@ -97,7 +99,7 @@ internal static class TrainCommand
 
         BuiltInTask task;
         TrainingSettings settings;
-        CheckpointData? saved = null;
+        CheckpointData<float>? saved = null;
         if (resume)
         {
             if (!File.Exists(checkpoint)) throw new FileNotFoundException($"--resume: checkpoint {checkpoint} does not exist.");
@@ -131,10 +133,10 @@ internal static class TrainCommand
         long done = optimizer.StepCount;
         int startEpoch = (int)(done / stepsPerEpoch) + 1, startStep = (int)(done % stepsPerEpoch);
 
-        int parameters = model.NamedParameters().Sum(p => p.Parameter.Value.Length);
+        long parameters = model.ParameterCount;
         Console.WriteLine($"lru train --task {task.Name}: {task.Description}");
-        Console.WriteLine($"  model: {settings.Layers} blocks, H={settings.Hidden}, N={settings.State}, {parameters:N0} parameters; data: {train.Count:N0} train / {test.Count:N0} test sequences of length {train.Length}");
-        Console.WriteLine($"  training: {settings.Epochs} epochs × {stepsPerEpoch} steps, batch {settings.BatchSize}, lr {settings.LearningRate:G3} (SSM {settings.SsmLearningRate:G3}), wd {settings.WeightDecay:G3}, dropout {settings.Dropout:G3}, threads {Parallelism.MaxThreads}, seed {settings.Seed}"
+        Console.WriteLine($"  model: {settings.Layers} blocks, H={settings.Block.Hidden}, N={settings.Block.State}, {parameters:N0} parameters; data: {train.Count:N0} train / {test.Count:N0} test sequences of length {train.Length}");
+        Console.WriteLine($"  training: {settings.Epochs} epochs × {stepsPerEpoch} steps, batch {settings.BatchSize}, lr {settings.LearningRate:G3} (SSM {settings.SsmLearningRate:G3}), wd {settings.WeightDecay:G3}, dropout {settings.Block.DropoutRate:G3}, threads {Parallelism.MaxThreads}, seed {settings.Seed}"
             + (resume ? $"; resuming at epoch {startEpoch}, step {startStep}" : ""));
 
         using var cancel = new CancellationTokenSource();
@@ -253,18 +255,24 @@ internal static class TrainCommand
     private static TrainingSettings Override(TrainingSettings s, ParseResult r, Options o) => s with
     {
         Layers = r.GetValue(o.Layers) ?? s.Layers,
-        Hidden = r.GetValue(o.Hidden) ?? s.Hidden,
-        State = r.GetValue(o.State) ?? s.State,
-        RMin = r.GetValue(o.RMin) ?? s.RMin,
-        RMax = r.GetValue(o.RMax) ?? s.RMax,
-        MaxPhase = r.GetValue(o.MaxPhase) ?? s.MaxPhase,
+        Block = s.Block with
+        {
+            Lru = s.Block.Lru with
+            {
+                Hidden = r.GetValue(o.Hidden) ?? s.Block.Lru.Hidden,
+                State = r.GetValue(o.State) ?? s.Block.Lru.State,
+                RMin = r.GetValue(o.RMin) ?? s.Block.Lru.RMin,
+                RMax = r.GetValue(o.RMax) ?? s.Block.Lru.RMax,
+                MaxPhase = r.GetValue(o.MaxPhase) ?? s.Block.Lru.MaxPhase,
+            },
+            DropoutRate = r.GetValue(o.Dropout) ?? s.Block.DropoutRate,
+            Norm = r.GetValue(o.Norm) switch { "batch" => NormKind.BatchNorm, "layer" => NormKind.LayerNorm, _ => s.Block.Norm },
+        },
         BatchSize = r.GetValue(o.Batch) ?? s.BatchSize,
         Epochs = r.GetValue(o.Epochs) ?? s.Epochs,
         LearningRate = r.GetValue(o.Lr) ?? s.LearningRate,
         SsmLearningRate = r.GetValue(o.SsmLr) ?? s.SsmLearningRate,
         WeightDecay = r.GetValue(o.WeightDecay) ?? s.WeightDecay,
-        Dropout = r.GetValue(o.Dropout) ?? s.Dropout,
-        Norm = r.GetValue(o.Norm) switch { "batch" => NormKind.BatchNorm, "layer" => NormKind.LayerNorm, _ => s.Norm },
         ClipNorm = r.GetValue(o.Clip) ?? s.ClipNorm,
         Seed = r.GetValue(o.Seed) ?? s.Seed,
         TrainCount = r.GetValue(o.TrainCount) ?? s.TrainCount,
@@ -275,11 +283,11 @@ internal static class TrainCommand
     /// <summary>The option that sets each <see cref="TrainingSettings"/> field (and the block settings checked with it).</summary>
     private static readonly Dictionary<string, string> OptionOf = new(StringComparer.Ordinal)
     {
-        [nameof(TrainingSettings.Layers)] = "--layers", [nameof(TrainingSettings.Hidden)] = "--hidden", [nameof(TrainingSettings.State)] = "--state",
-        [nameof(TrainingSettings.RMin)] = "--r-min", [nameof(TrainingSettings.RMax)] = "--r-max", [nameof(TrainingSettings.MaxPhase)] = "--max-phase",
+        [nameof(TrainingSettings.Layers)] = "--layers", [nameof(LruConfig.Hidden)] = "--hidden", [nameof(LruConfig.State)] = "--state",
+        [nameof(LruConfig.RMin)] = "--r-min", [nameof(LruConfig.RMax)] = "--r-max", [nameof(LruConfig.MaxPhase)] = "--max-phase",
         [nameof(TrainingSettings.BatchSize)] = "--batch", [nameof(TrainingSettings.Epochs)] = "--epochs", [nameof(TrainingSettings.LearningRate)] = "--lr",
         [nameof(TrainingSettings.SsmLearningRate)] = "--ssm-lr", [nameof(TrainingSettings.WeightDecay)] = "--weight-decay",
-        [nameof(TrainingSettings.Dropout)] = "--dropout", [nameof(LruBlockConfig.DropoutRate)] = "--dropout", [nameof(TrainingSettings.ClipNorm)] = "--clip",
+        [nameof(LruBlockConfig.DropoutRate)] = "--dropout", [nameof(TrainingSettings.ClipNorm)] = "--clip",
         [nameof(TrainingSettings.TrainCount)] = "--train-count", [nameof(TrainingSettings.TestCount)] = "--test-count", [nameof(TrainingSettings.Length)] = "--length",
     };
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
-using Lru.Data;
+using System.Text.Json.Nodes;
+using Lru.Models;
+using Lru.Tasks;
 
 namespace Lru.Cli;
 
@@ -10,12 +11,10 @@ internal static class TrainingRun
     public const string TaskKey = "lru.task";
     public const string SettingsKey = "lru.training_settings";
 
-    private static readonly JsonSerializerOptions s_json = new() { Converters = { new JsonStringEnumConverter() } };
-
     public static Dictionary<string, string> Metadata(string task, TrainingSettings settings) => new()
     {
         [TaskKey] = task,
-        [SettingsKey] = JsonSerializer.Serialize(settings, s_json),
+        [SettingsKey] = JsonSerializer.Serialize(settings, ConfigJson.Options),
     };
 
     public static string TaskFrom(IReadOnlyDictionary<string, string> metadata) =>
@@ -28,7 +27,18 @@ internal static class TrainingRun
             throw new InvalidDataException($"The checkpoint has no '{SettingsKey}' entry: it was not written by lru train.");
         try
         {
-            return JsonSerializer.Deserialize<TrainingSettings>(json, s_json)
+            var node = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("not a JSON object");
+            // Before the module redesign the settings held the LRU's sizes flat (and a derived Block); read both forms.
+            if (node["Block"] is not JsonObject block)
+            {
+                block = new JsonObject();
+                foreach (string key in new[] { "Hidden", "State", "RMin", "RMax", "MaxPhase", "Norm" })
+                    if (node[key] is { } value) block[key] = value.DeepClone();
+                if (node["Dropout"] is { } dropout) block["DropoutRate"] = dropout.DeepClone();
+                node["Block"] = block;
+            }
+            ConfigJson.UpgradeBlock(block);
+            return node.Deserialize<TrainingSettings>(ConfigJson.Options)
                 ?? throw new InvalidDataException($"The checkpoint's '{SettingsKey}' entry is empty.");
         }
         catch (JsonException e)

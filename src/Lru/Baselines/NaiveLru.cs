@@ -18,7 +18,7 @@ internal static class NaiveLru
         float[] lamRe = new float[n], lamIm = new float[n], gamma = new float[n];
         layer.ComputeLambda(lamRe, lamIm);
         for (int j = 0; j < n; j++) gamma[j] = MathF.Exp(layer.GammaLog.Value[j]);
-        float[] bRe = layer.BRe.Value, bIm = layer.BIm.Value, cRe = layer.CRe.Value, cIm = layer.CIm.Value, d = layer.D.Value;
+        float[] bRe = layer.BRe.Values, bIm = layer.BIm.Values, cRe = layer.CRe.Values, cIm = layer.CIm.Values, d = layer.D.Values;
         float[] xRe = new float[n], xIm = new float[n];
         for (int b = 0; b < batch; b++)
         {

@@ -1,5 +1,4 @@
 using Lru.Tensors;
-using Lru.Training;
 
 namespace Lru.Data;
 

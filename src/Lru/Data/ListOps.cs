@@ -1,6 +1,5 @@
 using System.Text;
 using Lru.Tensors;
-using Lru.Training;
 
 namespace Lru.Data;
 

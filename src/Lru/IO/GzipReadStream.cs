@@ -16,7 +16,7 @@ internal sealed class GzipReadStream : ForwardReadStream
     private readonly TrackingSource _source;
     private readonly GZipStream _gzip;
     private readonly string _messagePrefix;
-    private uint _crc = Crc32.Initial;
+    private readonly System.IO.Hashing.Crc32 _crc = new();
     private long _length;
     private bool _verified;
 
@@ -46,7 +46,7 @@ internal sealed class GzipReadStream : ForwardReadStream
         }
         if (n > 0)
         {
-            _crc = Crc32.Update(_crc, buffer[..n]);
+            _crc.Append(buffer[..n]);
             _length += n;
             return n;
         }
@@ -60,7 +60,7 @@ internal sealed class GzipReadStream : ForwardReadStream
         _source.ReadToEnd();
         ReadOnlySpan<byte> tail = _source.LastBytes;
         bool ok = _source.Count >= 18 // 10-byte header + 8-byte trailer at least
-            && BinaryPrimitives.ReadUInt32LittleEndian(tail) == Crc32.Final(_crc)
+            && BinaryPrimitives.ReadUInt32LittleEndian(tail) == _crc.GetCurrentHashAsUInt32()
             && BinaryPrimitives.ReadUInt32LittleEndian(tail[4..]) == (uint)_length;
         if (!ok)
             throw new InvalidDataException(

@@ -34,6 +34,23 @@ public sealed class SafeTensorData
         _double = data;
     }
 
+    /// <summary>A tensor of <see cref="float"/> (F32) or <see cref="double"/> (F64) values.</summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="name">The tensor's name.</param>
+    /// <param name="data">The values, row-major.</param>
+    /// <param name="shape">The length of every dimension.</param>
+    /// <returns>The tensor to write.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">The name is reserved, a length is negative, or the shape does not match the data.</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
+    public static SafeTensorData Create<T>(string name, T[] data, params int[] shape) where T : unmanaged => data switch
+    {
+        float[] f => new SafeTensorData(name, f, shape),
+        double[] d => new SafeTensorData(name, d, shape),
+        null => throw new ArgumentNullException(nameof(data)),
+        _ => throw new NotSupportedException($"safetensors are written from float or double, not {typeof(T).Name}."),
+    };
+
     private SafeTensorData(string name, SafeTensorsDType dtype, int length, int[] shape)
     {
         ArgumentNullException.ThrowIfNull(name);

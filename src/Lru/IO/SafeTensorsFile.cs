@@ -221,6 +221,20 @@ public sealed class SafeTensorsFile
         return result;
     }
 
+    /// <summary>The tensor's values as a new array of <typeparamref name="T"/>: <see cref="ReadFloat32"/> or <see cref="ReadFloat64"/>.</summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="name">The tensor's name.</param>
+    /// <returns><see cref="SafeTensorInfo.ElementCount"/> values.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
+    public T[] Read<T>(string name) where T : unmanaged
+    {
+        if (typeof(T) == typeof(float)) return (T[])(object)ReadFloat32(name);
+        if (typeof(T) == typeof(double)) return (T[])(object)ReadFloat64(name);
+        throw new NotSupportedException($"Tensors are read as float or double, not {typeof(T).Name}.");
+    }
+
     /// <summary>bfloat16 is the upper half of a binary32, so widening is a shift.</summary>
     internal static float BFloat16ToSingle(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
 

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using Lru.Modules;
 using Lru.Tensors;
 
 namespace Lru.Layers;
@@ -19,16 +20,14 @@ namespace Lru.Layers;
 /// row order; that work is split over groups of 16 features, the elementwise passes over blocks of rows, so
 /// results do not depend on the thread count. Inner loops are SIMD (<see cref="Vector256{T}"/> of doubles, or
 /// <see cref="Vector{T}"/>) with scalar loops for the last features that do the same arithmetic. The running
-/// statistics are buffers, not parameters; they are reachable through <see cref="NamedBuffers"/> for checkpoints.
-/// Evaluation-mode forward passes may run on several threads at once (each takes its per-feature scale and shift from a pool the layer owns); training is single-threaded (see <see cref="Layer{T}"/>).
+/// statistics are buffers, not parameters; they are registered as buffers (<c>running_mean</c>, <c>running_var</c>) and reach checkpoints through <see cref="Module{T}.NamedBuffers"/>.
+/// Evaluation-mode forward passes may run on several threads at once (each takes its per-feature scale and shift from a pool the layer owns); training is single-threaded (see <see cref="Module{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class BatchNorm<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T[] _input = [];
     private readonly double[] _mean, _rstd, _sum, _sumNorm, _gradFactor;
-    private readonly WorkspacePool<T> _workspaces = new();
-    private int _cachedBatch = -1, _cachedLength = -1;
 
     /// <summary>Creates a layer with <c>weight = 1</c>, <c>bias = 0</c>, running mean 0 and running variance 1.</summary>
     /// <param name="features">H, at least 1.</param>
@@ -45,11 +44,11 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         Features = features;
         Momentum = momentum;
         Epsilon = epsilon;
-        Weight = new Parameter<T>("weight", ParameterGroup.Default, features);
-        Bias = new Parameter<T>("bias", ParameterGroup.Default, features);
-        Weight.Value.AsSpan().Fill(T.One);
-        RunningMean = new T[features];
-        RunningVariance = new T[features];
+        Weight = RegisterParameter(new Parameter<T>("weight", features));
+        Bias = RegisterParameter(new Parameter<T>("bias", features));
+        Weight.Values.AsSpan().Fill(T.One);
+        RunningMean = RegisterBuffer("running_mean", new T[features]);
+        RunningVariance = RegisterBuffer("running_var", new T[features]);
         RunningVariance.AsSpan().Fill(T.One);
         _mean = new double[features];
         _rstd = new double[features];
@@ -85,72 +84,40 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <summary><c>running_var</c> (H): <c>(1 − momentum)·running_var + momentum·σ²·M/(M − 1)</c> after each training forward; used in evaluation mode.</summary>
     public T[] RunningVariance { get; }
 
-    /// <inheritdoc/>
-    public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
-    {
-        yield return ("weight", Weight);
-        yield return ("bias", Bias);
-    }
-
-    /// <summary>The non-trainable state for checkpoints, with PyTorch's names: <c>running_mean</c> and <c>running_var</c>, each (H).</summary>
-    /// <returns>The buffers themselves (not copies), in that order.</returns>
-    public IEnumerable<(string Name, T[] Values)> NamedBuffers()
-    {
-        yield return ("running_mean", RunningMean);
-        yield return ("running_var", RunningVariance);
-    }
+    /// <summary>True: in evaluation mode (streaming) every row is normalised with the running statistics.</summary>
+    public override bool CanStream => true;
 
     /// <summary>
-    /// Normalises every feature. Training mode: with the statistics of this batch, which it keeps for the
-    /// backward pass and blends into the running statistics. Evaluation mode: with the running statistics.
+    /// Normalises every feature. Training: with the statistics of this batch (B·L must be at least 2), which it keeps for
+    /// the backward pass and blends into the running statistics. Evaluation: with the running statistics.
     /// </summary>
-    /// <param name="input"><c>x</c>, (batch, length, H).</param>
-    /// <param name="output">Receives <c>y</c>, (batch, length, H); must not overlap <paramref name="input"/>.</param>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The sequence length L.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape, or in training mode <c>B·L</c> is less than 2 (the unbiased variance needs two values).</exception>
-    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
-    public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    protected override unsafe void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        int h = Features, rows = checked(batch * length);
-        Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
-        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
+        int h = Features, rows = shape.Rows;
+        if (training && rows < 2)
+            throw new ArgumentException($"BatchNorm in training mode needs at least 2 values per feature, but batch·length = {shape.Batch}·{shape.Length} = {rows}.", nameof(input));
         ReadOnlySpan<T> w = Weight.Value, b = Bias.Value;
         int threads = Parallelism.MaxThreads;
-        bool training = IsTraining;
-        if (training && rows < 2)
-            throw new ArgumentException($"BatchNorm in training mode needs at least 2 values per feature, but batch·length = {batch}·{length} = {rows}.", nameof(input));
-        using var scope = Calls.Enter(training, nameof(Forward));
         // y = x ⊙ scale + shift: the per-feature factors live in a per-call work space, so evaluation calls can overlap.
-        T[] factors = _workspaces.Rent(2 * h);
-        try
+        using var factors = RentWorkspace(2 * h);
+        Span<T> scaleOf = factors.Span[..h], shiftOf = factors.Span[h..];
+        if (training) TrainingStatistics(input, shape.Batch, shape.Length, w, b, scaleOf, shiftOf, threads);
+        else
         {
-            Span<T> scaleOf = factors.AsSpan(0, h), shiftOf = factors.AsSpan(h, h);
-            if (training) TrainingStatistics(input, batch, length, w, b, scaleOf, shiftOf, threads);
-            else
+            for (int f = 0; f < h; f++)
             {
-                for (int f = 0; f < h; f++)
-                {
-                    double scale = double.CreateTruncating(w[f]) / Math.Sqrt(double.CreateTruncating(RunningVariance[f]) + Epsilon);
-                    scaleOf[f] = T.CreateTruncating(scale);
-                    shiftOf[f] = T.CreateTruncating(double.CreateTruncating(b[f]) - double.CreateTruncating(RunningMean[f]) * scale);
-                }
-            }
-
-            // y = x ⊙ scale + shift, with scale = weight·rstd and shift = bias − μ·scale; split over rows.
-            int rowsPerBlock = RowsPerBlock(h);
-            fixed (T* x = input, y = output, scale = scaleOf, shift = shiftOf)
-            {
-                var rowWork = new AffineRows { X = x, Y = y, Scale = scale, Shift = shift, H = h, Rows = rows, RowsPerBlock = rowsPerBlock };
-                Parallelism.For((rows + rowsPerBlock - 1) / rowsPerBlock, threads, ref rowWork);
+                double scale = double.CreateTruncating(w[f]) / Math.Sqrt(double.CreateTruncating(RunningVariance[f]) + Epsilon);
+                scaleOf[f] = T.CreateTruncating(scale);
+                shiftOf[f] = T.CreateTruncating(double.CreateTruncating(b[f]) - double.CreateTruncating(RunningMean[f]) * scale);
             }
         }
-        finally
+
+        // y = x ⊙ scale + shift, with scale = weight·rstd and shift = bias − μ·scale; split over rows.
+        int rowsPerBlock = RowsPerBlock(h);
+        fixed (T* x = input, y = output, scale = scaleOf, shift = shiftOf)
         {
-            _workspaces.Return(factors);
+            var rowWork = new AffineRows { X = x, Y = y, Scale = scale, Shift = shift, H = h, Rows = rows, RowsPerBlock = rowsPerBlock };
+            Parallelism.For((rows + rowsPerBlock - 1) / rowsPerBlock, threads, ref rowWork);
         }
     }
 
@@ -161,9 +128,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     private unsafe void TrainingStatistics(ReadOnlySpan<T> input, int batch, int length, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> scaleOf, Span<T> shiftOf, int threads)
     {
         int h = Features, rows = batch * length;
-        if (_input.Length < input.Length) _input = new T[input.Length];
-        _cachedBatch = batch;
-        _cachedLength = length;
+        Grow(ref _input, input.Length);
 
         // μ_f = Σ_r x[r, f] / M (copying x to the cache on the way), then σ²_f = Σ_r (x[r, f] − μ_f)² / M,
         // in double, rows in order; split over features.
@@ -190,29 +155,12 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     }
 
     /// <summary>
-    /// Back-propagates through the last training forward. Per feature, with <c>x̂ = (x − μ)·rstd</c> and sums
-    /// over all M rows: <c>∂x = weight·rstd·(∂y − Σ∂y/M − x̂·Σ(∂y ⊙ x̂)/M)</c>; adds <c>Σ ∂y ⊙ x̂</c> to the
-    /// gradient of <c>weight</c> and <c>Σ ∂y</c> to that of <c>bias</c>.
+    /// Per feature, with <c>x̂ = (x − μ)·rstd</c> and sums over all M rows:
+    /// <c>∂x += weight·rstd·(∂y − Σ∂y/M − x̂·Σ(∂y ⊙ x̂)/M)</c>; <c>∂weight += Σ ∂y ⊙ x̂</c>, <c>∂bias += Σ ∂y</c>.
     /// </summary>
-    /// <param name="gradOutput"><c>∂ℒ/∂y</c>, (batch, length, H).</param>
-    /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, H); may be empty when not needed.</param>
-    /// <param name="batch">The batch size of the last training forward.</param>
-    /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    protected override unsafe void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        using var scope = Calls.Enter(training: true, nameof(Backward));
-        if (batch != _cachedBatch || length != _cachedLength)
-            throw new InvalidOperationException(_cachedBatch < 0
-                ? $"BatchNorm.Backward needs a training Forward first (batch {batch}, length {length})."
-                : $"BatchNorm.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_cachedBatch}, length {_cachedLength}.");
-        int h = Features, rows = batch * length, threads = Parallelism.MaxThreads;
-        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
-        if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
+        int h = Features, rows = shape.Rows, threads = Parallelism.MaxThreads;
 
         // Σ_r ∂y and Σ_r ∂y ⊙ x̂ per feature, in double, rows in order; split over features.
         fixed (T* dy = gradOutput, x = _input)
@@ -229,7 +177,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         }
         if (gradInput.IsEmpty) return;
 
-        // ∂x = (weight·rstd)·(∂y − Σ∂y/M − x̂·Σ(∂y ⊙ x̂)/M) in double, per-feature factors first; split over rows.
+        // ∂x += (weight·rstd)·(∂y − Σ∂y/M − x̂·Σ(∂y ⊙ x̂)/M) in double, per-feature factors first; split over rows.
         ReadOnlySpan<T> w = Weight.Value;
         for (int f = 0; f < h; f++)
         {
@@ -254,7 +202,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     private const int FeaturesPerItem = 16;
 
     /// <summary>Features per vector step: two <see cref="Vector256{T}"/> of doubles.</summary>
-    private const int Step = 8;
+    private const int VectorStep = 8;
 
     /// <summary>Whether the vector paths run: float or double data on hardware with 256-bit vectors.</summary>
     private static bool Vectorized => (typeof(T) == typeof(float) || typeof(T) == typeof(double)) && Vector256.IsHardwareAccelerated;
@@ -310,11 +258,11 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
             {
                 // Each scan over the rows reads one 64-byte line per row: sixteen floats (two steps) or eight doubles.
                 int perScan = typeof(T) == typeof(float) ? 2 : 1;
-                while (f + Step <= end)
+                while (f + VectorStep <= end)
                 {
-                    bool two = perScan == 2 && f + 2 * Step <= end;
+                    bool two = perScan == 2 && f + 2 * VectorStep <= end;
                     RunVector(f, two);
-                    f += two ? 2 * Step : Step;
+                    f += two ? 2 * VectorStep : VectorStep;
                 }
             }
             for (; f < end; f++) RunScalar(f);
@@ -339,7 +287,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
                         for (int r = 0; r < Rows; r++, x += h, cache += h)
                         {
                             AddValues(ref first, x, cache);
-                            if (two) AddValues(ref second, x + Step, cache + Step);
+                            if (two) AddValues(ref second, x + VectorStep, cache + VectorStep);
                         }
                         break;
                     }
@@ -347,7 +295,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
                     for (int r = 0; r < Rows; r++, x += h)
                     {
                         AddSquares(ref first, x, Mean + f);
-                        if (two) AddSquares(ref second, x + Step, Mean + f + Step);
+                        if (two) AddSquares(ref second, x + VectorStep, Mean + f + VectorStep);
                     }
                     break;
                 default:
@@ -356,14 +304,14 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
                         for (int r = 0; r < Rows; r++, x += h, dy += h)
                         {
                             AddGradients(ref first, x, dy, Mean + f, Rstd + f);
-                            if (two) AddGradients(ref second, x + Step, dy + Step, Mean + f + Step, Rstd + f + Step);
+                            if (two) AddGradients(ref second, x + VectorStep, dy + VectorStep, Mean + f + VectorStep, Rstd + f + VectorStep);
                         }
                         first.Norm0.Store(SumNorm + f);
                         first.Norm1.Store(SumNorm + f + 4);
                         if (two)
                         {
-                            second.Norm0.Store(SumNorm + f + Step);
-                            second.Norm1.Store(SumNorm + f + Step + 4);
+                            second.Norm0.Store(SumNorm + f + VectorStep);
+                            second.Norm1.Store(SumNorm + f + VectorStep + 4);
                         }
                         break;
                     }
@@ -372,8 +320,8 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
             first.Sum1.Store(Sum + f + 4);
             if (two)
             {
-                second.Sum0.Store(Sum + f + Step);
-                second.Sum1.Store(Sum + f + Step + 4);
+                second.Sum0.Store(Sum + f + VectorStep);
+                second.Sum1.Store(Sum + f + VectorStep + 4);
             }
         }
 
@@ -479,7 +427,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         }
     }
 
-    /// <summary>One block of rows: <c>∂x = Factor·(∂y − MeanGrad − (x − Mean)·Rstd·MeanGradNorm)</c>, in double.</summary>
+    /// <summary>One block of rows: <c>∂x += Factor·(∂y − MeanGrad − (x − Mean)·Rstd·MeanGradNorm)</c>, in double, rounded once to <typeparamref name="T"/> after the addition on every path.</summary>
     private unsafe struct GradientRows : IIndexedWork
     {
         public T* DY, DX, X;
@@ -498,7 +446,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
                 int f = 0;
                 if (Vectorized)
                 {
-                    for (; f + Step <= h; f += Step)
+                    for (; f + VectorStep <= h; f += VectorStep)
                     {
                         (Vector256<double> x0, Vector256<double> x1) = Load8(x + f);
                         (Vector256<double> g0, Vector256<double> g1) = Load8(dy + f);
@@ -506,14 +454,15 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
                         Vector256<double> n1 = (x1 - Vector256.Load(Mean + f + 4)) * Vector256.Load(Rstd + f + 4);
                         Vector256<double> d0 = Vector256.Load(Factor + f) * (g0 - Vector256.Load(MeanGrad + f) - n0 * Vector256.Load(MeanGradNorm + f));
                         Vector256<double> d1 = Vector256.Load(Factor + f + 4) * (g1 - Vector256.Load(MeanGrad + f + 4) - n1 * Vector256.Load(MeanGradNorm + f + 4));
-                        Store8(dx + f, d0, d1);
+                        (Vector256<double> a0, Vector256<double> a1) = Load8(dx + f);
+                        Store8(dx + f, a0 + d0, a1 + d1);
                     }
                 }
                 for (; f < h; f++)
                 {
                     double norm = (double.CreateTruncating(x[f]) - Mean[f]) * Rstd[f];
                     double g = double.CreateTruncating(dy[f]) - MeanGrad[f] - norm * MeanGradNorm[f];
-                    dx[f] = T.CreateTruncating(Factor[f] * g);
+                    dx[f] = T.CreateTruncating(double.CreateTruncating(dx[f]) + Factor[f] * g);
                 }
             }
         }

@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using Lru.Tensors;
+using Lru.Modules;
 
 namespace Lru.Layers;
 
@@ -15,25 +15,25 @@ public enum BidirectionalCombine
 }
 
 /// <summary>
-/// A bidirectional LRU (LRU-MATH §2): one <see cref="LruLayer{T}"/> runs forward in time, a second
-/// one runs over the time-reversed sequence, and their outputs are combined. Input and output are
-/// (B, L, H). It sees the future, so it cannot stream.
+/// A bidirectional LRU (LRU-MATH §2): one <see cref="LruLayer{T}"/> runs forward in time, a second one backwards in
+/// time (<see cref="LruConfig.Reverse"/>), and their outputs are combined. Input and output are (B, L, H). It sees the
+/// future, so it cannot stream.
 /// </summary>
 /// <remarks>
 /// Parameter names: <c>forward.*</c> and <c>backward.*</c> (the LRU's eight each), plus
 /// <c>projection.weight</c>, <c>projection.bias</c> for <see cref="BidirectionalCombine.ConcatProject"/>.
-/// A forward pass takes its work space (the reversed sequences, and for the projection the concatenation) from a pool
-/// the layer owns, so evaluation-mode forward passes may run on several threads at once; training is single-threaded
-/// (see <see cref="Layer{T}"/>).
+/// With the sum, both directions write into the output (the second adds through a work array) and both add their
+/// input gradients to ∂x; with the projection, the two outputs are interleaved per step into a (B, L, 2H) work array.
+/// Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see
+/// <see cref="Module{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly WorkspacePool<T> _workspaces = new();
-    private T[] _reversedInput = [], _reversedOutput = [], _forwardOutput = [], _concat = [], _gradScratch = [], _gradConcat = [];
+    private T[] _gradConcat = [], _gradSplit = [];
 
     /// <summary>Creates the two directions (and the projection) from one seed.</summary>
-    /// <param name="config">Sizes and initialisation ranges of each direction.</param>
+    /// <param name="config">Sizes and initialisation ranges of each direction (its <see cref="LruConfig.Reverse"/> is ignored).</param>
     /// <param name="combine">How the directions are joined.</param>
     /// <param name="seed">The seed; the backward direction uses <c>seed + 1</c> and the projection <c>seed + 2</c>.</param>
     /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
@@ -43,23 +43,23 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
         ArgumentNullException.ThrowIfNull(config);
         if (combine is not (BidirectionalCombine.Sum or BidirectionalCombine.ConcatProject))
             throw new ArgumentOutOfRangeException(nameof(combine), combine, "Unknown combine mode.");
-        Forwards = new LruLayer<T>(config, seed);
-        Backwards = new LruLayer<T>(config, seed + 1);
+        Forwards = RegisterModule("forward", new LruLayer<T>(config with { Reverse = false }, seed));
+        Backwards = RegisterModule("backward", new LruLayer<T>(config with { Reverse = true }, seed + 1));
         Combine = combine;
         if (combine == BidirectionalCombine.ConcatProject)
-            Projection = new Linear<T>(2 * config.Hidden, config.Hidden, seed + 2);
+            Projection = RegisterModule("projection", new Linear<T>(2 * config.Hidden, config.Hidden, seed + 2));
     }
 
     /// <summary>The LRU that runs forward in time.</summary>
     public LruLayer<T> Forwards { get; }
 
-    /// <summary>The LRU that runs over the reversed sequence.</summary>
+    /// <summary>The LRU that runs backwards in time.</summary>
     public LruLayer<T> Backwards { get; }
 
     /// <summary>How the directions are joined.</summary>
     public BidirectionalCombine Combine { get; }
 
-    /// <summary>The 2H → H projection for <see cref="BidirectionalCombine.ConcatProject"/>; otherwise null.</summary>
+    /// <summary>The projection 2H → H, or null for <see cref="BidirectionalCombine.Sum"/>.</summary>
     public Linear<T>? Projection { get; }
 
     /// <inheritdoc/>
@@ -69,119 +69,52 @@ public sealed class BidirectionalLru<T> : Layer<T> where T : unmanaged, IFloatin
     public override int OutputFeatures => Forwards.Hidden;
 
     /// <inheritdoc/>
-    public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
+    protected override string NonStreamingReason => "sees the future (it runs an LRU backwards in time)";
+
+    /// <summary><c>y = fwd(x) + bwd(x)</c>, or <c>y = projection([fwd(x), bwd(x)])</c>.</summary>
+    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
-        var both = ParameterNames.Prefixed("forward.", Forwards.NamedParameters()).Concat(ParameterNames.Prefixed("backward.", Backwards.NamedParameters()));
-        return Projection is null ? both : both.Concat(ParameterNames.Prefixed("projection.", Projection.NamedParameters()));
-    }
-
-    /// <summary>Runs both directions and combines them.</summary>
-    /// <param name="input">(batch, length, H).</param>
-    /// <param name="output">(batch, length, H); must not overlap <paramref name="input"/>.</param>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The sequence length L.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
-    public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        int h = Forwards.Hidden, count = checked(batch * length * h);
-        Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
-        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
-        bool training = IsTraining;
-        using var scope = Calls.Enter(training, nameof(Forward));
-        SetMode(Forwards, training);
-        SetMode(Backwards, training);
-        SetMode(Projection, training);
-        T[] work = _workspaces.Rent(checked((Projection is null ? 2 : 5) * count));
-        try
-        {
-            Span<T> reversedIn = work.AsSpan(0, count), reversedOut = work.AsSpan(count, count);
-            ReverseTime(input, reversedIn, batch, length, h);
-            Backwards.Forward(reversedIn, reversedOut, batch, length);
-
-            if (Projection is null)
-            {
-                Forwards.Forward(input, output, batch, length);
-                ReverseTime(reversedOut, reversedIn, batch, length, h); // reuse: backward direction in time order
-                TensorPrimitives.Add(output, reversedIn, output);
-                return;
-            }
-
-            Span<T> forwardOut = work.AsSpan(2 * count, count), concat = work.AsSpan(3 * count, 2 * count);
-            Forwards.Forward(input, forwardOut, batch, length);
-            int rows = batch * length;
-            for (int r = 0; r < rows; r++)
-            {
-                forwardOut.Slice(r * h, h).CopyTo(concat.Slice(2 * r * h, h));
-                int b = r / length, t = r % length;
-                reversedOut.Slice((b * length + length - 1 - t) * h, h).CopyTo(concat.Slice(2 * r * h + h, h));
-            }
-            Projection.Forward(concat, output, batch, length);
-        }
-        finally
-        {
-            _workspaces.Return(work);
-        }
-    }
-
-    /// <summary>Back-propagates through the last training forward pass of both directions (and the projection).</summary>
-    /// <param name="gradOutput">∂ℒ/∂output, (batch, length, H).</param>
-    /// <param name="gradInput">Receives ∂ℒ/∂input, (batch, length, H); may be empty when not needed.</param>
-    /// <param name="batch">The batch size of the last training forward.</param>
-    /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
-    public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        using var scope = Calls.Enter(training: true, nameof(Backward));
-        int h = Forwards.Hidden, count = checked(batch * length * h);
-        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
-        if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
-        Span<T> scratch = Buffers.Grow(ref _gradScratch, count), reversedGrad = Buffers.Grow(ref _reversedOutput, count);
-
-        ReadOnlySpan<T> gradForward, gradBackwardInTime;
+        int h = InputFeatures, count = input.Length, rows = shape.Rows;
         if (Projection is null)
         {
-            gradForward = gradOutput;
-            gradBackwardInTime = gradOutput;
+            using var work = RentWorkspace(count);
+            Forwards.Forward(input, output, shape, training);
+            Backwards.Forward(input, work.Span, shape, training);
+            TensorPrimitives.Add(output, work.Span, output);
+            return;
         }
-        else
+        using var both = RentWorkspace(checked(4 * count));
+        Span<T> forward = both.Span[..count], backward = both.Span.Slice(count, count), concat = both.Span[(2 * count)..];
+        Forwards.Forward(input, forward, shape, training);
+        Backwards.Forward(input, backward, shape, training);
+        for (int r = 0; r < rows; r++)
         {
-            Span<T> gradConcat = Buffers.Grow(ref _gradConcat, 2 * count);
-            Projection.Backward(gradOutput, gradConcat, batch, length);
-            Span<T> gf = Buffers.Grow(ref _forwardOutput, count), gb = Buffers.Grow(ref _concat, 2 * count).Slice(0, count);
-            for (int r = 0; r < batch * length; r++)
-            {
-                gradConcat.Slice(2 * r * h, h).CopyTo(gf.Slice(r * h, h));
-                gradConcat.Slice(2 * r * h + h, h).CopyTo(gb.Slice(r * h, h));
-            }
-            gradForward = gf;
-            gradBackwardInTime = gb;
+            forward.Slice(r * h, h).CopyTo(concat.Slice(2 * r * h, h));
+            backward.Slice(r * h, h).CopyTo(concat.Slice(2 * r * h + h, h));
         }
-
-        // Backward direction: its output at reversed step s is y at time L−1−s.
-        ReverseTime(gradBackwardInTime, reversedGrad, batch, length, h);
-        Backwards.Backward(reversedGrad, gradInput.IsEmpty ? default : scratch, batch, length);
-        Forwards.Backward(gradForward, gradInput, batch, length);
-        if (!gradInput.IsEmpty)
-        {
-            Span<T> inTime = Buffers.Grow(ref _reversedInput, count);
-            ReverseTime(scratch, inTime, batch, length, h);
-            TensorPrimitives.Add(gradInput, inTime, gradInput);
-        }
+        Projection.Forward(concat, output, shape, training);
     }
 
-    private static void ReverseTime(ReadOnlySpan<T> source, Span<T> destination, int batch, int length, int h)
+    /// <summary>Both directions add their input gradients to <c>∂x</c> (through the projection's split gradient when there is one).</summary>
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        for (int b = 0; b < batch; b++)
-            for (int t = 0; t < length; t++)
-                source.Slice((b * length + t) * h, h).CopyTo(destination.Slice((b * length + length - 1 - t) * h, h));
+        if (Projection is null)
+        {
+            Forwards.Backward(gradOutput, gradInput);
+            Backwards.Backward(gradOutput, gradInput);
+            return;
+        }
+        int h = InputFeatures, count = gradOutput.Length, rows = shape.Rows;
+        Span<T> gradConcat = Grow(ref _gradConcat, 2 * count), split = Grow(ref _gradSplit, 2 * count);
+        gradConcat.Clear();
+        Projection.Backward(gradOutput, gradConcat);
+        Span<T> gradForward = split[..count], gradBackward = split[count..];
+        for (int r = 0; r < rows; r++)
+        {
+            gradConcat.Slice(2 * r * h, h).CopyTo(gradForward.Slice(r * h, h));
+            gradConcat.Slice(2 * r * h + h, h).CopyTo(gradBackward.Slice(r * h, h));
+        }
+        Forwards.Backward(gradForward, gradInput);
+        Backwards.Backward(gradBackward, gradInput);
     }
-
 }

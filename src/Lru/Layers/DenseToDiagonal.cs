@@ -70,18 +70,18 @@ public static class DenseToDiagonal
         {
             double phase = lambda[j].Phase;
             if (phase <= 0) phase += 2 * Math.PI;
-            layer.NuLog.Value[j] = T.CreateChecked(Math.Log(-Math.Log(lambda[j].Magnitude)));
-            layer.ThetaLog.Value[j] = T.CreateChecked(Math.Log(phase));
-            layer.GammaLog.Value[j] = T.Zero;
+            layer.NuLog.Values[j] = T.CreateChecked(Math.Log(-Math.Log(lambda[j].Magnitude)));
+            layer.ThetaLog.Values[j] = T.CreateChecked(Math.Log(phase));
+            layer.GammaLog.Values[j] = T.Zero;
             for (int i = 0; i < h; i++)
             {
-                layer.BRe.Value[j * h + i] = T.CreateChecked(bTilde[j, i].Real);
-                layer.BIm.Value[j * h + i] = T.CreateChecked(bTilde[j, i].Imaginary);
-                layer.CRe.Value[i * n + j] = T.CreateChecked(cTilde[i, j].Real);
-                layer.CIm.Value[i * n + j] = T.CreateChecked(cTilde[i, j].Imaginary);
+                layer.BRe.Values[j * h + i] = T.CreateChecked(bTilde[j, i].Real);
+                layer.BIm.Values[j * h + i] = T.CreateChecked(bTilde[j, i].Imaginary);
+                layer.CRe.Values[i * n + j] = T.CreateChecked(cTilde[i, j].Real);
+                layer.CIm.Values[i * n + j] = T.CreateChecked(cTilde[i, j].Imaginary);
             }
         }
-        for (int i = 0; i < h; i++) layer.D.Value[i] = T.CreateChecked(d[i]);
+        for (int i = 0; i < h; i++) layer.D.Values[i] = T.CreateChecked(d[i]);
         foreach (var p in layer.Parameters) p.MarkModified();
         return layer;
     }

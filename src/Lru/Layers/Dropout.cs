@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Lru.Modules;
 using Lru.Tensors;
 
 namespace Lru.Layers;
@@ -24,15 +25,14 @@ public enum DropoutMode
 /// (sequence by sequence, then time step by time step for <see cref="DropoutMode.PerElement"/>, feature by
 /// feature), so the same seed and the same sequence of calls give the same masks on any machine. A mask value is
 /// kept when a uniform draw <c>u ∈ (0, 1)</c> satisfies <c>u ≥ p</c>. The mask of the last training forward is
-/// kept for the backward pass. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Layer{T}"/>).
+/// kept for the backward pass. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Module{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly SeededRandom _random;
     private T[] _mask = [];
     private int _maskLength;
-    private int _cachedBatch = -1, _cachedLength = -1;
 
     /// <summary>Creates the layer.</summary>
     /// <param name="features">H, at least 1.</param>
@@ -75,6 +75,9 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
     /// </summary>
     public ReadOnlySpan<T> Mask => _mask.AsSpan(0, _maskLength);
 
+    /// <summary>True: each output step depends only on the same input step (and streaming is evaluation, where dropout is the identity).</summary>
+    public override bool CanStream => true;
+
     /// <summary>Restarts the mask generator, so the following training forwards draw the masks a new layer with <paramref name="seed"/> would.</summary>
     /// <param name="seed">The new seed.</param>
     /// <exception cref="InvalidOperationException">The call overlaps another call on this layer (the generator belongs to training).</exception>
@@ -84,63 +87,36 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
         _random.Reseed(seed);
     }
 
-    /// <summary>Training mode: draws a new mask, keeps it, and writes <c>y = x ⊙ mask</c>. Evaluation mode: <c>y = x</c>.</summary>
-    /// <param name="input"><c>x</c>, (batch, length, H).</param>
-    /// <param name="output">Receives <c>y</c>, (batch, length, H); may be the same span as <paramref name="input"/>, but must not partly overlap it.</param>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The sequence length L.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
-    public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    /// <inheritdoc/>
+    protected override bool UsesRandomness => true;
+
+    /// <inheritdoc/>
+    protected override void ReseedCore(long seed) => _random.Reseed(seed);
+
+    /// <summary>Training: draws a new mask, keeps it, and writes <c>y = x ⊙ mask</c>. Evaluation: <c>y = x</c>.</summary>
+    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
-        int h = Features;
-        Guard.SequencePair(input.Length, output.Length, batch, length, h);
-        bool training = IsTraining;
-        using var scope = Calls.Enter(training, nameof(Forward));
         if (!training)
         {
             input.CopyTo(output);
             return;
         }
-
-        DrawMask(batch, length);
-        _cachedBatch = batch;
-        _cachedLength = length;
-        ApplyMask(input, output, batch, length);
+        DrawMask(shape.Batch, shape.Length);
+        ApplyMask(input, output, shape.Batch, shape.Length, accumulate: false);
     }
 
-    /// <summary>Back-propagates through the last training forward: <c>∂x = ∂y ⊙ mask</c>, with the mask of that forward.</summary>
-    /// <param name="gradOutput"><c>∂ℒ/∂y</c>, (batch, length, H).</param>
-    /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, H); may be the same span as <paramref name="gradOutput"/>; may be empty when not needed.</param>
-    /// <param name="batch">The batch size of the last training forward.</param>
-    /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    /// <summary><c>∂x += ∂y ⊙ mask</c>, with the mask of the last training forward.</summary>
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        using var scope = Calls.Enter(training: true, nameof(Backward));
-        if (batch != _cachedBatch || length != _cachedLength)
-            throw new InvalidOperationException(_cachedBatch < 0
-                ? $"Dropout.Backward needs a training Forward first (batch {batch}, length {length})."
-                : $"Dropout.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_cachedBatch}, length {_cachedLength}.");
-        int h = Features;
-        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
-        if (gradInput.IsEmpty) return;
-        Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
-        ApplyMask(gradOutput, gradInput, batch, length);
+        if (!gradInput.IsEmpty) ApplyMask(gradOutput, gradInput, shape.Batch, shape.Length, accumulate: true);
     }
 
     private void DrawMask(int batch, int length)
     {
         int h = Features;
         int count = checked(Mode == DropoutMode.PerSequence ? batch * h : batch * length * h);
-        if (_mask.Length < count) _mask = new T[count];
+        Span<T> mask = Grow(ref _mask, count);
         _maskLength = count;
-        Span<T> mask = _mask.AsSpan(0, count);
         if (Rate == 0)
         {
             mask.Fill(T.One);
@@ -167,12 +143,14 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
         return k;
     }
 
-    private void ApplyMask(ReadOnlySpan<T> x, Span<T> y, int batch, int length)
+    /// <summary><c>y = x ⊙ mask</c>, or <c>y += x ⊙ mask</c> when <paramref name="accumulate"/>.</summary>
+    private void ApplyMask(ReadOnlySpan<T> x, Span<T> y, int batch, int length, bool accumulate)
     {
         ReadOnlySpan<T> mask = Mask;
         if (Mode == DropoutMode.PerElement)
         {
-            TensorPrimitives.Multiply(x, mask, y);
+            if (accumulate) TensorPrimitives.MultiplyAdd(x, mask, y, y);
+            else TensorPrimitives.Multiply(x, mask, y);
             return;
         }
         int h = Features;
@@ -182,7 +160,8 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
             for (int t = 0; t < length; t++)
             {
                 int offset = (b * length + t) * h;
-                TensorPrimitives.Multiply(x.Slice(offset, h), m, y.Slice(offset, h));
+                if (accumulate) TensorPrimitives.MultiplyAdd(x.Slice(offset, h), m, y.Slice(offset, h), y.Slice(offset, h));
+                else TensorPrimitives.Multiply(x.Slice(offset, h), m, y.Slice(offset, h));
             }
         }
     }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Lru.Modules;
 using Lru.Tensors;
 
 namespace Lru.Layers;
@@ -10,19 +11,16 @@ namespace Lru.Layers;
 /// Named and initialised like PyTorch's <c>nn.Embedding</c>: <c>weight</c> ~ Normal(0, 1).
 /// </summary>
 /// <remarks>
-/// Not a <see cref="Layer{T}"/>, since its input is integers, but it follows the same pattern: a training
-/// <see cref="Forward"/> keeps the tokens; <see cref="Backward"/> adds every output row's gradient to the
-/// gradient row of its token, in row order, on one thread (deterministic even when tokens repeat).
-/// Evaluation-mode forward passes may run on several threads at once; a training-mode <see cref="Forward"/> or a
-/// <see cref="Backward"/> that overlaps another call on the same instance throws <see cref="InvalidOperationException"/>
-/// (as for <see cref="Layer{T}"/>).
+/// Tokens come as int ids (<see cref="Forward(ReadOnlySpan{int}, Span{T}, int, int)"/>) or, so that an embedding
+/// sits in a module tree like any other module, as exact integer values of <typeparamref name="T"/> with one feature
+/// per step. A training forward keeps the tokens; the backward pass adds every output row's gradient to the gradient
+/// row of its token. Evaluation-mode forward passes may run on several threads at once; training is single-threaded
+/// (see <see cref="Module{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Embedding<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly CallGuard _calls = new("Embedding");
     private int[] _tokens = [];
-    private int _cachedBatch = -1, _cachedLength = -1;
 
     /// <summary>Creates an embedding initialised like PyTorch from a seed.</summary>
     /// <param name="vocabulary">The number of distinct tokens, at least 1.</param>
@@ -44,7 +42,7 @@ public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
         ArgumentOutOfRangeException.ThrowIfLessThan(vocabulary, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(features, 1);
         ArgumentNullException.ThrowIfNull(random);
-        Weight = new Parameter<T>("weight", ParameterGroup.Default, vocabulary, features);
+        Weight = RegisterParameter(new Parameter<T>("weight", vocabulary, features));
         Initialize(random);
     }
 
@@ -57,8 +55,11 @@ public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary><c>weight</c> (Vocabulary × H): one row per token.</summary>
     public Parameter<T> Weight { get; }
 
-    /// <summary>True (the default) in training mode; false for evaluation (the forward pass then keeps nothing).</summary>
-    public bool IsTraining { get; set; } = true;
+    /// <summary>1: the input is one token id per step (as a value of <typeparamref name="T"/>).</summary>
+    public override int InputFeatures => 1;
+
+    /// <summary>H.</summary>
+    public override int OutputFeatures => Features;
 
     /// <summary>Re-draws <c>weight</c> row-major from Normal(0, 1), as PyTorch does.</summary>
     /// <param name="random">The generator.</param>
@@ -66,19 +67,15 @@ public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void Initialize(SeededRandom random)
     {
         ArgumentNullException.ThrowIfNull(random);
-        T[] w = Weight.Value;
+        T[] w = Weight.Values;
         for (int i = 0; i < w.Length; i++) w[i] = T.CreateChecked(random.NextNormal());
         Weight.MarkModified();
     }
 
-    /// <summary>The parameters with their local names: just <c>weight</c>.</summary>
-    /// <returns>One pair.</returns>
-    public IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
-    {
-        yield return ("weight", Weight);
-    }
+    /// <summary>True: every output step is the embedding of the same input step's token.</summary>
+    public override bool CanStream => true;
 
-    /// <summary>Looks up every token; in training mode keeps the tokens for <see cref="Backward"/>.</summary>
+    /// <summary>Looks up every token given as int ids; in training mode keeps the tokens for the backward pass.</summary>
     /// <param name="tokens">Token ids, (batch, length), each in [0, Vocabulary).</param>
     /// <param name="output">Receives the embeddings, (batch, length, H).</param>
     /// <param name="batch">The batch size B.</param>
@@ -88,47 +85,55 @@ public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer.</exception>
     public void Forward(ReadOnlySpan<int> tokens, Span<T> output, int batch, int length)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        int h = Features, v = Vocabulary;
+        var shape = new SequenceShape(batch, length);
         Guard.Length(tokens.Length, nameof(tokens), "batch, length", batch, length);
-        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
+        bool training = IsTraining;
+        using var scope = BeginForward(tokens.Length, output.Length, shape, training);
+        int v = Vocabulary;
         for (int i = 0; i < tokens.Length; i++)
         {
             if ((uint)tokens[i] >= (uint)v) ThrowToken(tokens[i], i, length, v);
         }
-
-        bool training = IsTraining;
-        using var scope = _calls.Enter(training, nameof(Forward));
         ReadOnlySpan<T> w = Weight.Value;
+        int h = Features;
         for (int i = 0; i < tokens.Length; i++) w.Slice(tokens[i] * h, h).CopyTo(output.Slice(i * h, h));
-        if (training)
+        if (training) tokens.CopyTo(Grow(ref _tokens, tokens.Length));
+    }
+
+    /// <summary>
+    /// Looks up tokens given as values of <typeparamref name="T"/> (the module tree's input type; <see cref="Module{T}.InputFeatures"/>
+    /// is 1): every value must be an exact integer id in [0, Vocabulary), which for float means ids below 2²⁴ (use the
+    /// int overload for larger vocabularies). Nothing is written when a value is refused.
+    /// </summary>
+    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
+    {
+        int v = Vocabulary, h = Features;
+        T limit = T.CreateTruncating(v);
+        for (int i = 0; i < input.Length; i++)
         {
-            if (_tokens.Length < tokens.Length) _tokens = new int[tokens.Length];
-            tokens.CopyTo(_tokens);
-            _cachedBatch = batch;
-            _cachedLength = length;
+            T id = input[i];
+            if (!T.IsInteger(id) || id < T.Zero || id >= limit)
+                throw new ArgumentOutOfRangeException("input", id,
+                    $"input[{i / shape.Length}, {i % shape.Length}] (flat index {i}) is {id}; an embedding reads exact integer token ids in [0, {v}).");
+        }
+        ReadOnlySpan<T> w = Weight.Value;
+        Span<int> kept = training ? Grow(ref _tokens, input.Length) : default;
+        for (int i = 0; i < input.Length; i++)
+        {
+            int token = int.CreateTruncating(input[i]);
+            w.Slice(token * h, h).CopyTo(output.Slice(i * h, h));
+            if (training) kept[i] = token;
         }
     }
 
-    /// <summary>Adds the gradient of every output step to the gradient row of its token (the tokens of the last training forward).</summary>
-    /// <param name="gradOutput"><c>∂ℒ/∂output</c>, (batch, length, H).</param>
-    /// <param name="batch">The batch size of the last training forward.</param>
-    /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
-    /// <exception cref="ArgumentException"><paramref name="gradOutput"/>'s length does not match the shape.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    public void Backward(ReadOnlySpan<T> gradOutput, int batch, int length)
+    /// <summary>
+    /// Adds the gradient of every output step to the gradient row of its token (the tokens of the last training forward), in
+    /// row order on one thread, so the result is deterministic even when tokens repeat. Token ids have no gradient:
+    /// <paramref name="gradInput"/> is left as it is.
+    /// </summary>
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        using var scope = _calls.Enter(training: true, nameof(Backward));
-        if (batch != _cachedBatch || length != _cachedLength)
-            throw new InvalidOperationException(_cachedBatch < 0
-                ? $"Embedding.Backward needs a training Forward first (batch {batch}, length {length})."
-                : $"Embedding.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_cachedBatch}, length {_cachedLength}.");
-        int h = Features, rows = batch * length;
-        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
+        int h = Features, rows = shape.Rows;
         Span<T> gw = Weight.Gradient;
         for (int i = 0; i < rows; i++)
         {

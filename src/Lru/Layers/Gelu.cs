@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Lru.Modules;
 using Lru.Tensors;
 
 namespace Lru.Layers;
@@ -31,10 +32,10 @@ public enum GeluApproximation
 /// conditioning of Φ with respect to the rounding of <c>x/√2</c>, a relative <c>1e-16·x²</c> for negative x (the
 /// kernels avoid it by using <c>x²/2</c> exactly).</para>
 /// <para>Work is split over blocks of elements, so results do not depend on the thread count. The training forward
-/// keeps a copy of the input. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Layer{T}"/>).</para>
+/// keeps a copy of the input. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Module{T}"/>).</para>
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private const int BlockSize = 4096;
     private const double SqrtHalf = 0.70710678118654752440;      // 1/√2
@@ -43,7 +44,6 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     private const double TanhCubic = 0.044715;
 
     private T[] _input = [];
-    private int _cachedBatch = -1, _cachedLength = -1;
 
     /// <summary>Creates the activation for rows of <paramref name="features"/> values.</summary>
     /// <param name="features">H, at least 1.</param>
@@ -70,60 +70,32 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     /// <inheritdoc/>
     public override int OutputFeatures => Features;
 
-    /// <summary>Computes <c>y = GELU(x)</c> elementwise; in training mode keeps a copy of <c>x</c>.</summary>
-    /// <param name="input"><c>x</c>, (batch, length, H).</param>
-    /// <param name="output">Receives <c>y</c>, (batch, length, H); may be the same span as <paramref name="input"/>, but must not partly overlap it.</param>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The sequence length L.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
-    public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    /// <summary>True: elementwise.</summary>
+    public override bool CanStream => true;
+
+    /// <summary><c>y = GELU(x)</c> elementwise, split over blocks of elements; a training pass keeps a copy of <c>x</c> (the vector kernels copy it as they read it).</summary>
+    protected override unsafe void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
-        int h = Features;
-        Guard.SequencePair(input.Length, output.Length, batch, length, h);
-        bool training = IsTraining;
-        using var scope = Calls.Enter(training, nameof(Forward));
         if (training)
         {
-            if (_input.Length < input.Length) _input = new T[input.Length];
-            // The vector kernels copy x into the cache as they read it; the scalar fallback copies first.
+            Grow(ref _input, input.Length);
             if (!GeluKernels.IsSupported) input.CopyTo(_input);
-            _cachedBatch = batch;
-            _cachedLength = length;
         }
-        fixed (T* x = input, y = output, cache = _input)
+        fixed (T* x = input, y = output, c = _input)
         {
             var work = new Work
             {
-                X = x, Y = y, Cache = training && GeluKernels.IsSupported ? cache : null,
+                X = x, Y = y, Cache = training && GeluKernels.IsSupported ? c : null,
                 Count = input.Length, Tanh = Approximation == GeluApproximation.Tanh,
             };
             Parallelism.For((input.Length + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
         }
     }
 
-    /// <summary>Back-propagates through the last training forward: <c>∂x = ∂y ⊙ GELU′(x)</c>. GELU has no parameters.</summary>
-    /// <param name="gradOutput"><c>∂ℒ/∂y</c>, (batch, length, H).</param>
-    /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, H); may be the same span as <paramref name="gradOutput"/>; may be empty when not needed.</param>
-    /// <param name="batch">The batch size of the last training forward.</param>
-    /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    /// <summary><c>∂x += ∂y ⊙ GELU′(x)</c>; GELU has no parameters.</summary>
+    protected override unsafe void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        using var scope = Calls.Enter(training: true, nameof(Backward));
-        if (batch != _cachedBatch || length != _cachedLength)
-            throw new InvalidOperationException(_cachedBatch < 0
-                ? $"Gelu.Backward needs a training Forward first (batch {batch}, length {length})."
-                : $"Gelu.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_cachedBatch}, length {_cachedLength}.");
-        int h = Features;
-        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
         if (gradInput.IsEmpty) return;
-        Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
         fixed (T* x = _input, dy = gradOutput, dx = gradInput)
         {
             var work = new Work { X = x, DY = dy, Y = dx, Count = gradOutput.Length, Tanh = Approximation == GeluApproximation.Tanh, Derivative = true };
@@ -152,7 +124,7 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
 
     /// <summary>
     /// One block of elements: <c>Y = GELU(X)</c> (copying X to <see cref="Cache"/> when that is set), or
-    /// <c>Y = DY ⊙ GELU′(X)</c> when <see cref="Derivative"/> is set. Uses <see cref="GeluKernels"/> where the
+    /// <c>Y += DY ⊙ GELU′(X)</c> when <see cref="Derivative"/> is set. Uses <see cref="GeluKernels"/> where the
     /// machine supports them and the double-precision scalar formulas otherwise.
     /// </summary>
     private unsafe struct Work : IIndexedWork
@@ -183,7 +155,7 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
             if (Derivative)
             {
                 for (int i = start; i < end; i++)
-                    Y[i] = T.CreateTruncating(double.CreateTruncating(DY[i]) * Gelu<T>.Derivative(double.CreateTruncating(X[i]), Tanh));
+                    Y[i] += T.CreateTruncating(double.CreateTruncating(DY[i]) * Gelu<T>.Derivative(double.CreateTruncating(X[i]), Tanh));
             }
             else
             {

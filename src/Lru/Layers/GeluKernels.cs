@@ -111,7 +111,7 @@ internal static class GeluKernels
         new ReadOnlySpan<float>(buffer, rest).CopyTo(new Span<float>(y + i, rest));
     }
 
-    /// <summary><c>dx[i] = dy[i]·GELU′(x[i])</c> for <c>i &lt; count</c>. <paramref name="dx"/> may equal <paramref name="dy"/>.</summary>
+    /// <summary><c>dx[i] += dy[i]·GELU′(x[i])</c> for <c>i &lt; count</c> (the product rounded to the data type once, then added). <paramref name="dx"/> must not overlap <paramref name="dy"/>.</summary>
     public static unsafe void Backward(double* x, double* dy, double* dx, int count, bool tanh)
     {
         if (tanh) Backward<TanhForm>(x, dy, dx, count);
@@ -123,7 +123,7 @@ internal static class GeluKernels
     {
         int i = 0;
         for (; i <= count - 8; i += 8)
-            (Vector512.Load(dy + i) * TForm.Derivative(Vector512.Load(x + i))).Store(dx + i);
+            (Vector512.Load(dx + i) + Vector512.Load(dy + i) * TForm.Derivative(Vector512.Load(x + i))).Store(dx + i);
         if (i == count) return;
         double* bx = stackalloc double[16];
         double* bg = bx + 8;
@@ -133,7 +133,7 @@ internal static class GeluKernels
         new ReadOnlySpan<double>(x + i, rest).CopyTo(new Span<double>(bx, rest));
         new ReadOnlySpan<double>(dy + i, rest).CopyTo(new Span<double>(bg, rest));
         (Vector512.Load(bg) * TForm.Derivative(Vector512.Load(bx))).Store(bg);
-        new ReadOnlySpan<double>(bg, rest).CopyTo(new Span<double>(dx + i, rest));
+        for (int k = 0; k < rest; k++) dx[i + k] += bg[k];
     }
 
     /// <summary>As the double overload, for float data computed in double and rounded once.</summary>
@@ -150,15 +150,16 @@ internal static class GeluKernels
         for (; i <= count - 16; i += 16)
             BackwardVector<TForm>(x + i, dy + i, dx + i);
         if (i == count) return;
-        float* bx = stackalloc float[32];
-        float* bg = bx + 16;
+        float* bx = stackalloc float[48];
+        float* bg = bx + 16, bd = bx + 32;
         Vector512<float>.Zero.Store(bx);
         Vector512<float>.Zero.Store(bg);
+        Vector512<float>.Zero.Store(bd);
         int rest = count - i;
         new ReadOnlySpan<float>(x + i, rest).CopyTo(new Span<float>(bx, rest));
         new ReadOnlySpan<float>(dy + i, rest).CopyTo(new Span<float>(bg, rest));
-        BackwardVector<TForm>(bx, bg, bg);
-        new ReadOnlySpan<float>(bg, rest).CopyTo(new Span<float>(dx + i, rest));
+        BackwardVector<TForm>(bx, bg, bd);
+        for (int k = 0; k < rest; k++) dx[i + k] += bd[k];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -166,7 +167,7 @@ internal static class GeluKernels
     {
         (Vector512<double> x0, Vector512<double> x1) = Vector512.Widen(Vector512.Load(x));
         (Vector512<double> g0, Vector512<double> g1) = Vector512.Widen(Vector512.Load(dy));
-        Vector512.Narrow(g0 * TForm.Derivative(x0), g1 * TForm.Derivative(x1)).Store(dx);
+        (Vector512.Load(dx) + Vector512.Narrow(g0 * TForm.Derivative(x0), g1 * TForm.Derivative(x1))).Store(dx);
     }
 
     /// <summary>erfc over a span (used by the tests to measure accuracy); any input, NaN gives NaN.</summary>

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using Lru.Modules;
 using Lru.Tensors;
 
 namespace Lru.Layers;
@@ -13,18 +14,16 @@ namespace Lru.Layers;
 /// </summary>
 /// <remarks>
 /// The training forward keeps <c>a = out1(x)</c> and <c>s = sigmoid(out2(x))</c> (and each linear layer its input).
-/// The backward is <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>, <c>∂x = out1ᵀ(∂a) + out2ᵀ(∂g)</c>.
+/// The backward is <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>, <c>∂x += out1ᵀ(∂a) + out2ᵀ(∂g)</c> (each linear layer adds its part).
 /// The elementwise gate and its backward are single SIMD passes split over fixed blocks of elements, so results
 /// do not depend on the thread count; the four GEMMs dominate the cost.
 /// Evaluation-mode forward passes may run on several threads at once (the gate goes through a work array from a pool
-/// the layer owns); training is single-threaded (see <see cref="Layer{T}"/>).
+/// the layer owns); training is single-threaded (see <see cref="Module{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly WorkspacePool<T> _workspaces = new();
     private T[] _a = [], _s = [], _gradA = [], _gradG = [];
-    private int _cachedBatch = -1, _cachedLength = -1;
 
     /// <summary>Creates the unit with both linear layers initialised like PyTorch from a seed.</summary>
     /// <param name="features">H, at least 1.</param>
@@ -43,8 +42,8 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(features, 1);
         ArgumentNullException.ThrowIfNull(random);
-        Out1 = new Linear<T>(features, features, random);
-        Out2 = new Linear<T>(features, features, random);
+        Out1 = RegisterModule("out1", new Linear<T>(features, features, random));
+        Out2 = RegisterModule("out2", new Linear<T>(features, features, random));
     }
 
     /// <summary>H, the features per time step.</summary>
@@ -62,84 +61,36 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     /// <summary><c>out2</c>: the gate branch, H → H, passed through the sigmoid.</summary>
     public Linear<T> Out2 { get; }
 
-    /// <summary>The parameters with hierarchical names: <c>out1.weight</c>, <c>out1.bias</c>, <c>out2.weight</c>, <c>out2.bias</c>.</summary>
-    /// <returns>The four parameters in that order.</returns>
-    public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
-        => ParameterNames.Prefixed("out1.", Out1.NamedParameters()).Concat(ParameterNames.Prefixed("out2.", Out2.NamedParameters()));
+    /// <summary>True: every output step depends only on the same input step.</summary>
+    public override bool CanStream => true;
 
-    /// <summary>Computes <c>z = out1(x) ⊙ sigmoid(out2(x))</c>; in training mode keeps <c>out1(x)</c> and the gate.</summary>
-    /// <param name="input"><c>x</c>, (batch, length, H).</param>
-    /// <param name="output">Receives <c>z</c>, (batch, length, H); must not overlap <paramref name="input"/>.</param>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The sequence length L.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
-    public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    /// <summary><c>z = out1(x) ⊙ sigmoid(out2(x))</c>; a training pass keeps <c>out1(x)</c> and the gate.</summary>
+    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
-        int h = Features;
-        Guard.SequencePair(input.Length, output.Length, batch, length, h);
         int count = input.Length;
-        bool training = IsTraining;
-        using var scope = Calls.Enter(training, nameof(Forward));
-        SetMode(Out1, training);
-        SetMode(Out2, training);
-
         if (training)
         {
-            if (_a.Length < count) { _a = new T[count]; _s = new T[count]; }
-            Span<T> a = _a.AsSpan(0, count), s = _s.AsSpan(0, count);
-            Out1.Forward(input, a, batch, length);
-            Out2.Forward(input, s, batch, length);
+            Span<T> a = Grow(ref _a, count), s = Grow(ref _s, count);
+            Out1.Forward(input, a, shape, training);
+            Out2.Forward(input, s, shape, training);
             Gate(a, s, output);
-            _cachedBatch = batch;
-            _cachedLength = length;
             return;
         }
 
         // Evaluation keeps nothing: the gate goes through a per-call work array, so the training cache survives
         // and concurrent evaluation calls never share a buffer.
-        T[] scratch = _workspaces.Rent(count);
-        try
-        {
-            Span<T> g = scratch.AsSpan(0, count);
-            Out1.Forward(input, output, batch, length);
-            Out2.Forward(input, g, batch, length);
-            Gate(output, g, output);
-        }
-        finally
-        {
-            _workspaces.Return(scratch);
-        }
+        using var scratch = RentWorkspace(count);
+        Out1.Forward(input, output, shape, training);
+        Out2.Forward(input, scratch.Span, shape, training);
+        Gate(output, scratch.Span, output);
     }
 
-    /// <summary>
-    /// Back-propagates through the last training forward: writes <c>∂x</c> and adds the gradients of
-    /// <c>out1</c> and <c>out2</c> to their parameters.
-    /// </summary>
-    /// <param name="gradOutput"><c>∂ℒ/∂z</c>, (batch, length, H).</param>
-    /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, H); may be empty when not needed.</param>
-    /// <param name="batch">The batch size of the last training forward.</param>
-    /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    /// <summary><c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>; then out1 and out2 each add their part to <c>∂x</c>.</summary>
+    protected override unsafe void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        using var scope = Calls.Enter(training: true, nameof(Backward));
-        if (batch != _cachedBatch || length != _cachedLength)
-            throw new InvalidOperationException(_cachedBatch < 0
-                ? $"Glu.Backward needs a training Forward first (batch {batch}, length {length})."
-                : $"Glu.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_cachedBatch}, length {_cachedLength}.");
-        int h = Features;
-        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
-        if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
         int count = gradOutput.Length;
-        if (_gradA.Length < count) { _gradA = new T[count]; _gradG = new T[count]; }
         ReadOnlySpan<T> a = _a.AsSpan(0, count), s = _s.AsSpan(0, count);
-        Span<T> gradA = _gradA.AsSpan(0, count), gradG = _gradG.AsSpan(0, count);
+        Span<T> gradA = Grow(ref _gradA, count), gradG = Grow(ref _gradG, count);
 
         // ∂a = ∂z ⊙ s;  ∂g = ∂a ⊙ a ⊙ (1 − s) = ∂z ⊙ a ⊙ s ⊙ (1 − s): one fused pass, split over blocks.
         fixed (T* dz = gradOutput, pa = a, ps = s, da = gradA, dg = gradG)
@@ -148,8 +99,8 @@ public sealed class Glu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
             Parallelism.For((count + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
         }
 
-        Out1.Backward(gradA, gradInput, batch, length, accumulateInput: false);
-        Out2.Backward(gradG, gradInput, batch, length, accumulateInput: true);
+        Out1.Backward(gradA, gradInput);
+        Out2.Backward(gradG, gradInput);
     }
 
     /// <summary>Elements per work item of the elementwise passes (16 KiB of floats), so small inputs run inline.</summary>

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using Lru.Modules;
 using Lru.Tensors;
 
 namespace Lru.Layers;
@@ -16,13 +17,12 @@ namespace Lru.Layers;
 /// rebuilds <c>x̂ = (x − μ)·rstd</c> from them. Rows are independent and are split over threads in fixed blocks
 /// of about 4096 elements; each row is one fused pass of SIMD code (<see cref="Vector{T}"/> with a scalar tail).
 /// Parameter gradients are summed within each block in row order and then over the blocks in order, so results
-/// depend on the shape only, never on the thread count. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Layer{T}"/>).
+/// depend on the shape only, never on the thread count. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Module{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class LayerNorm<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T[] _input = [], _mean = [], _rstd = [], _partials = [];
-    private int _cachedBatch = -1, _cachedLength = -1;
 
     /// <summary>Creates a layer with <c>weight = 1</c> and <c>bias = 0</c>.</summary>
     /// <param name="features">H, at least 1.</param>
@@ -35,9 +35,9 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "epsilon must be positive and finite.");
         Features = features;
         Epsilon = epsilon;
-        Weight = new Parameter<T>("weight", ParameterGroup.Default, features);
-        Bias = new Parameter<T>("bias", ParameterGroup.Default, features);
-        Weight.Value.AsSpan().Fill(T.One);
+        Weight = RegisterParameter(new Parameter<T>("weight", features));
+        Bias = RegisterParameter(new Parameter<T>("bias", features));
+        Weight.Values.AsSpan().Fill(T.One);
     }
 
     /// <summary>H, the number of features normalised together.</summary>
@@ -58,38 +58,19 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     /// <summary><c>bias</c> (H): the elementwise offset, initially 0.</summary>
     public Parameter<T> Bias { get; }
 
-    /// <inheritdoc/>
-    public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
-    {
-        yield return ("weight", Weight);
-        yield return ("bias", Bias);
-    }
+    /// <summary>True: every row is normalised on its own.</summary>
+    public override bool CanStream => true;
 
-    /// <summary>Normalises every row of H features; in training mode keeps <c>x</c>, <c>μ</c> and <c>rstd</c>.</summary>
-    /// <param name="input"><c>x</c>, (batch, length, H).</param>
-    /// <param name="output">Receives <c>y</c>, (batch, length, H); must not overlap <paramref name="input"/>.</param>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The sequence length L.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
-    public override unsafe void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length)
+    /// <summary>Normalises every row of H features (rows split over threads in fixed blocks); a training pass keeps <c>x</c>, <c>μ</c> and <c>rstd</c>.</summary>
+    protected override unsafe void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        int h = Features, rows = checked(batch * length);
-        Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
-        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
-        bool training = IsTraining;
-        using var scope = Calls.Enter(training, nameof(Forward));
+        int h = Features, rows = shape.Rows;
         if (training)
         {
-            if (_input.Length < input.Length) _input = new T[input.Length];
-            if (_mean.Length < rows) { _mean = new T[rows]; _rstd = new T[rows]; }
-            _cachedBatch = batch;
-            _cachedLength = length;
+            Grow(ref _input, input.Length);
+            Grow(ref _mean, rows);
+            Grow(ref _rstd, rows);
         }
-
         int rowsPerBlock = RowsPerBlock(h);
         fixed (T* x = input, y = output, cache = _input, mean = _mean, rstd = _rstd, w = Weight.Value, b = Bias.Value)
         {
@@ -104,37 +85,16 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     }
 
     /// <summary>
-    /// Back-propagates through the last training forward. With <c>x̂ = (x − μ)·rstd</c> and <c>ĝ = ∂y ⊙ weight</c>:
-    /// <c>∂x = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ ⊙ x̂))</c>; adds <c>Σ ∂y ⊙ x̂</c> to the gradient of <c>weight</c>
-    /// and <c>Σ ∂y</c> to that of <c>bias</c> (sums over all rows: within fixed blocks of rows in row order, then
-    /// over the blocks in order).
+    /// With <c>x̂ = (x − μ)·rstd</c> and <c>ĝ = ∂y ⊙ weight</c>: <c>∂x += rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ ⊙ x̂))</c>;
+    /// <c>∂weight += Σ ∂y ⊙ x̂</c>, <c>∂bias += Σ ∂y</c> (sums within fixed blocks of rows in row order, then over the
+    /// blocks in order, so the result depends on the shape only, never on the thread count).
     /// </summary>
-    /// <param name="gradOutput"><c>∂ℒ/∂y</c>, (batch, length, H).</param>
-    /// <param name="gradInput">Receives <c>∂ℒ/∂x</c>, (batch, length, H); may be empty when not needed.</param>
-    /// <param name="batch">The batch size of the last training forward.</param>
-    /// <param name="length">The sequence length of the last training forward.</param>
-    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    public override unsafe void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
+    protected override unsafe void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        using var scope = Calls.Enter(training: true, nameof(Backward));
-        if (batch != _cachedBatch || length != _cachedLength)
-            throw new InvalidOperationException(_cachedBatch < 0
-                ? $"LayerNorm.Backward needs a training Forward first (batch {batch}, length {length})."
-                : $"LayerNorm.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_cachedBatch}, length {_cachedLength}.");
-        int h = Features, rows = batch * length;
-        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
-        if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
+        int h = Features, rows = shape.Rows;
         if (rows == 0) return;
-
-        // Each block of rows sums its own ∂bias and ∂weight contributions; the blocks are then added in order,
-        // so the result depends on the shape only, never on the thread count.
         int rowsPerBlock = RowsPerBlock(h), blocks = (rows + rowsPerBlock - 1) / rowsPerBlock;
-        int partialLength = checked(blocks * 2 * h);
-        if (_partials.Length < partialLength) _partials = new T[partialLength];
+        Grow(ref _partials, checked(blocks * 2 * h));
         Span<T> gw = Weight.Gradient, gb = Bias.Gradient;
         fixed (T* dy = gradOutput, dx = gradInput, x = _input, mean = _mean, rstd = _rstd, w = Weight.Value, partials = _partials)
         {
@@ -244,7 +204,7 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     }
 
     /// <summary>
-    /// One block of rows of the backward pass: writes ∂x for its rows (unless <see cref="DX"/> is null) and its own
+    /// One block of rows of the backward pass: adds ∂x to its rows (unless <see cref="DX"/> is null) and its own
     /// partial sums <c>Σ ∂y</c> (first H) and <c>Σ ∂y ⊙ x̂</c> (next H) at <c>Partials + 2H·index</c>.
     /// </summary>
     private unsafe struct BackwardWork : IIndexedWork
@@ -290,19 +250,19 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
                 }
                 if (DX == null) continue;
 
-                // Pass 2: ∂x = (ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂))·rstd.
+                // Pass 2: ∂x += (ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂))·rstd.
                 T meanG = sumG / count, meanGN = sumGN / count;
                 T* dx = DX + (long)r * h;
                 for (i = 0; i <= h - width; i += width)
                 {
                     Vector<T> m = new(mean), s = new(rstd), vg = new(meanG), vgn = new(meanGN);
                     Vector<T> n = (Vector.Load(x + i) - m) * s, gw = Vector.Load(dy + i) * Vector.Load(W + i);
-                    ((gw - vg - n * vgn) * s).Store(dx + i);
+                    (Vector.Load(dx + i) + (gw - vg - n * vgn) * s).Store(dx + i);
                 }
                 for (; i < h; i++)
                 {
                     T n = (x[i] - mean) * rstd, gw = dy[i] * W[i];
-                    dx[i] = (gw - meanG - n * meanGN) * rstd;
+                    dx[i] += (gw - meanG - n * meanGN) * rstd;
                 }
             }
         }

@@ -10,7 +10,9 @@ namespace Lru.Layers;
 /// <param name="MaxPhase">The largest eigenvalue phase, in (0, 2π]; the paper uses π/10 for its longest task.</param>
 /// <param name="MatrixD">When true, the skip <c>D</c> is a full (H × H) matrix, <c>y_t = Re(C x_t) + D u_t</c>, as in
 /// the LRU-pytorch implementation; otherwise (the paper and the JAX reference) it is elementwise, <c>D ⊙ u_t</c> with D of shape (H).</param>
-public sealed record LruConfig(int Hidden, int State, double RMin = 0.9, double RMax = 0.999, double MaxPhase = 2 * Math.PI, bool MatrixD = false)
+/// <param name="Reverse">When true, the recurrence runs backwards in time, <c>x_t = λ ⊙ x_{t+1} + γ ⊙ (B u_t)</c> from the
+/// last step to the first (the second direction of a bidirectional LRU); such a layer sees the future and cannot stream.</param>
+public sealed record LruConfig(int Hidden, int State, double RMin = 0.9, double RMax = 0.999, double MaxPhase = 2 * Math.PI, bool MatrixD = false, bool Reverse = false)
 {
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is outside its range; the message names it and the value given.</exception>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using Lru.Modules;
 using Lru.Scans;
 using Lru.Tensors;
 
@@ -21,15 +22,16 @@ namespace Lru.Layers;
 /// may run on several threads at once as long as no thread modifies the parameters meanwhile: the derived weights
 /// are built once under a lock, and each forward pass takes its state buffer from a pool the layer owns. Training
 /// (a training-mode <c>Forward</c>, then <c>Backward</c>) is single-threaded; an overlapping call throws
-/// <see cref="InvalidOperationException"/> (see <see cref="Layer{T}"/>).
+/// <see cref="InvalidOperationException"/> (see <see cref="Module{T}"/>).
+/// <para>With <see cref="LruConfig.Reverse"/> the recurrence runs backwards in time, <c>x_t = λ ⊙ x_{t+1} + γ ⊙ (B u_t)</c>
+/// from <c>t = L − 1</c> down to 0 (the backward half of a bidirectional LRU); such a layer cannot stream.</para>
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly object _derivedLock = new();
     private readonly T[] _lambdaRe, _lambdaIm, _inputWeightsT, _outputWeightsT;
-    private readonly Parameter<T>[] _parameters;
-    private readonly WorkspacePool<T> _workspaces = new();
+    private readonly Parameter<T>[] _all;
     private long _derivedVersion = -1;
 
     // The streaming step's weights (W_inᵀ, W_outᵀ and a matrix Dᵀ) in panels; built on the first Step.
@@ -38,7 +40,6 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
 
     // Kept by a training forward pass for the backward pass (owned, grown on first use).
     private T[] _cachedInput = [], _cachedStates = [], _cachedInitial = [];
-    private int _cachedBatch = -1, _cachedLength = -1;
     private bool _cachedHasInitial;
 
     // Backward work space (owned, grown on first use).
@@ -55,15 +56,15 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         config.Validate();
         Config = config;
         int h = config.Hidden, n = config.State;
-        NuLog = new Parameter<T>("nu_log", ParameterGroup.Recurrent, n);
-        ThetaLog = new Parameter<T>("theta_log", ParameterGroup.Recurrent, n);
-        GammaLog = new Parameter<T>("gamma_log", ParameterGroup.Recurrent, n);
-        BRe = new Parameter<T>("B_re", ParameterGroup.Recurrent, n, h);
-        BIm = new Parameter<T>("B_im", ParameterGroup.Recurrent, n, h);
-        CRe = new Parameter<T>("C_re", ParameterGroup.Default, h, n);
-        CIm = new Parameter<T>("C_im", ParameterGroup.Default, h, n);
-        D = config.MatrixD ? new Parameter<T>("D", ParameterGroup.Default, h, h) : new Parameter<T>("D", ParameterGroup.Default, h);
-        _parameters = [NuLog, ThetaLog, GammaLog, BRe, BIm, CRe, CIm, D];
+        NuLog = RegisterParameter(new Parameter<T>("nu_log", n));
+        ThetaLog = RegisterParameter(new Parameter<T>("theta_log", n));
+        GammaLog = RegisterParameter(new Parameter<T>("gamma_log", n));
+        BRe = RegisterParameter(new Parameter<T>("B_re", n, h));
+        BIm = RegisterParameter(new Parameter<T>("B_im", n, h));
+        CRe = RegisterParameter(new Parameter<T>("C_re", h, n));
+        CIm = RegisterParameter(new Parameter<T>("C_im", h, n));
+        D = RegisterParameter(config.MatrixD ? new Parameter<T>("D", h, h) : new Parameter<T>("D", h));
+        _all = [NuLog, ThetaLog, GammaLog, BRe, BIm, CRe, CIm, D];
         _lambdaRe = new T[n];
         _lambdaIm = new T[n];
         _inputWeightsT = new T[h * 2 * n];
@@ -83,14 +84,20 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     /// <inheritdoc/>
     public override int OutputFeatures => Config.Hidden;
 
-    /// <summary>The scan algorithm used by <see cref="Forward(ReadOnlySpan{T}, Span{T}, int, int)"/> and <see cref="Backward(ReadOnlySpan{T}, Span{T}, int, int)"/>.</summary>
+    /// <summary>The scan algorithm of the forward and backward passes that do not name one.</summary>
     public ScanMode Scan { get; set; } = ScanMode.Auto;
 
+    /// <summary>
+    /// The names of the recurrent parameters, <c>nu_log, theta_log, gamma_log, B_re, B_im</c>: the paper's recipe trains
+    /// them with a reduced learning rate and no weight decay (see <c>Lru.Training.OptimizerSettings</c>).
+    /// </summary>
+    public static IReadOnlyList<string> RecurrentParameterNames { get; } = ["nu_log", "theta_log", "gamma_log", "B_re", "B_im"];
+
+    /// <summary>True unless the layer runs backwards in time (<see cref="LruConfig.Reverse"/>).</summary>
+    public override bool CanStream => !Config.Reverse;
+
     /// <inheritdoc/>
-    public override IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters()
-    {
-        foreach (var p in _parameters) yield return (p.Name, p);
-    }
+    protected override string NonStreamingReason => "runs backwards in time (LruConfig.Reverse), so each output depends on later inputs";
 
     /// <summary>The number of complex state channels <c>N</c>.</summary>
     public int StateSize => Config.State;
@@ -120,7 +127,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     public Parameter<T> D { get; }
 
     /// <summary>The eight parameters in the order of LRU-MATH §1.</summary>
-    public IReadOnlyList<Parameter<T>> Parameters => _parameters;
+    public IReadOnlyList<Parameter<T>> Parameters => _all;
 
     /// <summary>Re-draws every parameter with the ring initialisation of LRU-MATH §1.</summary>
     /// <param name="random">The generator; draws happen in a fixed order, so a seed fixes the result.</param>
@@ -135,15 +142,15 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             double u1 = random.NextOpenUnit(), u2 = random.NextOpenUnit();
             double nuLog = Math.Log(-0.5 * Math.Log(u1 * (rMax2 - rMin2) + rMin2));
             double modulus = Math.Exp(-Math.Exp(nuLog));
-            NuLog.Value[i] = T.CreateChecked(nuLog);
-            ThetaLog.Value[i] = T.CreateChecked(Math.Log(Config.MaxPhase * u2));
-            GammaLog.Value[i] = T.CreateChecked(Math.Log(Math.Sqrt(1 - modulus * modulus)));
+            NuLog.Values[i] = T.CreateChecked(nuLog);
+            ThetaLog.Values[i] = T.CreateChecked(Math.Log(Config.MaxPhase * u2));
+            GammaLog.Values[i] = T.CreateChecked(Math.Log(Math.Sqrt(1 - modulus * modulus)));
         }
-        FillNormal(random, BRe.Value, Math.Sqrt(1.0 / (2 * h)));
-        FillNormal(random, BIm.Value, Math.Sqrt(1.0 / (2 * h)));
-        FillNormal(random, CRe.Value, Math.Sqrt(1.0 / n));
-        FillNormal(random, CIm.Value, Math.Sqrt(1.0 / n));
-        FillNormal(random, D.Value, Config.MatrixD ? 1.0 / Math.Sqrt(h) : 1.0);
+        FillNormal(random, BRe.Values, Math.Sqrt(1.0 / (2 * h)));
+        FillNormal(random, BIm.Values, Math.Sqrt(1.0 / (2 * h)));
+        FillNormal(random, CRe.Values, Math.Sqrt(1.0 / n));
+        FillNormal(random, CIm.Values, Math.Sqrt(1.0 / n));
+        FillNormal(random, D.Values, Config.MatrixD ? 1.0 / Math.Sqrt(h) : 1.0);
         foreach (var p in Parameters) p.MarkModified();
     }
 
@@ -165,46 +172,57 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         }
     }
 
-    /// <summary>Creates a zero state for streaming <paramref name="batch"/> sequences with <see cref="Step(ReadOnlySpan{T}, Span{T}, LruState{T})"/>.</summary>
+    /// <summary>Creates a zero state for streaming <paramref name="batch"/> sequences with <see cref="Module{T}.Step(ReadOnlySpan{T}, Span{T}, StreamState{T})"/>.</summary>
     /// <param name="batch">The number of streams, at least 1.</param>
+    /// <returns>The state, typed so its values can be read.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> is less than 1.</exception>
-    public LruState<T> CreateState(int batch)
-    {
-        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1.");
-        return new LruState<T>(batch, StateSize);
-    }
+    /// <exception cref="InvalidOperationException">The layer runs backwards in time and cannot stream.</exception>
+    public new LruState<T> CreateState(int batch) => (LruState<T>)base.CreateState(batch);
+
+    /// <inheritdoc/>
+    protected override StreamState<T> CreateStateCore(int batch) => new LruState<T>(batch, StateSize);
 
     /// <summary>
-    /// Runs the layer over whole sequences: <paramref name="output"/> (B, L, H) from <paramref name="input"/> (B, L, H).
+    /// Runs the layer over whole sequences from a given state: <paramref name="output"/> (B, L, H) from
+    /// <paramref name="input"/> (B, L, H), in the layer's mode (<see cref="Module{T}.IsTraining"/>).
     /// </summary>
     /// <param name="input">The inputs <c>u</c>, shape (batch, length, H), row-major.</param>
     /// <param name="output">Receives <c>y</c>, shape (batch, length, H); must not overlap <paramref name="input"/>.</param>
     /// <param name="batch">The batch size <c>B</c>.</param>
     /// <param name="length">The sequence length <c>L</c>.</param>
-    /// <param name="initialState">Empty for a zero state, or (batch, 2N) as in <see cref="LruState{T}.Values"/>: the state before the first step, to continue a sequence processed in pieces.</param>
-    /// <param name="finalState">Empty, or (batch, 2N): receives the state after the last step.</param>
+    /// <param name="initialState">Empty for a zero state, or (batch, 2N) as in <see cref="LruState{T}.Values"/>: the state before the first step (the last, for a reverse layer), to continue a sequence processed in pieces.</param>
+    /// <param name="finalState">Empty, or (batch, 2N): receives the state after the last step processed.</param>
     /// <param name="mode">The scan algorithm; every mode gives the same values up to rounding.</param>
     /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
     /// <exception cref="ArgumentException">A span's length does not match the shape; the message gives both.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative, or <paramref name="threads"/> is less than 1.</exception>
-    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Layer{T}"/>).</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Module{T}"/>).</exception>
     public void Forward(
         ReadOnlySpan<T> input, Span<T> output, int batch, int length,
-        ReadOnlySpan<T> initialState = default, Span<T> finalState = default,
+        ReadOnlySpan<T> initialState, Span<T> finalState = default,
         ScanMode mode = ScanMode.Auto, int? threads = null)
     {
-        int h = Hidden, n = StateSize;
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        long rows = (long)batch * length;
-        Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
-        Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
+        var shape = new SequenceShape(batch, length);
+        int n = StateSize;
         if (!initialState.IsEmpty) Guard.Length(initialState.Length, nameof(initialState), "batch, 2N", batch, 2 * n);
         if (!finalState.IsEmpty) Guard.Length(finalState.Length, nameof(finalState), "batch, 2N", batch, 2 * n);
         int workers = Parallelism.Resolve(threads);
-        bool keep = IsTraining;
-        using var scope = Calls.Enter(keep, nameof(Forward));
-        if (rows == 0)
+        bool training = IsTraining;
+        using var scope = BeginForward(input.Length, output.Length, shape, training);
+        Run(input, output, shape, initialState, finalState, mode, workers, training);
+    }
+
+    /// <summary>From a zero state, with <see cref="Scan"/> and <see cref="Parallelism.MaxThreads"/> threads.</summary>
+    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training) =>
+        Run(input, output, shape, default, default, Scan, Parallelism.MaxThreads, training);
+
+    /// <summary>Two GEMMs around one scan (LRU-MATH §1); a training pass keeps <c>u</c>, the states <c>x</c> and the initial state.</summary>
+    private void Run(
+        ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, ReadOnlySpan<T> initialState, Span<T> finalState,
+        ScanMode mode, int workers, bool training)
+    {
+        int h = Hidden, n = StateSize, batch = shape.Batch, length = shape.Length, m = shape.Rows;
+        if (m == 0)
         {
             if (!finalState.IsEmpty)
             {
@@ -214,90 +232,74 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         }
 
         EnsureDerived();
-        int m = checked((int)rows);
-        if (keep) Buffers.Grow(ref _cachedStates, checked(m * 2 * n));
-        T[] statesArray = keep ? _cachedStates : _workspaces.Rent(checked(m * 2 * n));
-        if (keep)
+        if (training)
         {
-            input.CopyTo(Buffers.Grow(ref _cachedInput, m * h));
+            input.CopyTo(Grow(ref _cachedInput, m * h));
             _cachedHasInitial = !initialState.IsEmpty;
-            if (_cachedHasInitial) initialState.CopyTo(Buffers.Grow(ref _cachedInitial, batch * 2 * n));
-            (_cachedBatch, _cachedLength) = (batch, length);
+            if (_cachedHasInitial) initialState.CopyTo(Grow(ref _cachedInitial, batch * 2 * n));
         }
-        try
-        {
-            Span<T> states = statesArray.AsSpan(0, m * 2 * n);
+        using var rented = training ? default : RentWorkspace(checked(m * 2 * n));
+        Span<T> states = training ? Grow(ref _cachedStates, checked(m * 2 * n)) : rented.Span;
 
-            // X = U · W_inᵀ  (BL × H)·(H × 2N); then the scan turns γ⊙B u_t into x_t in place.
-            Gemm.Multiply<T>(input, _inputWeightsT, states, m, 2 * n, h, threads: workers);
-            DiagonalRecurrence.Scan<T>(_lambdaRe, _lambdaIm, states, batch, length, initialState, reverse: false, mode, workers);
-            if (!finalState.IsEmpty)
-            {
-                for (int b = 0; b < batch; b++)
-                    states.Slice(((b + 1) * length - 1) * 2 * n, 2 * n).CopyTo(finalState.Slice(b * 2 * n, 2 * n));
-            }
-
-            // Y = D ⊙ U (or U·Dᵀ) + X · W_outᵀ  (BL × 2N)·(2N × H).
-            ApplySkip(input, output, m, workers);
-            Gemm.Multiply<T>(states, _outputWeightsT, output, m, h, 2 * n, accumulate: true, threads: workers);
-        }
-        finally
+        // X = U · W_inᵀ  (BL × H)·(H × 2N); then the scan turns γ⊙B u_t into x_t in place.
+        Gemm.Multiply<T>(input, _inputWeightsT, states, m, 2 * n, h, threads: workers);
+        DiagonalRecurrence.Scan<T>(_lambdaRe, _lambdaIm, states, batch, length, initialState, reverse: Config.Reverse, mode, workers);
+        if (!finalState.IsEmpty)
         {
-            if (!keep) _workspaces.Return(statesArray);
+            int last = Config.Reverse ? 0 : length - 1;
+            for (int b = 0; b < batch; b++)
+                states.Slice((b * length + last) * 2 * n, 2 * n).CopyTo(finalState.Slice(b * 2 * n, 2 * n));
         }
+
+        // Y = D ⊙ U (or U·Dᵀ) + X · W_outᵀ  (BL × 2N)·(2N × H).
+        ApplySkip(input, output, m, workers);
+        Gemm.Multiply<T>(states, _outputWeightsT, output, m, h, 2 * n, accumulate: true, threads: workers);
     }
 
-    /// <summary>Runs the layer from a zero state with <see cref="Scan"/> and <see cref="Parallelism.MaxThreads"/> threads.</summary>
-    /// <param name="input">(batch, length, H).</param>
-    /// <param name="output">(batch, length, H); must not overlap <paramref name="input"/>.</param>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The sequence length L.</param>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    public override void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length) =>
-        Forward(input, output, batch, length, default, default, Scan, null);
-
-    /// <inheritdoc/>
-    public override void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length) =>
-        Backward(gradOutput, gradInput, batch, length, default, Scan, null);
-
     /// <summary>
-    /// Back-propagates through the last training forward pass (LRU-MATH §4): writes ∂ℒ/∂u and
-    /// ∂ℒ/∂x_0, and adds the gradients of all eight parameters to their <see cref="Parameter{T}.Gradient"/>.
-    /// Four GEMMs and one reverse-time scan of the same family as the forward pass.
+    /// Back-propagates through the last training forward pass (LRU-MATH §4): adds ∂ℒ/∂u to <paramref name="gradInput"/>,
+    /// writes ∂ℒ/∂x_0, and adds the gradients of all eight parameters to their <see cref="Parameter{T}.Gradient"/>.
+    /// Four GEMMs and one scan of the same family as the forward pass, the other way in time.
     /// </summary>
     /// <param name="gradOutput">∂ℒ/∂y, (batch, length, H).</param>
-    /// <param name="gradInput">Receives ∂ℒ/∂u, (batch, length, H); empty to skip.</param>
+    /// <param name="gradInput">∂ℒ/∂u is added to it, (batch, length, H); empty to skip.</param>
     /// <param name="batch">The batch size of the last forward pass.</param>
     /// <param name="length">The sequence length of the last forward pass.</param>
-    /// <param name="gradInitialState">Receives ∂ℒ/∂x_0 as (batch, 2N) [∂/∂Re | ∂/∂Im]; empty to skip.</param>
-    /// <param name="mode">The scan algorithm for the reverse scan.</param>
+    /// <param name="gradInitialState">Receives (overwritten) ∂ℒ/∂x_0 as (batch, 2N) [∂/∂Re | ∂/∂Im]; empty to skip.</param>
+    /// <param name="mode">The scan algorithm for the backward scan.</param>
     /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
     /// <exception cref="InvalidOperationException">The last forward pass was not a training pass of this batch and length, or the call overlaps another call on this layer.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative, or <paramref name="threads"/> is less than 1.</exception>
     public void Backward(
         ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length,
         Span<T> gradInitialState, ScanMode mode = ScanMode.Auto, int? threads = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
-        int h = Hidden, n = StateSize;
-        using var scope = Calls.Enter(training: true, nameof(Backward));
-        if (batch != _cachedBatch || length != _cachedLength)
-            throw new InvalidOperationException(
-                $"Backward needs a preceding training Forward of batch {batch} and length {length}; the last one kept was batch {_cachedBatch}, length {_cachedLength}.");
-        Guard.Length(gradOutput.Length, nameof(gradOutput), "batch, length, H", batch, length, h);
-        if (!gradInput.IsEmpty) Guard.Length(gradInput.Length, nameof(gradInput), "batch, length, H", batch, length, h);
-        if (!gradInitialState.IsEmpty) Guard.Length(gradInitialState.Length, nameof(gradInitialState), "batch, 2N", batch, 2 * n);
         int workers = Parallelism.Resolve(threads);
-        int m = batch * length;
+        using var scope = BeginBackward(gradOutput.Length, gradInput.Length, out var shape);
+        if (shape.Batch != batch || shape.Length != length)
+            throw new InvalidOperationException(
+                $"LruLayer.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {shape.Batch}, length {shape.Length}.");
+        if (!gradInitialState.IsEmpty) Guard.Length(gradInitialState.Length, nameof(gradInitialState), "batch, 2N", batch, 2 * StateSize);
+        Backprop(gradOutput, gradInput, shape, gradInitialState, mode, workers);
+    }
+
+    /// <summary>With <see cref="Scan"/> and <see cref="Parallelism.MaxThreads"/> threads.</summary>
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, default, Scan, Parallelism.MaxThreads);
+
+    private void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape, Span<T> gradInitialState, ScanMode mode, int workers)
+    {
+        int h = Hidden, n = StateSize, batch = shape.Batch, length = shape.Length, m = shape.Rows;
         if (m == 0) { gradInitialState.Clear(); return; }
         EnsureDerived();
 
         ReadOnlySpan<T> u = _cachedInput.AsSpan(0, m * h), x = _cachedStates.AsSpan(0, m * 2 * n);
-        Span<T> delta = Buffers.Grow(ref _gradStates, m * 2 * n);
+        Span<T> delta = Grow(ref _gradStates, m * 2 * n);
 
-        // ∂D = Σ_t g_t ⊙ u_t, or Gᵀ·U for a matrix D.
+        // ∂D += Σ_t g_t ⊙ u_t, or Gᵀ·U for a matrix D.
         Span<T> gradD = D.Gradient;
         if (Config.MatrixD)
             Gemm.Multiply<T>(gradOutput, u, gradD, h, h, m, transposeA: true, accumulate: true, threads: workers);
@@ -305,7 +307,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             RowOps.AccumulateProducts(gradOutput, u, gradD, m);
 
         // ∂C: Gᵀ·X (H × 2N) = [Σ g x_reᵀ | Σ g x_imᵀ]; ∂C_re += left half, ∂C_im −= right half.
-        Span<T> gradW = Buffers.Grow(ref _gradOutputWeights, h * 2 * n);
+        Span<T> gradW = Grow(ref _gradOutputWeights, h * 2 * n);
         Gemm.Multiply<T>(gradOutput, x, gradW, h, 2 * n, m, transposeA: true, threads: workers);
         Span<T> gradCRe = CRe.Gradient, gradCIm = CIm.Gradient;
         for (int i = 0; i < h; i++)
@@ -314,13 +316,13 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             TensorPrimitives.Subtract(gradCIm.Slice(i * n, n), gradW.Slice(i * 2 * n + n, n), gradCIm.Slice(i * n, n));
         }
 
-        // q_t = Cᴴ g_t = G · W_out  (W_out = (W_outᵀ)ᵀ), then δ_t = q_t + conj(λ) ⊙ δ_{t+1} backwards in time.
+        // q_t = Cᴴ g_t = G · W_out  (W_out = (W_outᵀ)ᵀ), then δ_t = q_t + conj(λ) ⊙ δ_next, the other way in time.
         Gemm.Multiply<T>(gradOutput, _outputWeightsT, delta, m, 2 * n, h, transposeB: true, threads: workers);
         T[] negatedIm = ArrayPool<T>.Shared.Rent(n);
         try
         {
             TensorPrimitives.Negate(_lambdaIm, negatedIm.AsSpan(0, n));
-            DiagonalRecurrence.Scan<T>(_lambdaRe, negatedIm.AsSpan(0, n), delta, batch, length, default, reverse: true, mode, workers);
+            DiagonalRecurrence.Scan<T>(_lambdaRe, negatedIm.AsSpan(0, n), delta, batch, length, default, reverse: !Config.Reverse, mode, workers);
         }
         finally
         {
@@ -330,7 +332,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         AccumulateLambdaGradients(delta, x, batch, length);
 
         // ∂B: Δᵀ·U (2N × H) = [Σ δ_re uᵀ ; Σ δ_im uᵀ]; ∂B_re,im += γ ⊙ rows, ∂gamma_log += rowsum(B ⊙ γ rows).
-        Span<T> gradV = Buffers.Grow(ref _gradInputWeights, 2 * n * h);
+        Span<T> gradV = Grow(ref _gradInputWeights, 2 * n * h);
         Gemm.Multiply<T>(delta, u, gradV, 2 * n, h, m, transposeA: true, threads: workers);
         Span<T> gradBRe = BRe.Gradient, gradBIm = BIm.Gradient, gradGamma = GammaLog.Gradient;
         for (int j = 0; j < n; j++)
@@ -341,25 +343,26 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
             TensorPrimitives.Multiply(im, gamma, im);
             TensorPrimitives.Add(gradBRe.Slice(j * h, h), re, gradBRe.Slice(j * h, h));
             TensorPrimitives.Add(gradBIm.Slice(j * h, h), im, gradBIm.Slice(j * h, h));
-            gradGamma[j] += TensorPrimitives.Dot<T>(BRe.Value.AsSpan(j * h, h), re) + TensorPrimitives.Dot<T>(BIm.Value.AsSpan(j * h, h), im);
+            gradGamma[j] += TensorPrimitives.Dot<T>(BRe.Value.Slice(j * h, h), re) + TensorPrimitives.Dot<T>(BIm.Value.Slice(j * h, h), im);
         }
 
-        // ∂u_t = D ⊙ g_t (or Dᵀ g_t) + Δ · (W_inᵀ)ᵀ.
+        // ∂u_t += D ⊙ g_t (or Dᵀ g_t) + Δ · (W_inᵀ)ᵀ.
         if (!gradInput.IsEmpty)
         {
             if (Config.MatrixD)
-                Gemm.Multiply<T>(gradOutput, D.Value, gradInput, m, h, h, threads: workers);
+                Gemm.Multiply<T>(gradOutput, D.Value, gradInput, m, h, h, accumulate: true, threads: workers);
             else
-                RowOps.MultiplyRows<T>(gradOutput, D.Value, gradInput, m);
+                RowOps.MultiplyRows<T>(gradOutput, D.Value, gradInput, m, accumulate: true);
             Gemm.Multiply<T>(delta, _inputWeightsT, gradInput, m, h, 2 * n, transposeB: true, accumulate: true, threads: workers);
         }
 
-        // ∂x_0 = conj(λ) ⊙ δ_1.
+        // ∂x_0 = conj(λ) ⊙ δ at the first step processed (t = 0, or t = L − 1 for a reverse layer).
         if (!gradInitialState.IsEmpty)
         {
+            int first = Config.Reverse ? length - 1 : 0;
             for (int b = 0; b < batch; b++)
             {
-                ReadOnlySpan<T> d1 = delta.Slice(b * length * 2 * n, 2 * n);
+                ReadOnlySpan<T> d1 = delta.Slice((b * length + first) * 2 * n, 2 * n);
                 Span<T> g0 = gradInitialState.Slice(b * 2 * n, 2 * n);
                 for (int j = 0; j < n; j++)
                 {
@@ -372,13 +375,14 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     }
 
     /// <summary>
-    /// G_λ = Σ_t δ_t ⊙ conj(x_{t−1}) (x_0 the initial state), then
+    /// G_λ = Σ_t δ_t ⊙ conj(x_prev) (x_prev the state before step t in the direction of the recurrence: x_{t−1}, or
+    /// x_{t+1} for a reverse layer, the initial state at the first step), then
     /// ∂nu_log += −exp(nu_log) ⊙ Re(conj(G_λ) ⊙ λ) and ∂theta_log += −exp(theta_log) ⊙ Im(conj(G_λ) ⊙ λ).
     /// Sums run over rows in a fixed order, so they do not depend on threads.
     /// </summary>
     private unsafe void AccumulateLambdaGradients(ReadOnlySpan<T> delta, ReadOnlySpan<T> x, int batch, int length)
     {
-        int n = StateSize;
+        int n = StateSize, before = Config.Reverse ? 1 : -1, first = Config.Reverse ? length - 1 : 0;
         T[] sums = ArrayPool<T>.Shared.Rent(2 * n);
         try
         {
@@ -391,7 +395,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
                     T* init = _cachedHasInitial ? pInit + (long)b * 2 * n : null;
                     for (int t = 0; t < length; t++)
                     {
-                        T* prev = t > 0 ? px + ((long)(b * length + t) - 1) * 2 * n : init;
+                        T* prev = t != first ? px + ((long)(b * length + t) + before) * 2 * n : init;
                         if (prev != null) DiagonalKernels<T>.AccumulateConjugateProduct(pd + (long)(b * length + t) * 2 * n, prev, pg, n);
                     }
                 }
@@ -413,60 +417,19 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
         }
     }
 
-
-    /// <summary>Runs the layer over <see cref="System.Numerics.Tensors"/> spans of shape (B, L, H), without copying.</summary>
-    /// <param name="input">A dense (B, L, H) tensor span.</param>
-    /// <param name="output">A dense (B, L, H) tensor span that receives the result.</param>
-    /// <param name="mode">The scan algorithm.</param>
-    /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
-    /// <exception cref="ArgumentException">A span is not dense or not of shape (B, L, H) with matching B and L.</exception>
-    public void Forward(in ReadOnlyTensorSpan<T> input, in TensorSpan<T> output, ScanMode mode = ScanMode.Auto, int? threads = null)
-    {
-        var (batch, length) = Guard.SequenceShape(input.Lengths, Hidden, nameof(input));
-        var (outBatch, outLength) = Guard.SequenceShape(output.Lengths, Hidden, nameof(output));
-        if (outBatch != batch || outLength != length)
-            throw new ArgumentException($"output has shape ({outBatch}, {outLength}, {Hidden}) but input has shape ({batch}, {length}, {Hidden}).", nameof(output));
-        Forward(input.AsFlatSpan(nameof(input)), output.AsFlatSpan(nameof(output)), batch, length, default, default, mode, threads);
-    }
-
-    /// <summary>Runs the layer over a (B, L, H) tensor and returns a new (B, L, H) output tensor.</summary>
-    /// <param name="input">A rank-3 tensor (B, L, H).</param>
-    /// <param name="mode">The scan algorithm.</param>
-    /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
-    /// <exception cref="ArgumentException"><paramref name="input"/> is not of shape (B, L, H).</exception>
-    public DenseTensor<T> Forward(DenseTensor<T> input, ScanMode mode = ScanMode.Auto, int? threads = null)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        var (batch, length) = Guard.SequenceShape(input.Shape, Hidden, nameof(input));
-        var output = new DenseTensor<T>(batch, length, Hidden);
-        Forward(input.Data, output.Data, batch, length, default, default, mode, threads);
-        return output;
-    }
-
     /// <summary>
-    /// Advances every stream of <paramref name="state"/> by one time step: reads <c>u_t</c> (batch, H),
-    /// writes <c>y_t</c> (batch, H) and updates the state in place. Allocates nothing.
-    /// Stepping through a sequence gives the same outputs as <see cref="Forward(ReadOnlySpan{T}, Span{T}, int, int, ReadOnlySpan{T}, Span{T}, ScanMode, int?)"/>.
+    /// One step: <c>x ← λ ⊙ x + γ⊙B u_t</c>, <c>y_t = Re(C x) + D ⊙ u_t</c>, with the weights in panels (built on the first
+    /// step and whenever a parameter changed). Allocates nothing. Stepping through a sequence gives the same outputs as
+    /// the forward pass.
     /// </summary>
-    /// <param name="input">The inputs at this step, (state.Batch, H).</param>
-    /// <param name="output">Receives the outputs at this step, (state.Batch, H); must not overlap <paramref name="input"/>.</param>
-    /// <param name="state">The streams' state, from <see cref="CreateState"/>.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
-    /// <exception cref="ArgumentException">A span's length is not batch·H, or the state has another N.</exception>
-    /// <exception cref="InvalidOperationException">A training-mode call on this layer runs on another thread.</exception>
-    public void Step(ReadOnlySpan<T> input, Span<T> output, LruState<T> state)
+    protected override void StepCore(ReadOnlySpan<T> input, Span<T> output, StreamState<T> state)
     {
-        ArgumentNullException.ThrowIfNull(state);
-        int h = Hidden, n = StateSize, batch = state.Batch;
-        if (state.StateSize != n)
-            throw new ArgumentException($"state has N = {state.StateSize} but the layer has N = {n}.", nameof(state));
-        Guard.Length(input.Length, nameof(input), "batch, H", batch, h);
-        Guard.Length(output.Length, nameof(output), "batch, H", batch, h);
-        using var scope = Calls.Enter(training: false, nameof(Step));
+        var lru = (LruState<T>)state;
+        int n = StateSize, batch = state.Batch;
         EnsureDerived(forStep: true);
 
         // scratch = γ⊙B u_t; x ← λ ⊙ x + scratch; y = Re(C x) + D ⊙ u_t.
-        T[] x = state.Values, scratch = state.Scratch;
+        T[] x = lru.Values, scratch = lru.Scratch;
         _stepInput!.MultiplyRows(input, scratch.AsSpan(0, batch * 2 * n), batch, accumulate: false);
         StepState(x, scratch, batch, n);
         if (Config.MatrixD)
@@ -509,7 +472,7 @@ public sealed class LruLayer<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     {
         // Versions only grow, so their sum changes whenever any parameter changes.
         long version = 0;
-        foreach (var p in _parameters) version += p.Version;
+        foreach (var p in _all) version += p.Version;
         if (Volatile.Read(ref _derivedVersion) == version && (!forStep || Volatile.Read(ref _packedVersion) == version)) return;
         lock (_derivedLock)
         {

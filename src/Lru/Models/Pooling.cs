@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Lru.Modules;
 
 namespace Lru.Models;
 
@@ -19,16 +20,17 @@ public enum PoolingMode
 /// <summary>
 /// Pools the output of the last block over time before the decoder: (B, L, H) in, (B, H) out for
 /// <see cref="PoolingMode.Mean"/> and <see cref="PoolingMode.Last"/>, (B, L, H) out for <see cref="PoolingMode.None"/>.
-/// Sequences padded to a common length L give their valid lengths, so padding never reaches the result.
+/// Sequences padded to a common length L give their valid lengths (<see cref="SequenceShape.Lengths"/>), so padding
+/// never reaches the result.
 /// </summary>
 /// <remarks>
-/// Pooling has no parameters and keeps nothing between calls: <see cref="Backward"/> takes the same
-/// <c>lengths</c> as <see cref="Forward"/>. With <see cref="PoolingMode.None"/> the forward pass copies padded steps
-/// through unchanged; excluding them from the loss is the loss's business (a per-step mask, as
-/// <c>Lru.Training.SoftmaxCrossEntropy</c> takes); the backward pass writes zeros to them regardless.
+/// Pooling has no parameters. With <see cref="PoolingMode.None"/> the forward pass copies padded steps through
+/// unchanged; excluding them from the loss is the loss's business (a per-step mask, as
+/// <c>Lru.Training.SoftmaxCrossEntropy</c> takes); the backward pass adds nothing to them in every mode. Streaming:
+/// mean pooling keeps the running sum of each stream, so a step's output is the mean of the features so far.
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
-public sealed class Pooling<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Pooling<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Creates a pooling stage.</summary>
     /// <param name="mode">Mean, last step, or none.</param>
@@ -49,38 +51,30 @@ public sealed class Pooling<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>H, the features per time step.</summary>
     public int Features { get; }
 
-    /// <summary>The number of output values for a batch: B·H, or B·L·H for <see cref="PoolingMode.None"/>.</summary>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The sequence length L.</param>
-    /// <returns>The length the output span must have.</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
-    public int OutputLength(int batch, int length)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        return checked(Mode == PoolingMode.None ? batch * length * Features : batch * Features);
-    }
+    /// <inheritdoc/>
+    public override int InputFeatures => Features;
 
-    /// <summary>Pools every sequence over its valid time steps.</summary>
-    /// <param name="input">(batch, length, H).</param>
-    /// <param name="output">(batch, H) for Mean and Last; (batch, length, H) for None (see <see cref="OutputLength"/>).</param>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The padded sequence length L, at least 1.</param>
-    /// <param name="lengths">Empty when every sequence has all L steps; otherwise (batch): the valid length of each sequence, in [1, L].</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> is negative, <paramref name="length"/> is less than 1, or a valid length is outside [1, L] (the message gives its index and value).</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    public void Forward(ReadOnlySpan<T> input, Span<T> output, int batch, int length, ReadOnlySpan<int> lengths = default)
+    /// <inheritdoc/>
+    public override int OutputFeatures => Features;
+
+    /// <summary>True for mean and last pooling: the output is (B, H).</summary>
+    public override bool ReducesTime => Mode != PoolingMode.None;
+
+    /// <summary>True: the mean so far, the last step so far, or every step can be produced step by step.</summary>
+    public override bool CanStream => true;
+
+    /// <summary>Pools every sequence over its valid time steps (the mean summed in time order).</summary>
+    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
-        CheckShapes(input.Length, nameof(input), output.Length, nameof(output), batch, length, lengths);
-        int h = Features;
+        int h = Features, length = shape.Length;
         if (Mode == PoolingMode.None)
         {
             input.CopyTo(output);
             return;
         }
-        for (int b = 0; b < batch; b++)
+        for (int b = 0; b < shape.Batch; b++)
         {
-            int valid = lengths.IsEmpty ? length : lengths[b];
+            int valid = shape.ValidLength(b);
             Span<T> y = output.Slice(b * h, h);
             int first = b * length * h;
             if (Mode == PoolingMode.Last)
@@ -96,57 +90,54 @@ public sealed class Pooling<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>
-    /// Back-propagates: Mean spreads <c>∂y_b / lengths[b]</c> over the valid steps, Last routes <c>∂y_b</c> to step
-    /// <c>lengths[b] − 1</c>, None copies the valid steps; padded steps receive zeros in every mode.
+    /// Mean adds <c>∂y_b / lengths[b]</c> to every valid step, Last adds <c>∂y_b</c> to step <c>lengths[b] − 1</c>, None
+    /// adds the valid steps' gradients; padded steps get nothing.
     /// </summary>
-    /// <param name="gradOutput">∂ℒ/∂output, shaped like the forward output.</param>
-    /// <param name="gradInput">Receives ∂ℒ/∂input, (batch, length, H).</param>
-    /// <param name="batch">The batch size B.</param>
-    /// <param name="length">The padded sequence length L, at least 1.</param>
-    /// <param name="lengths">The valid lengths given to the forward pass (empty: all L).</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> is negative, <paramref name="length"/> is less than 1, or a valid length is outside [1, L].</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    public void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length, ReadOnlySpan<int> lengths = default)
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        CheckShapes(gradInput.Length, nameof(gradInput), gradOutput.Length, nameof(gradOutput), batch, length, lengths);
-        int h = Features;
-        for (int b = 0; b < batch; b++)
+        if (gradInput.IsEmpty) return;
+        int h = Features, length = shape.Length;
+        for (int b = 0; b < shape.Batch; b++)
         {
-            int valid = lengths.IsEmpty ? length : lengths[b];
-            Span<T> dx = gradInput.Slice(b * length * h, length * h);
-            dx.Slice(valid * h).Clear();
+            int valid = shape.ValidLength(b);
+            Span<T> dx = gradInput.Slice(b * length * h, valid * h);
             switch (Mode)
             {
                 case PoolingMode.None:
-                    gradOutput.Slice(b * length * h, valid * h).CopyTo(dx);
+                    TensorPrimitives.Add(dx, gradOutput.Slice(b * length * h, valid * h), dx);
                     break;
                 case PoolingMode.Last:
-                    dx.Slice(0, (valid - 1) * h).Clear();
-                    gradOutput.Slice(b * h, h).CopyTo(dx.Slice((valid - 1) * h, h));
+                    Span<T> lastStep = dx.Slice((valid - 1) * h, h);
+                    TensorPrimitives.Add(lastStep, gradOutput.Slice(b * h, h), lastStep);
                     break;
                 default:
                     ReadOnlySpan<T> dy = gradOutput.Slice(b * h, h);
                     T scale = T.One / T.CreateChecked(valid);
-                    for (int t = 0; t < valid; t++) TensorPrimitives.Multiply(dy, scale, dx.Slice(t * h, h));
+                    for (int t = 0; t < valid; t++) TensorPrimitives.MultiplyAdd(dy, scale, dx.Slice(t * h, h), dx.Slice(t * h, h));
                     break;
             }
         }
     }
 
-    private void CheckShapes(int sequenceLength, string sequenceName, int pooledLength, string pooledName, int batch, int length, ReadOnlySpan<int> lengths)
+    /// <summary>Mean pooling keeps a running sum per stream; the others keep nothing.</summary>
+    protected override StreamState<T> CreateStateCore(int batch) => Mode == PoolingMode.Mean ? new SumState(batch, Features) : new StreamState<T>(batch);
+
+    /// <summary>None and Last: this step's features; Mean: the mean of the features so far.</summary>
+    protected override void StepCore(ReadOnlySpan<T> input, Span<T> output, StreamState<T> state)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
-        int h = Features;
-        Guard.Length(sequenceLength, sequenceName, "batch, length, H", batch, length, h);
-        if (Mode == PoolingMode.None) Guard.Length(pooledLength, pooledName, "batch, length, H", batch, length, h);
-        else Guard.Length(pooledLength, pooledName, "batch, H", batch, h);
-        if (lengths.IsEmpty) return;
-        Guard.Length(lengths.Length, nameof(lengths), "batch", batch);
-        for (int b = 0; b < batch; b++)
+        if (state is not SumState sum)
         {
-            if (lengths[b] < 1 || lengths[b] > length)
-                throw new ArgumentOutOfRangeException(nameof(lengths), lengths[b], $"lengths[{b}] is {lengths[b]}, but every valid length must be in [1, {length}].");
+            input.CopyTo(output);
+            return;
         }
+        TensorPrimitives.Add(sum.Sum, input, sum.Sum);
+        TensorPrimitives.Multiply(sum.Sum, T.One / T.CreateChecked(state.Steps + 1), output);
+    }
+
+    private sealed class SumState(int batch, int features) : StreamState<T>(batch)
+    {
+        public T[] Sum { get; } = new T[batch * features];
+
+        protected override void ResetCore() => Array.Clear(Sum);
     }
 }

@@ -14,7 +14,7 @@ namespace Lru.Scans;
 /// recurrence runs from <c>t = length − 1</c> down to 0 (<c>x_t = λ ⊙ x_{t+1} + b_t</c>), as the
 /// backward pass needs. All modes agree up to floating-point rounding; for a given mode the result
 /// is bit-identical for every thread count, and <see cref="ScanMode.Auto"/> chooses from the shape
-/// alone, so it never depends on the thread count either.
+/// and the machine's core count, never from the thread setting, so it never depends on the thread count either.
 /// </remarks>
 public static unsafe class DiagonalRecurrence
 {

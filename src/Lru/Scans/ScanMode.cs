@@ -4,7 +4,10 @@ namespace Lru.Scans;
 /// <remarks>Every mode computes the same values up to floating-point rounding.</remarks>
 public enum ScanMode
 {
-    /// <summary>Pick the fastest mode for the shape and thread count.</summary>
+    /// <summary>
+    /// Pick from the shape and the machine's core count, never from the thread setting, so results do not depend on
+    /// the number of threads (see <see cref="DiagonalRecurrence.Scan{T}"/>).
+    /// </summary>
     Auto = 0,
 
     /// <summary>One pass over time, SIMD across channels, parallel across batch rows and channel blocks.</summary>

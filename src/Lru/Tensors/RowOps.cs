@@ -11,8 +11,11 @@ namespace Lru.Tensors;
 /// </summary>
 internal static unsafe class RowOps
 {
-    /// <summary><c>y[r, :] = x[r, :] ⊙ d</c> for every row; <paramref name="x"/> and <paramref name="y"/> are (rows × h) with h = <paramref name="d"/>.Length.</summary>
-    public static void MultiplyRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> d, Span<T> y, int rows)
+    /// <summary>
+    /// <c>y[r, :] = x[r, :] ⊙ d</c> for every row, or <c>y[r, :] += x[r, :] ⊙ d</c> when <paramref name="accumulate"/>
+    /// (the product rounded, then added: no fused multiply-add), with d of length h.
+    /// </summary>
+    public static void MultiplyRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> d, Span<T> y, int rows, bool accumulate = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int h = d.Length;
@@ -23,21 +26,14 @@ internal static unsafe class RowOps
             for (int r = 0; r < rows; r++)
             {
                 T* xr = px + (long)r * h, yr = py + (long)r * h;
-                int c = 0;
-                if (Vector512.IsHardwareAccelerated)
-                    for (; c <= h - Vector512<T>.Count; c += Vector512<T>.Count)
-                        (Vector512.Load(xr + c) * Vector512.Load(pd + c)).Store(yr + c);
-                if (Vector256.IsHardwareAccelerated)
-                    for (; c <= h - Vector256<T>.Count; c += Vector256<T>.Count)
-                        (Vector256.Load(xr + c) * Vector256.Load(pd + c)).Store(yr + c);
-                for (; c < h; c++) yr[c] = xr[c] * pd[c];
+                if (accumulate) AddProducts(xr, pd, yr, h);
+                else Products(xr, pd, yr, h);
             }
         }
     }
 
     /// <summary>
-    /// <c>acc += Σ_r a[r, :] ⊙ b[r, :]</c>, adding row by row in increasing r (each step rounded as
-    /// <c>a·b + acc</c>, not fused); <paramref name="a"/> and <paramref name="b"/> are (rows × h) with h = <paramref name="acc"/>.Length.
+    /// <c>acc[:] += Σ_r a[r, :] ⊙ b[r, :]</c> over the rows in order (one pass; the products rounded, then added).
     /// </summary>
     public static void AccumulateProducts<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> acc, int rows)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -47,18 +43,33 @@ internal static unsafe class RowOps
         Guard.Length(b.Length, nameof(b), "rows, h", rows, h);
         fixed (T* pa = a, pb = b, pc = acc)
         {
-            for (int r = 0; r < rows; r++)
-            {
-                T* ar = pa + (long)r * h, br = pb + (long)r * h;
-                int c = 0;
-                if (Vector512.IsHardwareAccelerated)
-                    for (; c <= h - Vector512<T>.Count; c += Vector512<T>.Count)
-                        (Vector512.Load(ar + c) * Vector512.Load(br + c) + Vector512.Load(pc + c)).Store(pc + c);
-                if (Vector256.IsHardwareAccelerated)
-                    for (; c <= h - Vector256<T>.Count; c += Vector256<T>.Count)
-                        (Vector256.Load(ar + c) * Vector256.Load(br + c) + Vector256.Load(pc + c)).Store(pc + c);
-                for (; c < h; c++) pc[c] = ar[c] * br[c] + pc[c];
-            }
+            for (int r = 0; r < rows; r++) AddProducts(pa + (long)r * h, pb + (long)r * h, pc, h);
         }
+    }
+
+    /// <summary><c>y[c] = x[c]·d[c]</c> for c &lt; h.</summary>
+    private static void Products<T>(T* x, T* d, T* y, int h) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int c = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; c <= h - Vector512<T>.Count; c += Vector512<T>.Count)
+                (Vector512.Load(x + c) * Vector512.Load(d + c)).Store(y + c);
+        if (Vector256.IsHardwareAccelerated)
+            for (; c <= h - Vector256<T>.Count; c += Vector256<T>.Count)
+                (Vector256.Load(x + c) * Vector256.Load(d + c)).Store(y + c);
+        for (; c < h; c++) y[c] = x[c] * d[c];
+    }
+
+    /// <summary><c>y[c] = x[c]·d[c] + y[c]</c> for c &lt; h.</summary>
+    private static void AddProducts<T>(T* x, T* d, T* y, int h) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int c = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; c <= h - Vector512<T>.Count; c += Vector512<T>.Count)
+                (Vector512.Load(x + c) * Vector512.Load(d + c) + Vector512.Load(y + c)).Store(y + c);
+        if (Vector256.IsHardwareAccelerated)
+            for (; c <= h - Vector256<T>.Count; c += Vector256<T>.Count)
+                (Vector256.Load(x + c) * Vector256.Load(d + c) + Vector256.Load(y + c)).Store(y + c);
+        for (; c < h; c++) y[c] = x[c] * d[c] + y[c];
     }
 }

@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
-using Lru.Layers;
+using Lru.Modules;
 
 namespace Lru.Training;
 
@@ -50,8 +50,8 @@ public sealed class AdamW<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         _expAvgSq = new T[Parameters.Count][];
         for (int i = 0; i < Parameters.Count; i++)
         {
-            _expAvg[i] = new T[Parameters[i].Value.Length];
-            _expAvgSq[i] = new T[Parameters[i].Value.Length];
+            _expAvg[i] = new T[Parameters[i].Length];
+            _expAvgSq[i] = new T[Parameters[i].Length];
         }
     }
 
@@ -94,7 +94,7 @@ public sealed class AdamW<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
             Epsilon = T.CreateChecked(Settings.Epsilon),
             StepSize = T.CreateChecked(learningRate / biasCorrection1),
         };
-        UpdateElements(parameter.Value, parameter.Gradient, _expAvg[index], _expAvgSq[index], c, applyDecay: weightDecay != 0 && learningRate != 0);
+        UpdateElements(ValuesOf(parameter), parameter.Gradient, _expAvg[index], _expAvgSq[index], c, applyDecay: weightDecay != 0 && learningRate != 0);
     }
 
     private struct Coefficients

@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using Lru.Layers;
+using Lru.Modules;
 
 namespace Lru.Training;
 
@@ -139,7 +139,7 @@ public static class GradientClipping
     {
         for (int j = 0; j < parameters.Length; j++)
         {
-            T[] g = parameters[j].Gradient;
+            ReadOnlySpan<T> g = parameters[j].Gradient;
             for (int i = 0; i < g.Length; i++)
             {
                 if (!T.IsFinite(g[i]))

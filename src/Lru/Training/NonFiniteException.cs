@@ -16,7 +16,7 @@ public enum NonFiniteKind
 /// <summary>
 /// Thrown by <see cref="Trainer{T}"/> when the loss, a gradient or a parameter's value is NaN or infinite. The
 /// message names the first offending parameter in the model's parameter order (hierarchical names such as
-/// <c>blocks.1.lru.B_re</c>, as in <see cref="Models.SequenceModel{T}.NamedParameters"/>), its first bad element,
+/// <c>blocks.1.lru.B_re</c>, as in <see cref="Modules.Module{T}.NamedParameters"/>), its first bad element,
 /// and where in the run it happened, for example
 /// <c>gradient of blocks.1.lru.B_re is NaN (element 17; 1 of 26 parameters has a non-finite gradient) at epoch 2, step 37 (optimiser step 293)</c>.
 /// </summary>

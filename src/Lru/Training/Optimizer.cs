@@ -1,5 +1,5 @@
 using System.Numerics;
-using Lru.Layers;
+using Lru.Modules;
 
 namespace Lru.Training;
 
@@ -83,12 +83,12 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
         for (int i = 0; i < _parameters.Length; i++)
         {
             var p = _parameters[i];
-            int g = p.Group == ParameterGroup.Recurrent ? ssm
+            int g = settings.IsRecurrentParameter(_names[i], p.Shape.ToArray()) ? ssm
                 : settings.ExcludeFromWeightDecay is { } exclude && exclude(_names[i], p.Shape.ToArray()) ? noDecay
                 : decay;
             _groupIndex[i] = g;
             members[g].Add(_names[i]);
-            _ = p.Gradient; // allocate now, so that Step never does
+            _ = p.GradientArray; // allocate now, so that Step never does
         }
         _groups =
         [
@@ -175,7 +175,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void ZeroGradients()
     {
         using var scope = _calls.Enter(training: true, nameof(ZeroGradients));
-        foreach (var p in _parameters) p.Gradient.AsSpan().Clear();
+        foreach (var p in _parameters) p.ZeroGradient();
     }
 
     /// <summary>
@@ -265,6 +265,13 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="weightDecay">The group's decoupled weight decay.</param>
     /// <param name="step">The 1-based number of this step (<c>t</c> in the bias corrections).</param>
     protected abstract void Update(int index, Parameter<T> parameter, double learningRate, double weightDecay, long step);
+
+    /// <summary>The live, writable values of a parameter, for <see cref="Update"/> (the base class marks them changed after the step).</summary>
+    /// <param name="parameter">The parameter.</param>
+    /// <returns>Its values.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="parameter"/> is null.</exception>
+    protected static Span<T> ValuesOf(Parameter<T> parameter) =>
+        (parameter ?? throw new ArgumentNullException(nameof(parameter))).Values;
 
     /// <summary>The live state buffers of one parameter with their name suffixes, in a fixed order.</summary>
     /// <param name="index">The parameter's position in <see cref="Parameters"/>.</param>

@@ -1,4 +1,5 @@
 using Lru.Layers;
+using Lru.Modules;
 
 namespace Lru.Training;
 
@@ -9,9 +10,9 @@ namespace Lru.Training;
 /// <remarks>
 /// <para>Every parameter goes to exactly one of three groups (see <see cref="ParameterGroupSettings"/>):</para>
 /// <list type="bullet">
-/// <item><see cref="ParameterGroupSettings.SsmGroupName"/>: parameters whose <see cref="Parameter{T}.Group"/> is
-/// <see cref="ParameterGroup.Recurrent"/> (<c>nu_log, theta_log, gamma_log, B_re, B_im</c>), with
-/// <see cref="EffectiveSsmLearningRate"/> and no weight decay;</item>
+/// <item><see cref="ParameterGroupSettings.SsmGroupName"/>: parameters chosen by <see cref="RecurrentParameters"/> (by
+/// default the LRU's <c>nu_log, theta_log, gamma_log, B_re, B_im</c>), with <see cref="EffectiveSsmLearningRate"/> and no
+/// weight decay;</item>
 /// <item><see cref="ParameterGroupSettings.NoDecayGroupName"/>: the remaining parameters for which
 /// <see cref="ExcludeFromWeightDecay"/> returns true, with <see cref="LearningRate"/> and no weight decay;</item>
 /// <item><see cref="ParameterGroupSettings.DecayGroupName"/>: all others, with <see cref="LearningRate"/> and
@@ -40,12 +41,41 @@ public record OptimizerSettings
     public double? SsmLearningRate { get; init; }
 
     /// <summary>
-    /// An optional rule excluding further parameters of the <see cref="ParameterGroup.Default"/> group from weight
-    /// decay, given the name passed to the optimiser and the shape; for example
-    /// <see cref="WeightDecayExclusions.Vectors"/> for biases and normalisation weights. Default null: every
-    /// default-group parameter is decayed, as in the reference code.
+    /// An optional rule excluding further parameters outside the SSM group from weight decay, given the name passed to
+    /// the optimiser and the shape; for example <see cref="WeightDecayExclusions.Vectors"/> for biases and normalisation
+    /// weights. Default null: every parameter outside the SSM group is decayed, as in the reference code.
     /// </summary>
     public Func<string, IReadOnlyList<int>, bool>? ExcludeFromWeightDecay { get; init; }
+
+    /// <summary>
+    /// Which parameters form the SSM group (their own learning rate, no weight decay; LRU-MATH §2), given the name passed
+    /// to the optimiser and the shape. Default null: <see cref="IsLruRecurrent"/>, the LRU's recurrent parameters, chosen
+    /// by name as the JAX reference does (so a parameter of your own module named, say, <c>B_re</c> joins them too; give a
+    /// rule of your own to decide otherwise).
+    /// </summary>
+    public Func<string, IReadOnlyList<int>, bool>? RecurrentParameters { get; init; }
+
+    /// <summary>
+    /// True when the last segment of a hierarchical name is one of <see cref="LruLayer{T}.RecurrentParameterNames"/>
+    /// (<c>nu_log, theta_log, gamma_log, B_re, B_im</c>): <c>blocks.0.lru.nu_log</c> is, <c>blocks.0.lru.C_re</c> is not.
+    /// </summary>
+    /// <param name="name">A hierarchical parameter name.</param>
+    /// <param name="shape">The parameter's shape (not used).</param>
+    /// <returns>Whether the parameter belongs to the SSM group by default.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    public static bool IsLruRecurrent(string name, IReadOnlyList<int> shape)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        string last = name[(name.LastIndexOf('.') + 1)..];
+        foreach (string recurrent in LruLayer<float>.RecurrentParameterNames)
+        {
+            if (last == recurrent) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Whether a parameter joins the SSM group under these settings.</summary>
+    internal bool IsRecurrentParameter(string name, IReadOnlyList<int> shape) => (RecurrentParameters ?? IsLruRecurrent)(name, shape);
 
     /// <summary>The learning-rate schedule applied to every group. Default <see cref="ConstantSchedule.One"/>.</summary>
     public ILearningRateSchedule Schedule { get; init; } = ConstantSchedule.One;

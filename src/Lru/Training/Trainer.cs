@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using Lru.Layers;
+using Lru.Data;
 using Lru.Models;
+using Lru.Modules;
 using Lru.Tensors;
 
 namespace Lru.Training;
@@ -66,17 +67,20 @@ public sealed record EpochResult(int Epoch, Metrics Train, Metrics? Test, TimeSp
 public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, bool Cancelled, long Steps);
 
 /// <summary>
-/// The training loop: seeded shuffling, batches, forward, loss (softmax cross-entropy or MSE, with masks),
-/// backward, a NaN/∞ guard (<see cref="TrainerOptions.CheckFinite"/>, <see cref="NonFiniteException"/>),
-/// optional clipping, optimiser step; evaluation; progress; cancellation.
+/// The training loop for any module tree and loss: seeded shuffling, batches, forward, loss (with masks), backward,
+/// a NaN/∞ guard (<see cref="TrainerOptions.CheckFinite"/>, <see cref="NonFiniteException"/>), optional clipping,
+/// optimiser step; evaluation; progress; cancellation.
 /// </summary>
 /// <remarks>
 /// Every kernel splits work over outputs and every random draw is seeded, so the same seeds give bitwise
 /// identical weights after any number of steps with any thread count. The dropout masks of a step depend only
 /// on the seed and the optimiser's step count, and the shuffle of an epoch only on the seed and the epoch, so a
 /// run resumed from a checkpoint (weights, optimiser state, position) continues exactly as if uninterrupted. Batch buffers are allocated once
-/// for the largest batch; the model and layers reuse theirs, so steady-state steps allocate nothing of
-/// their own (parallel kernels allocate a little inside <see cref="Parallel"/>).
+/// for the largest batch and the modules reuse theirs, and the parallel kernels run on an allocation-free worker pool,
+/// so a steady-state step allocates nothing (a test checks this).
+/// <para>The data must fit the model: features per step (token data: one id per step), per-step targets exactly when the
+/// model keeps the time axis (no pooling), class ids for a loss that reads them, and for value targets as many
+/// values per prediction as the model has outputs.</para>
 /// A trainer is used from one thread at a time: <see cref="Fit"/>, <see cref="TrainStep"/> or <see cref="Evaluate"/>
 /// overlapping another of them throws <see cref="InvalidOperationException"/>.
 /// </remarks>
@@ -84,32 +88,49 @@ public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, bool Canc
 public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Parameter<T>[] _parameters;
+    private readonly ILoss<T> _loss;
     private readonly string[] _names;
     private T[] _inputs = [], _outputs = [], _gradOutputs = [], _valueTargets = [];
-    private int[] _tokens = [], _classTargets = [], _lengths = [], _order = [];
+    private int[] _classTargets = [], _lengths = [], _order = [];
     private bool[] _mask = [];
     private readonly CallGuard _calls = new("Trainer");
 
-    /// <summary>Creates a trainer.</summary>
+    /// <summary>Creates a trainer for any module tree and loss.</summary>
+    /// <param name="model">The module to train: input (B, L, features), output (B, outputs) or (B, L, outputs).</param>
+    /// <param name="loss">The loss of the model's output against the data's targets.</param>
+    /// <param name="optimizer">An optimiser built over <c>model.NamedParameters()</c>.</param>
+    /// <param name="options">Epochs, batch size, seed, clipping.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public Trainer(Module<T> model, ILoss<T> loss, Optimizer<T> optimizer, TrainerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        (Model, _loss, Optimizer, Options) = (model, loss, optimizer, options);
+        var named = model.NamedParameters().ToArray();
+        _parameters = named.Select(p => p.Parameter).ToArray();
+        _names = named.Select(p => p.Name).ToArray();
+    }
+
+    /// <summary>Creates a trainer for a <see cref="SequenceModel{T}"/> with the loss of its output kind (<see cref="Losses.For{T}"/>).</summary>
     /// <param name="model">The model to train.</param>
     /// <param name="optimizer">An optimiser built over <c>model.NamedParameters()</c>.</param>
     /// <param name="options">Epochs, batch size, seed, clipping.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
     public Trainer(SequenceModel<T> model, Optimizer<T> optimizer, TrainerOptions options)
+        : this(model, Losses.For<T>((model ?? throw new ArgumentNullException(nameof(model))).Config.Output), optimizer, options)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(optimizer);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        (Model, Optimizer, Options) = (model, optimizer, options);
-        var named = model.NamedParameters().ToArray();
-        _parameters = named.Select(p => p.Parameter).ToArray();
-        _names = named.Select(p => p.Name).ToArray();
     }
 
     /// <summary>The model being trained.</summary>
-    public SequenceModel<T> Model { get; }
+    public Module<T> Model { get; }
+
+    /// <summary>The loss.</summary>
+    public ILoss<T> Loss => _loss;
 
     /// <summary>The optimiser.</summary>
     public Optimizer<T> Optimizer { get; }
@@ -148,8 +169,8 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         CancellationToken cancellationToken = default, int startEpoch = 1, int startStep = 0, Action<EpochResult>? onEpoch = null)
     {
         ArgumentNullException.ThrowIfNull(train);
-        train.CheckCompatible(Model.Config);
-        test?.CheckCompatible(Model.Config);
+        CheckData(train, nameof(train));
+        if (test is not null) CheckData(test, nameof(test));
         ArgumentOutOfRangeException.ThrowIfLessThan(startEpoch, 1);
         int steps = StepsPerEpoch(train);
         ArgumentOutOfRangeException.ThrowIfNegative(startStep);
@@ -204,7 +225,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     public Metrics TrainStep(SequenceDataset<T> data, ReadOnlySpan<int> indices)
     {
         ArgumentNullException.ThrowIfNull(data);
-        data.CheckCompatible(Model.Config);
+        CheckData(data, nameof(data));
         CheckIndices(indices, data.Count);
         using var scope = _calls.Enter(training: true, nameof(TrainStep));
         return Step(data, indices, 0, 0);
@@ -213,13 +234,13 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     private Metrics Step(SequenceDataset<T> data, ReadOnlySpan<int> indices, int epoch, int step)
     {
         Model.IsTraining = true;
-        Model.ReseedDropout(SeededRandom.Combine(Options.Seed, Optimizer.StepCount));
+        Model.ReseedRandomness(SeededRandom.Combine(Options.Seed, Optimizer.StepCount));
         Optimizer.ZeroGradients();
         var metrics = ForwardLoss(data, indices, withGradient: true);
         if (!double.IsFinite(metrics.Loss))
             throw new NonFiniteException(NonFiniteKind.Loss, null, -1, metrics.Loss, 0, _parameters.Length, epoch, step, Optimizer.StepCount + 1);
         int batch = indices.Length;
-        Model.Backward(_gradOutputs.AsSpan(0, Model.OutputLength(batch, data.Length)));
+        Model.Backward(_gradOutputs.AsSpan(0, Model.OutputSize(batch, data.Length)), default);
         if (Options.CheckFinite) CheckFinite(NonFiniteKind.Gradient, epoch, step, Optimizer.StepCount + 1);
         if (Options.ClipNorm > 0) GradientClipping.ClipGlobalNorm(_parameters, Options.ClipNorm);
         Optimizer.Step();
@@ -244,7 +265,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         double value = double.NaN;
         for (int i = 0; i < _parameters.Length; i++)
         {
-            T[] values = kind == NonFiniteKind.Gradient ? _parameters[i].Gradient : _parameters[i].Value;
+            T[] values = kind == NonFiniteKind.Gradient ? _parameters[i].GradientArray : _parameters[i].Values;
             if (TensorPrimitives.IsFiniteAll<T>(values)) continue;
             bad++;
             if (first >= 0) continue;
@@ -264,7 +285,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     public Metrics Evaluate(SequenceDataset<T> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        data.CheckCompatible(Model.Config);
+        CheckData(data, nameof(data));
         using var scope = _calls.Enter(training: true, nameof(Evaluate));
         return EvaluateCore(data);
     }
@@ -314,10 +335,31 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         return _order;
     }
 
+    /// <summary>Checks that the data fits the model and the loss (see the remarks), naming what does not.</summary>
+    private void CheckData(SequenceDataset<T> data, string paramName)
+    {
+        if (Model is SequenceModel<T> sequenceModel && sequenceModel.Config.UsesTokens != (data.Features == 0))
+            throw new ArgumentException(
+                $"The model reads {(sequenceModel.Config.UsesTokens ? "token ids" : "real-valued features")} but the data has {(data.Features == 0 ? "token ids" : "real-valued features")}.", paramName);
+        int features = data.Features == 0 ? 1 : data.Features;
+        if (Model.InputFeatures != features)
+            throw new ArgumentException(
+                $"The model reads {Model.InputFeatures} feature(s) per step but the data has {(data.Features == 0 ? "token ids (one per step)" : $"{data.Features} features")}.", paramName);
+        if (data.PerStep == Model.ReducesTime)
+            throw new ArgumentException(data.PerStep
+                ? "The data has per-step targets but the model pools over time (one prediction per sequence)."
+                : "The data has one target per sequence but the model keeps the time axis (one prediction per step): add pooling.", paramName);
+        if ((data.ClassTargets is not null) != _loss.UsesClassIds)
+            throw new ArgumentException(
+                $"The data has {(data.ClassTargets is not null ? "class ids" : "target values")} but the loss ({_loss.GetType().Name.Split('`')[0]}) reads {(_loss.UsesClassIds ? "class ids" : "values")}.", paramName);
+        if (data.ValueTargets is not null && data.Outputs != Model.OutputFeatures)
+            throw new ArgumentException($"The data has {data.Outputs} target values per prediction but the model has {Model.OutputFeatures} outputs.", paramName);
+    }
+
     private Metrics ForwardLoss(SequenceDataset<T> data, ReadOnlySpan<int> indices, bool withGradient)
     {
-        int batch = indices.Length, length = data.Length, outputs = Model.Config.Outputs;
-        int outLength = Model.OutputLength(batch, length);
+        int batch = indices.Length, length = data.Length;
+        int outLength = Model.OutputSize(batch, length);
         Span<T> output = Buffers.Grow(ref _outputs, outLength);
         Span<T> grad = withGradient ? Buffers.Grow(ref _gradOutputs, outLength) : default;
         ReadOnlySpan<int> lengths = default;
@@ -328,19 +370,20 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
             lengths = l;
         }
 
-        if (data.Features > 0)
+        // The batch's inputs as values of T: features, or token ids (exact integers).
+        int row = length * Model.InputFeatures;
+        Span<T> x = Buffers.Grow(ref _inputs, batch * row);
+        for (int i = 0; i < batch; i++)
         {
-            int row = length * data.Features;
-            Span<T> x = Buffers.Grow(ref _inputs, batch * row);
-            for (int i = 0; i < batch; i++) data.Inputs.AsSpan(indices[i] * row, row).CopyTo(x.Slice(i * row, row));
-            Model.Forward(x, output, batch, length, lengths);
+            if (data.Inputs is not null) data.Inputs.AsSpan(indices[i] * row, row).CopyTo(x.Slice(i * row, row));
+            else
+            {
+                ReadOnlySpan<int> tokens = data.Tokens.AsSpan(indices[i] * length, length);
+                Span<T> ids = x.Slice(i * row, row);
+                for (int t = 0; t < length; t++) ids[t] = T.CreateTruncating(tokens[t]);
+            }
         }
-        else
-        {
-            Span<int> x = Buffers.Grow(ref _tokens, batch * length);
-            for (int i = 0; i < batch; i++) data.Tokens.AsSpan(indices[i] * length, length).CopyTo(x.Slice(i * length, length));
-            Model.ForwardTokens(x, output, batch, length, lengths);
-        }
+        Model.Forward(x, output, batch, length, lengths);
 
         // Targets and the mask of the rows that count (per step: the data's mask and the padding).
         int rows = data.PerStep ? batch * length : batch;
@@ -359,27 +402,13 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             Span<int> targets = Buffers.Grow(ref _classTargets, rows);
             for (int i = 0; i < batch; i++) data.ClassTargets.AsSpan(indices[i] * per, per).CopyTo(targets.Slice(i * per, per));
-            var ce = SoftmaxCrossEntropy.Compute<T>(output, targets, grad, rows, outputs, mask);
-            return new Metrics(ce.Loss, ce.Accuracy, ce.Count);
+            return _loss.Compute(output, new LossTargets<T>(targets, mask), grad);
         }
-        else
-        {
-            int width = per * outputs;
-            Span<T> targets = Buffers.Grow(ref _valueTargets, rows * outputs);
-            for (int i = 0; i < batch; i++) data.ValueTargets.AsSpan(indices[i] * width, width).CopyTo(targets.Slice(i * width, width));
-            if (Model.Config.Output == OutputKind.MultiLabel)
-            {
-                var bce = BinaryCrossEntropy.Compute<T>(output, targets, grad, rows, outputs, mask);
-                return new Metrics(bce.Loss, bce.Accuracy, bce.Count);
-            }
-            double loss = MeanSquaredError.Compute<T>(output, targets, grad, rows, outputs, mask);
-            long counted = 0;
-            if (mask.IsEmpty) counted = rows;
-            else foreach (bool b in mask) if (b) counted++;
-            return new Metrics(loss, double.NaN, counted);
-        }
+        int width = per * data.Outputs;
+        Span<T> values = Buffers.Grow(ref _valueTargets, rows * data.Outputs);
+        for (int i = 0; i < batch; i++) data.ValueTargets.AsSpan(indices[i] * width, width).CopyTo(values.Slice(i * width, width));
+        return _loss.Compute(output, new LossTargets<T>(rows, values, mask), grad);
     }
-
 
     /// <summary>Count-weighted running means of loss and accuracy.</summary>
     private struct MetricSum

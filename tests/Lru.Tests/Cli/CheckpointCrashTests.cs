@@ -74,7 +74,7 @@ public class CheckpointCrashTests(ITestOutputHelper log) : IDisposable
             var loaded = ModelCheckpoint.Load(path);
             int k = int.Parse(loaded.Metadata[SaveKey], CultureInfo.InvariantCulture);
             foreach (var (name, parameter) in loaded.Model.NamedParameters())
-                Assert.True(Array.TrueForAll(parameter.Value, v => v == k), $"cycle {cycle}: {name} mixes values of different saves (file says save {k})");
+                Assert.True(Array.TrueForAll(parameter.Values, v => v == k), $"cycle {cycle}: {name} mixes values of different saves (file says save {k})");
             Assert.True(k == (saved ?? previous) || k == saving,
                 $"cycle {cycle}: the file holds save {k}; the process printed saving {saving}, saved {saved}; the previous file held {previous}");
             log.WriteLine($"cycle {cycle}: killed {mode}, last saving {saving}, saved {saved}, file {k}, temporary files {owners.Length}{(owners.Contains(process.Id) ? " (killed while writing it)" : "")}; {clock.Elapsed.TotalSeconds:F1} s");

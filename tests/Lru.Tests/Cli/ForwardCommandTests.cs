@@ -40,20 +40,20 @@ public class ForwardCommandTests : IDisposable
         // As the JAX reference's parameter dictionary would be saved: plain names, F64, no metadata.
         var layer = new LruLayer<float>(new LruConfig(3, 4), seed: 5);
         string path = Path.Combine(_dir, "jax.safetensors");
-        SafeTensorsWriter.Write(path, layer.Parameters.Select(p => new SafeTensorData(p.Name, p.Value.Select(v => (double)v).ToArray(), p.Shape.ToArray())));
-        var loaded = LruLayerFile.Load(path);
+        SafeTensorsWriter.Write(path, layer.Parameters.Select(p => new SafeTensorData(p.Name, p.Values.Select(v => (double)v).ToArray(), p.Shape.ToArray())));
+        var loaded = LruLayerFile.Load<float>(path);
         Assert.Equal(3, loaded.Hidden);
         Assert.Equal(4, loaded.StateSize);
         for (int i = 0; i < 8; i++) Assert.Equal(layer.Parameters[i].Value, loaded.Parameters[i].Value);
 
-        SafeTensorsWriter.Write(path, layer.Parameters.Where(p => p.Name != "C_im").Select(p => new SafeTensorData(p.Name, p.Value, p.Shape.ToArray())));
-        Assert.Contains("'C_im'", Assert.Throws<InvalidDataException>(() => LruLayerFile.Load(path)).Message);
+        SafeTensorsWriter.Write(path, layer.Parameters.Where(p => p.Name != "C_im").Select(p => new SafeTensorData(p.Name, p.Values, p.Shape.ToArray())));
+        Assert.Contains("'C_im'", Assert.Throws<InvalidDataException>(() => LruLayerFile.Load<float>(path)).Message);
     }
 
     [Fact]
     public void ModelCheckpoint_MatchesForward()
     {
-        var model = new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, 2, new LruBlockConfig(8, 8), PoolingMode.None), seed: 1) { IsTraining = false };
+        var model = new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, 2, new LruBlockConfig(new LruConfig(8, 8)), PoolingMode.None), seed: 1) { IsTraining = false };
         string weights = Path.Combine(_dir, "model.safetensors"), input = Path.Combine(_dir, "x.npy"), output = Path.Combine(_dir, "y.npy");
         ModelCheckpoint.Save(weights, model);
         float[] x = Input(2 * 6 * 3, 2);

@@ -72,7 +72,7 @@ public class TrainCommandTests : IDisposable
         Assert.True(code == 0, error);
         var saved = ModelCheckpoint.Load(good);
         var nuLog = saved.Model.NamedParameters().Single(p => p.Name == "blocks.1.lru.nu_log").Parameter;
-        nuLog.Value[0] = 100f;
+        nuLog.Values[0] = 100f;
         var optimizer = new AdamW<float>(saved.Model.NamedParameters(), new AdamWSettings());
         optimizer.LoadState(saved.OptimizerState);
         ModelCheckpoint.Save(poisoned, saved.Model, optimizer, saved.Metadata.Where(m => m.Key is "lru.task" or "lru.training_settings").ToDictionary());
@@ -87,7 +87,7 @@ public class TrainCommandTests : IDisposable
         Assert.Equal(before, File.ReadAllBytes(poisoned));
         var kept = ModelCheckpoint.Load(poisoned); // still passes the integrity check, with the weights it had
         foreach (var ((name, a), (_, b)) in saved.Model.NamedParameters().Zip(kept.Model.NamedParameters()))
-            Assert.True(a.Value.AsSpan().SequenceEqual(b.Value), name);
+            Assert.True(a.Values.AsSpan().SequenceEqual(b.Value), name);
 
         // With the check off the NaN reaches the weights, and the next step's loss stops the run instead.
         var (unchecked_, _, uncheckedError) = CliRunner.Run($"train --checkpoint {poisoned} --resume --epochs 2 --threads 2 --no-check-finite");
@@ -102,7 +102,7 @@ public class TrainCommandTests : IDisposable
     [InlineData("train --task copy --epochs 0", "--epochs: Epochs must be at least 1; got 0.")]
     [InlineData("train --task copy --batch 0", "--batch: BatchSize must be at least 1; got 0.")]
     [InlineData("train --task copy --lr -1", "--lr: LearningRate must be finite and at least 0; got -1.")]
-    [InlineData("train --task copy --dropout 1", "--dropout: Dropout must be in [0, 1); got 1.")]
+    [InlineData("train --task copy --dropout 1", "--dropout: DropoutRate must be in [0, 1); got 1.")]
     [InlineData("train --task copy --r-max 0.5 --r-min 0.6", "--r-max: r_max must satisfy r_min (0.6) < r_max < 1; got 0.5.")]
     [InlineData("train --task copy --train-count 0", "--train-count: TrainCount must be at least 1 for a generated task; got 0.")]
     [InlineData("train --task adding --length 1", "--length: Length must be at least 2 for this task; got 1.")]

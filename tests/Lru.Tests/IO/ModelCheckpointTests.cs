@@ -14,13 +14,13 @@ public class ModelCheckpointTests : IDisposable
     [Fact]
     public void SaveThenLoad_IsBitExact_ForParametersBuffersOptimizerAndConfig()
     {
-        var config = new SequenceModelConfig(3, 0, 4, 2, new LruBlockConfig(8, 6, Norm: NormKind.BatchNorm, Mixer: MixerKind.Mlp, Bidirectional: true,
+        var config = new SequenceModelConfig(3, 0, 4, 2, new LruBlockConfig(new LruConfig(8, 6), Norm: NormKind.BatchNorm, Mixer: MixerKind.Mlp, Bidirectional: true,
             Combine: BidirectionalCombine.ConcatProject), PoolingMode.Last);
         var model = new SequenceModel<float>(config, seed: 3);
         var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings());
         var random = new Lru.Tensors.SeededRandom(1);
         float[] x = Enumerable.Range(0, 2 * 5 * 3).Select(_ => (float)random.NextNormal()).ToArray();
-        float[] y = new float[model.OutputLength(2, 5)], g = y.Select((_, i) => (float)Math.Sin(i)).ToArray();
+        float[] y = new float[model.OutputSize(2, 5)], g = y.Select((_, i) => (float)Math.Sin(i)).ToArray();
         model.Forward(x, y, 2, 5); // moves BatchNorm statistics
         model.Backward(g);
         optimizer.Step();
@@ -36,7 +36,7 @@ public class ModelCheckpointTests : IDisposable
         var actual = loaded.Model.NamedParameters().ToArray();
         Assert.Equal(expected.Select(p => p.Name), actual.Select(p => p.Name));
         for (int i = 0; i < expected.Length; i++)
-            Assert.True(expected[i].Parameter.Value.AsSpan().SequenceEqual(actual[i].Parameter.Value), expected[i].Name);
+            Assert.True(expected[i].Parameter.Values.AsSpan().SequenceEqual(actual[i].Parameter.Values), expected[i].Name);
         foreach (var ((name, a), (_, b)) in model.NamedBuffers().Zip(loaded.Model.NamedBuffers()))
             Assert.True(a.AsSpan().SequenceEqual(b), name);
         var state = optimizer.State().ToArray();
@@ -58,7 +58,7 @@ public class ModelCheckpointTests : IDisposable
         SafeTensorsWriter.Write(path, [new SafeTensorData("w", new float[] { 1, 2 }, 2)]);
         Assert.Contains("not an LRU.NET model checkpoint", Assert.Throws<InvalidDataException>(() => ModelCheckpoint.Load(path)).Message);
 
-        var model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 1, new LruBlockConfig(4, 4)));
+        var model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 1, new LruBlockConfig(new LruConfig(4, 4))));
         string good = Path.Combine(_dir, "good.safetensors");
         ModelCheckpoint.Save(good, model);
         byte[] bytes = File.ReadAllBytes(good);
@@ -69,7 +69,7 @@ public class ModelCheckpointTests : IDisposable
 
     private string SaveSmall(string name, out SequenceModel<float> model)
     {
-        model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 2, new LruBlockConfig(8, 6)), seed: 5);
+        model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 2, new LruBlockConfig(new LruConfig(8, 6))), seed: 5);
         var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings());
         string path = Path.Combine(_dir, name);
         ModelCheckpoint.Save(path, model, optimizer);
@@ -89,7 +89,7 @@ public class ModelCheckpointTests : IDisposable
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data)), metadata[ModelCheckpoint.DataSha256Key]);
         Assert.Equal(metadata[ModelCheckpoint.DataSha256Key], ModelCheckpoint.Load(path).Metadata[ModelCheckpoint.DataSha256Key]); // and it verifies
 
-        var model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 1, new LruBlockConfig(4, 4)));
+        var model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 1, new LruBlockConfig(new LruConfig(4, 4))));
         var e = Assert.Throws<ArgumentException>(() => ModelCheckpoint.Save(path, model, null, new Dictionary<string, string> { [ModelCheckpoint.DataSha256Key] = "x" }));
         Assert.Contains(ModelCheckpoint.DataSha256Key, e.Message);
     }
@@ -152,6 +152,6 @@ public class ModelCheckpointTests : IDisposable
         var loaded = ModelCheckpoint.Load(python);
         Assert.False(loaded.Metadata.ContainsKey(ModelCheckpoint.DataSha256Key));
         foreach (var ((name, a), (_, b)) in model.NamedParameters().Zip(loaded.Model.NamedParameters()))
-            Assert.True(a.Value.AsSpan().SequenceEqual(b.Value), name);
+            Assert.True(a.Values.AsSpan().SequenceEqual(b.Value), name);
     }
 }

@@ -22,9 +22,9 @@ public class ParityTests
         foreach (var (name, p) in parameters)
         {
             double[] values = f.ReadFloat64("param." + name);
-            Assert.Equal(p.Value.Length, values.Length);
-            for (int i = 0; i < values.Length; i++) p.Value[i] = T.CreateChecked(values[i]);
-            Array.Clear(p.Gradient);
+            Assert.Equal(p.Values.Length, values.Length);
+            for (int i = 0; i < values.Length; i++) p.Values[i] = T.CreateChecked(values[i]);
+            p.ZeroGradient();
             p.MarkModified();
             count++;
         }
@@ -37,12 +37,12 @@ public class ParityTests
         Compare.Close(output, f.ReadFloat64("output"), tolerance, "output");
         Compare.Close(gradInput, f.ReadFloat64("grad.input"), tolerance, "grad.input");
         foreach (var (name, p) in parameters)
-            Compare.Close<T>(p.Gradient, f.ReadFloat64("grad." + name), tolerance, "grad." + name);
+            Compare.Close<T>(p.GradientArray, f.ReadFloat64("grad." + name), tolerance, "grad." + name);
     }
 
     public static TheoryData<string, double> Precisions => new() { { "float", 1e-4 }, { "double", 1e-10 } };
 
-    private static void RunLayer<T>(string fixture, Func<int, int, Layer<T>> make, double tolerance) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void RunLayer<T>(string fixture, Func<int, int, Module<T>> make, double tolerance) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var f = Fixture(fixture);
         int batch = Meta(f, "batch"), length = Meta(f, "length");
@@ -74,8 +74,8 @@ public class ParityTests
     [Theory, MemberData(nameof(Precisions))]
     public void LruBlock_MatchesPyTorch(string precision, double tolerance)
     {
-        if (precision == "float") RunLayer<float>("lru_block", (h, n) => new LruBlock<float>(new LruBlockConfig(h, n)), tolerance);
-        else RunLayer<double>("lru_block", (h, n) => new LruBlock<double>(new LruBlockConfig(h, n)), tolerance);
+        if (precision == "float") RunLayer<float>("lru_block", (h, n) => new LruBlock<float>(new LruBlockConfig(new LruConfig(h, n))), tolerance);
+        else RunLayer<double>("lru_block", (h, n) => new LruBlock<double>(new LruBlockConfig(new LruConfig(h, n))), tolerance);
     }
 
     [Theory, MemberData(nameof(Precisions))]
@@ -88,12 +88,12 @@ public class ParityTests
     {
         var f = Fixture("lru_model");
         int batch = Meta(f, "batch"), length = Meta(f, "length");
-        var config = new SequenceModelConfig(Meta(f, "features"), 0, Meta(f, "outputs"), 2, new LruBlockConfig(Meta(f, "hidden"), Meta(f, "state")), PoolingMode.Mean);
+        var config = new SequenceModelConfig(Meta(f, "features"), 0, Meta(f, "outputs"), 2, new LruBlockConfig(new LruConfig(Meta(f, "hidden"), Meta(f, "state"))), PoolingMode.Mean);
         var model = new SequenceModel<T>(config);
         Load(f, model.NamedParameters());
         T[] x = f.ReadFloat64("input").Select(T.CreateChecked).ToArray();
         T[] w = f.ReadFloat64("loss_weights").Select(T.CreateChecked).ToArray();
-        T[] y = new T[model.OutputLength(batch, length)], gradX = new T[x.Length];
+        T[] y = new T[model.OutputSize(batch, length)], gradX = new T[x.Length];
         model.Forward(x, y, batch, length);
         model.Backward(w, gradX);
         Check<T>(f, y, gradX, model.NamedParameters(), tolerance);

@@ -11,8 +11,8 @@ public class BatchNormTests
         double[] w = Compare.Random(features, seed), b = Compare.Random(features, seed + 1);
         for (int i = 0; i < features; i++)
         {
-            layer.Weight.Value[i] = T.CreateChecked(1 + 0.5 * w[i]);
-            layer.Bias.Value[i] = T.CreateChecked(b[i]);
+            layer.Weight.Values[i] = T.CreateChecked(1 + 0.5 * w[i]);
+            layer.Bias.Values[i] = T.CreateChecked(b[i]);
         }
         return layer;
     }
@@ -62,7 +62,7 @@ public class BatchNormTests
         var expected = new double[y.Length];
         for (int r = 0; r < rows; r++)
             for (int f = 0; f < h; f++)
-                expected[r * h + f] = (x1[r * h + f] - mean1[f]) / Math.Sqrt(biased1[f] + 1e-5) * layer.Weight.Value[f] + layer.Bias.Value[f];
+                expected[r * h + f] = (x1[r * h + f] - mean1[f]) / Math.Sqrt(biased1[f] + 1e-5) * layer.Weight.Values[f] + layer.Bias.Values[f];
         Compare.Close<double>(y, expected, 1e-13, "training output");
 
         layer.Forward(x2, y, batch, length);
@@ -83,7 +83,7 @@ public class BatchNormTests
         layer.Forward(x1, y, batch, length);
         for (int r = 0; r < rows; r++)
             for (int f = 0; f < h; f++)
-                expected[r * h + f] = (x1[r * h + f] - runningMean[f]) / Math.Sqrt(runningVar[f] + 1e-5) * layer.Weight.Value[f] + layer.Bias.Value[f];
+                expected[r * h + f] = (x1[r * h + f] - runningMean[f]) / Math.Sqrt(runningVar[f] + 1e-5) * layer.Weight.Values[f] + layer.Bias.Values[f];
         Compare.Close<double>(y, expected, 1e-13, "evaluation output");
         Compare.Close<double>(layer.RunningMean, runningMean, 0, "running_mean unchanged");
     }

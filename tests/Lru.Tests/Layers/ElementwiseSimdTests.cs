@@ -11,9 +11,9 @@ public class ElementwiseThreadCountTests
 {
     public static TheoryData<string> ParallelLayers => ["LayerNorm", "BatchNorm", "Gelu", "GeluTanh", "Glu"];
 
-    private static Layer<T> Create<T>(string name, int h) where T : unmanaged, IFloatingPointIeee754<T>
+    private static Module<T> Create<T>(string name, int h) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Layer<T> layer = name switch
+        Module<T> layer = name switch
         {
             "LayerNorm" => new LayerNorm<T>(h),
             "BatchNorm" => new BatchNorm<T>(h),
@@ -25,8 +25,8 @@ public class ElementwiseThreadCountTests
         int seed = 20;
         foreach (var (_, p) in layer.NamedParameters())
         {
-            double[] v = Compare.Random(p.Value.Length, seed++, scale: 0.5);
-            for (int i = 0; i < v.Length; i++) p.Value[i] = p.Value[i] + T.CreateChecked(v[i]);
+            double[] v = Compare.Random(p.Values.Length, seed++, scale: 0.5);
+            for (int i = 0; i < v.Length; i++) p.Values[i] = p.Values[i] + T.CreateChecked(v[i]);
             p.MarkModified();
         }
         return layer;
@@ -46,7 +46,7 @@ public class ElementwiseThreadCountTests
             layer.Forward(x, y, batch, length);
             layer.Backward(gy, gx, batch, length);
             layer.Backward(gy, gx, batch, length);
-            return [y, gx, .. layer.NamedParameters().Select(p => p.Parameter.Gradient)];
+            return [y, gx, .. layer.NamedParameters().Select(p => p.Parameter.GradientArray)];
         }
         finally
         {
@@ -93,6 +93,7 @@ public class ElementwiseSimdTests
             for (int i = 0; i < x.Length; i++)
             {
                 single.Forward([x[i]], one, 1, 1);
+                gone[0] = 0; // input gradients accumulate
                 single.Backward([gy[i]], gone, 1, 1);
                 Assert.Equal(one[0], y[i]);
                 Assert.Equal(gone[0], gx[i]);
@@ -110,8 +111,8 @@ public class ElementwiseSimdTests
         double[] w = Compare.Random(h, 4), b = Compare.Random(h, 5);
         for (int f = 0; f < h; f++)
         {
-            single.Weight.Value[f] = (float)(layer.Weight.Value[f] = (float)(1 + 0.3 * w[f]));
-            single.Bias.Value[f] = (float)(layer.Bias.Value[f] = (float)b[f]);
+            single.Weight.Values[f] = (float)(layer.Weight.Values[f] = (float)(1 + 0.3 * w[f]));
+            single.Bias.Values[f] = (float)(layer.Bias.Values[f] = (float)b[f]);
         }
         double[] x = Compare.Random(rows * h, h, scale: 2).Select(v => (double)(float)v).ToArray();
         double[] gy = Compare.Random(rows * h, h + 1).Select(v => (double)(float)v).ToArray();
@@ -125,8 +126,8 @@ public class ElementwiseSimdTests
             double rstd = 1 / Math.Sqrt(variance + 1e-5), meanG = 0, meanGN = 0;
             for (int f = 0; f < h; f++)
             {
-                double n = (x[r * h + f] - mean) * rstd, g = gy[r * h + f] * layer.Weight.Value[f];
-                expected[r * h + f] = n * layer.Weight.Value[f] + layer.Bias.Value[f];
+                double n = (x[r * h + f] - mean) * rstd, g = gy[r * h + f] * layer.Weight.Values[f];
+                expected[r * h + f] = n * layer.Weight.Values[f] + layer.Bias.Values[f];
                 expectedGw[f] += gy[r * h + f] * n;
                 expectedGb[f] += gy[r * h + f];
                 meanG += g / h;
@@ -134,7 +135,7 @@ public class ElementwiseSimdTests
             }
             for (int f = 0; f < h; f++)
             {
-                double n = (x[r * h + f] - mean) * rstd, g = gy[r * h + f] * layer.Weight.Value[f];
+                double n = (x[r * h + f] - mean) * rstd, g = gy[r * h + f] * layer.Weight.Values[f];
                 expectedGx[r * h + f] = rstd * (g - meanG - n * meanGN);
             }
         }
@@ -143,8 +144,8 @@ public class ElementwiseSimdTests
         layer.Backward(gy, gx, batch, length);
         Compare.Close<double>(y, expected, 1e-13, "double output");
         Compare.Close<double>(gx, expectedGx, 1e-12, "double input gradient");
-        Compare.Close<double>(layer.Weight.Gradient, expectedGw, 1e-13, "double weight gradient");
-        Compare.Close<double>(layer.Bias.Gradient, expectedGb, 1e-13, "double bias gradient");
+        Compare.Close<double>(layer.Weight.GradientArray, expectedGw, 1e-13, "double weight gradient");
+        Compare.Close<double>(layer.Bias.GradientArray, expectedGb, 1e-13, "double bias gradient");
         float[] yf = new float[x.Length], gxf = new float[x.Length];
         single.Forward(Compare.Cast<float>(x), yf, batch, length);
         single.Backward(Compare.Cast<float>(gy), gxf, batch, length);
@@ -180,8 +181,8 @@ public class ElementwiseSimdTests
             }
             Assert.Equal((float)(0.9 * 0 + 0.1 * mean), layer.RunningMean[f]);
             Assert.Equal((float)(0.9 * 1 + 0.1 * squares / (rows - 1)), layer.RunningVariance[f]);
-            Assert.Equal((float)gradSum, layer.Bias.Gradient[f]);
-            Assert.Equal((float)gradNorm, layer.Weight.Gradient[f]);
+            Assert.Equal((float)gradSum, layer.Bias.GradientArray[f]);
+            Assert.Equal((float)gradNorm, layer.Weight.GradientArray[f]);
             for (int r = 0; r < rows; r++)
             {
                 double norm = (x[r * h + f] - mean) * rstd;
@@ -214,7 +215,7 @@ public class ElementwiseSimdTests
         }
         Compare.Close<double>(z, expected, 1e-14, "output");
         // ∂x = ∂a·W1 + ∂g·W2, by hand.
-        double[] w1 = glu.Out1.Weight.Value, w2 = glu.Out2.Weight.Value, expectedGx = new double[x.Length];
+        double[] w1 = glu.Out1.Weight.Values, w2 = glu.Out2.Weight.Values, expectedGx = new double[x.Length];
         for (int r = 0; r < batch * length; r++)
             for (int i = 0; i < h; i++)
                 for (int o = 0; o < h; o++)

@@ -15,7 +15,7 @@ public class EmbeddingTests
         double[] y = new double[Tokens.Length * 5];
         embedding.Forward(Tokens, y, 2, 4);
         for (int i = 0; i < Tokens.Length; i++)
-            Assert.Equal(embedding.Weight.Value.AsSpan(Tokens[i] * 5, 5).ToArray(), y.AsSpan(i * 5, 5).ToArray());
+            Assert.Equal(embedding.Weight.Values.AsSpan(Tokens[i] * 5, 5).ToArray(), y.AsSpan(i * 5, 5).ToArray());
     }
 
     [Fact]
@@ -30,7 +30,7 @@ public class EmbeddingTests
             return GradientCheck.WeightedSum(y, w);
         }
         Loss();
-        embedding.Backward(w, batch, length);
+        embedding.Backward(w, default, batch, length);
         GradientCheck.Parameters(Loss, embedding.NamedParameters());
     }
 
@@ -41,18 +41,18 @@ public class EmbeddingTests
         var embedding = new Embedding<float>(7, h, seed: 2);
         float[] g = Compare.Cast<float>(Compare.Random(batch * length * h, 4));
         embedding.Forward(Tokens, new float[g.Length], batch, length);
-        embedding.Backward(g, batch, length);
+        embedding.Backward(g, default, batch, length);
         var expected = new float[7 * h];
         for (int i = 0; i < Tokens.Length; i++)
             for (int f = 0; f < h; f++) expected[Tokens[i] * h + f] += g[i * h + f];
-        Assert.Equal(expected, embedding.Weight.Gradient);
-        Assert.All(embedding.Weight.Gradient.AsSpan(4 * h, h).ToArray(), v => Assert.Equal(0f, v)); // token 4 unused
+        Assert.Equal(expected, embedding.Weight.GradientArray);
+        Assert.All(embedding.Weight.GradientArray.AsSpan(4 * h, h).ToArray(), v => Assert.Equal(0f, v)); // token 4 unused
 
         // A second backward keeps adding, row by row, to what is there.
-        embedding.Backward(g, batch, length);
+        embedding.Backward(g, default, batch, length);
         for (int i = 0; i < Tokens.Length; i++)
             for (int f = 0; f < h; f++) expected[Tokens[i] * h + f] += g[i * h + f];
-        Assert.Equal(expected, embedding.Weight.Gradient);
+        Assert.Equal(expected, embedding.Weight.GradientArray);
     }
 
     [Fact]
@@ -63,21 +63,21 @@ public class EmbeddingTests
         var ef = new Embedding<float>(7, h, seed: 5);
         double[] g = Compare.Random(batch * length * h, 6);
         ed.Forward(Tokens, new double[g.Length], batch, length);
-        ed.Backward(g, batch, length);
+        ed.Backward(g, default, batch, length);
         float[] yf = new float[g.Length];
         ef.Forward(Tokens, yf, batch, length);
-        ef.Backward(Compare.Cast<float>(g), batch, length);
-        Compare.Close<float>(ef.Weight.Value, ed.Weight.Value, 1e-7, "weight");
-        Compare.Close<float>(ef.Weight.Gradient, ed.Weight.Gradient, 1e-6, "gradient");
+        ef.Backward(Compare.Cast<float>(g), default, batch, length);
+        Compare.Close<float>(ef.Weight.Values, ed.Weight.Values, 1e-7, "weight");
+        Compare.Close<float>(ef.Weight.GradientArray, ed.Weight.GradientArray, 1e-6, "gradient");
     }
 
     [Fact]
     public void Initialization_IsStandardNormal_AndSeeded()
     {
         var a = new Embedding<double>(100, 40, seed: 7);
-        Assert.Equal(a.Weight.Value, new Embedding<double>(100, 40, new SeededRandom(7)).Weight.Value);
-        double mean = a.Weight.Value.Average();
-        double variance = a.Weight.Value.Select(v => (v - mean) * (v - mean)).Average();
+        Assert.Equal(a.Weight.Values, new Embedding<double>(100, 40, new SeededRandom(7)).Weight.Values);
+        double mean = a.Weight.Values.Average();
+        double variance = a.Weight.Values.Select(v => (v - mean) * (v - mean)).Average();
         // 4000 draws: the mean has standard deviation 0.016, the variance about 0.022.
         Assert.InRange(mean, -0.08, 0.08);
         Assert.InRange(variance, 0.9, 1.1);
@@ -108,14 +108,14 @@ public class EmbeddingTests
         var embedding = new Embedding<double>(5, 3);
         Assert.Equal("tokens", Assert.Throws<ArgumentException>(() => embedding.Forward(new int[3], new double[6], 1, 2)).ParamName);
         Assert.Equal("output", Assert.Throws<ArgumentException>(() => embedding.Forward(new int[2], new double[5], 1, 2)).ParamName);
-        Assert.Throws<InvalidOperationException>(() => embedding.Backward(new double[6], 1, 2));
+        Assert.Throws<InvalidOperationException>(() => embedding.Backward(new double[6], default, 1, 2));
         embedding.IsTraining = false;
         embedding.Forward(new int[2], new double[6], 1, 2);
-        Assert.Throws<InvalidOperationException>(() => embedding.Backward(new double[6], 1, 2));
+        Assert.Throws<InvalidOperationException>(() => embedding.Backward(new double[6], default, 1, 2));
         embedding.IsTraining = true;
         embedding.Forward(new int[2], new double[6], 1, 2);
-        Assert.Throws<InvalidOperationException>(() => embedding.Backward(new double[6], 2, 1));
-        Assert.Equal("gradOutput", Assert.Throws<ArgumentException>(() => embedding.Backward(new double[5], 1, 2)).ParamName);
+        Assert.Throws<InvalidOperationException>(() => embedding.Backward(new double[6], default, 2, 1));
+        Assert.Equal("gradOutput", Assert.Throws<ArgumentException>(() => embedding.Backward(new double[5], default, 1, 2)).ParamName);
     }
 
     [Fact]
@@ -131,7 +131,7 @@ public class EmbeddingTests
         void Run()
         {
             embedding.Forward(Tokens, y, 2, 4);
-            embedding.Backward(y, 2, 4);
+            embedding.Backward(y, default, 2, 4);
         }
     }
 }

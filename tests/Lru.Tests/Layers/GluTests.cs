@@ -24,7 +24,7 @@ public class GluTests
         var glu = new Glu<double>(h, seed: 7);
         double[] x = Compare.Random(batch * length * h, 2);
         var expected = new double[x.Length];
-        double[] w1 = glu.Out1.Weight.Value, b1 = glu.Out1.Bias!.Value, w2 = glu.Out2.Weight.Value, b2 = glu.Out2.Bias!.Value;
+        double[] w1 = glu.Out1.Weight.Values, b1 = glu.Out1.Bias!.Values, w2 = glu.Out2.Weight.Values, b2 = glu.Out2.Bias!.Values;
         for (int r = 0; r < batch * length; r++)
             for (int o = 0; o < h; o++)
             {
@@ -60,7 +60,7 @@ public class GluTests
         b.Forward(other, y, batch, length);
         b.Backward(gy, gb, batch, length);
         Assert.Equal(ga, gb);
-        Assert.Equal(a.Out2.Weight.Gradient, b.Out2.Weight.Gradient);
+        Assert.Equal(a.Out2.Weight.GradientArray, b.Out2.Weight.GradientArray);
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public class GluTests
         var glu = new Glu<float>(4);
         Assert.Equal(["out1.weight", "out1.bias", "out2.weight", "out2.bias"], glu.NamedParameters().Select(n => n.Name));
         Assert.Same(glu.Out2.Bias, glu.NamedParameters().Last().Parameter);
-        Assert.NotEqual(glu.Out1.Weight.Value, glu.Out2.Weight.Value);
+        Assert.NotEqual(glu.Out1.Weight.Values, glu.Out2.Weight.Values);
     }
 
     [Fact]

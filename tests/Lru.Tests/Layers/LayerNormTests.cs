@@ -11,8 +11,8 @@ public class LayerNormTests
         double[] w = Compare.Random(features, seed), b = Compare.Random(features, seed + 1);
         for (int i = 0; i < features; i++)
         {
-            layer.Weight.Value[i] = T.CreateChecked(1 + 0.5 * w[i]);
-            layer.Bias.Value[i] = T.CreateChecked(b[i]);
+            layer.Weight.Values[i] = T.CreateChecked(1 + 0.5 * w[i]);
+            layer.Bias.Values[i] = T.CreateChecked(b[i]);
         }
         return layer;
     }
@@ -43,7 +43,7 @@ public class LayerNormTests
             for (int i = 0; i < h; i++) mean += x[r * h + i] / h;
             for (int i = 0; i < h; i++) variance += (x[r * h + i] - mean) * (x[r * h + i] - mean) / h;
             for (int i = 0; i < h; i++)
-                expected[r * h + i] = (x[r * h + i] - mean) / Math.Sqrt(variance + 1e-5) * layer.Weight.Value[i] + layer.Bias.Value[i];
+                expected[r * h + i] = (x[r * h + i] - mean) / Math.Sqrt(variance + 1e-5) * layer.Weight.Values[i] + layer.Bias.Values[i];
         }
         double[] y = new double[x.Length];
         layer.Forward(x, y, batch, length);
@@ -57,8 +57,8 @@ public class LayerNormTests
     public void Defaults_MatchPyTorch()
     {
         var layer = new LayerNorm<float>(5);
-        Assert.All(layer.Weight.Value, v => Assert.Equal(1f, v));
-        Assert.All(layer.Bias.Value, v => Assert.Equal(0f, v));
+        Assert.All(layer.Weight.Values, v => Assert.Equal(1f, v));
+        Assert.All(layer.Bias.Values, v => Assert.Equal(0f, v));
         Assert.Equal(1e-5, layer.Epsilon);
         Assert.Equal(["weight", "bias"], layer.NamedParameters().Select(n => n.Name));
     }

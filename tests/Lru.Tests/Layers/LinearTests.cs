@@ -34,7 +34,7 @@ public class LinearTests
             for (int o = 0; o < outF; o++)
             {
                 double s = layer.Bias!.Value[o];
-                for (int i = 0; i < inF; i++) s += x[r * inF + i] * layer.Weight.Value[o * inF + i];
+                for (int i = 0; i < inF; i++) s += x[r * inF + i] * layer.Weight.Values[o * inF + i];
                 expected[r * outF + o] = s;
             }
         Compare.Close<double>(y, expected, 1e-14);
@@ -46,15 +46,15 @@ public class LinearTests
         var a = new Linear<double>(16, 40, seed: 5);
         var b = new Linear<double>(16, 40, new SeededRandom(5));
         var c = new Linear<double>(16, 40, seed: 6);
-        Assert.Equal(a.Weight.Value, b.Weight.Value);
+        Assert.Equal(a.Weight.Values, b.Weight.Values);
         Assert.Equal(a.Bias!.Value, b.Bias!.Value);
-        Assert.NotEqual(a.Weight.Value, c.Weight.Value);
+        Assert.NotEqual(a.Weight.Values, c.Weight.Values);
         double bound = 1 / Math.Sqrt(16);
-        Assert.All(a.Weight.Value, v => Assert.InRange(Math.Abs(v), 0, bound));
-        Assert.All(a.Bias.Value, v => Assert.InRange(Math.Abs(v), 0, bound));
+        Assert.All(a.Weight.Values, v => Assert.InRange(Math.Abs(v), 0, bound));
+        Assert.All(a.Bias.Values, v => Assert.InRange(Math.Abs(v), 0, bound));
         // Uniform on ±bound: the largest of 640 draws comes close to the bound, the mean is near zero.
-        Assert.True(a.Weight.Value.Max(Math.Abs) > 0.9 * bound);
-        Assert.InRange(a.Weight.Value.Average(), -0.03, 0.03);
+        Assert.True(a.Weight.Values.Max(Math.Abs) > 0.9 * bound);
+        Assert.InRange(a.Weight.Values.Average(), -0.03, 0.03);
     }
 
     [Fact]

@@ -35,13 +35,13 @@ public class LruLayerGradientTests
 
         Loss();
         double[] gradU = new double[u.Length], gradX0 = new double[batch * 2 * n];
-        foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
+        foreach (var p in layer.Parameters) p.ZeroGradient();
         layer.Backward(weights, gradU, batch, length, gradX0, mode);
 
         Compare.Close<double>(gradU, Numeric(u, Loss, () => { }), 1e-6, "input");
         if (withInitialState) Compare.Close<double>(gradX0, Numeric(x0, Loss, () => { }), 1e-6, "initial state");
         foreach (var p in layer.Parameters)
-            Compare.Close<double>(p.Gradient, Numeric(p.Value, Loss, p.MarkModified), 1e-6, p.Name);
+            Compare.Close<double>(p.GradientArray, Numeric(p.Values, Loss, p.MarkModified), 1e-6, p.Name);
     }
 
     [Fact]
@@ -54,7 +54,7 @@ public class LruLayerGradientTests
         for (int p = 0; p < ld.Parameters.Count; p++)
         {
             // Same weights in both precisions: the float ones, widened.
-            for (int i = 0; i < ld.Parameters[p].Value.Length; i++) ld.Parameters[p].Value[i] = lf.Parameters[p].Value[i];
+            for (int i = 0; i < ld.Parameters[p].Value.Length; i++) ld.Parameters[p].Values[i] = lf.Parameters[p].Value[i];
             ld.Parameters[p].MarkModified();
         }
         double[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 5)).Select(v => (double)v).ToArray();
@@ -85,7 +85,7 @@ public class LruLayerGradientTests
                 layer.Forward(u, new float[u.Length], batch, length, default, default, ScanMode.Chunked, threads);
                 layer.Backward(g, new float[u.Length], batch, length, default, ScanMode.Chunked, threads);
             }
-            return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
+            return layer.Parameters.SelectMany(p => p.GradientArray).ToArray();
         }
         float[] once = Run(1, 1), twice = Run(1, 2);
         // The second pass adds 1400 rows' terms onto an accumulator that already holds the first

@@ -37,7 +37,7 @@ public class LruLayerTests
         var layer = new LruLayer<double>(new LruConfig(h, n), seed: 5);
         double[] u = Compare.Random(batch * length * h, 4);
         double[] y = new double[u.Length];
-        layer.Forward(u, y, batch, length, mode: mode);
+        layer.Forward(u, y, batch, length, initialState: default, mode: mode);
         Compare.Close<double>(y, ReferenceLru.Forward(layer, u, batch, length).Output, 1e-10, mode.ToString());
     }
 
@@ -105,7 +105,7 @@ public class LruLayerTests
         var state = layer.CreateState(1);
         double[] u = [1, 2, 3, 4], y = new double[4];
         layer.Step(u, y, state);
-        layer.D.Value[0] += 1; layer.D.MarkModified();
+        layer.D.Values[0] += 1; layer.D.MarkModified();
         state.Reset();
         double[] y2 = new double[4];
         layer.Step(u, y2, state);
@@ -120,14 +120,14 @@ public class LruLayerTests
         // promise here (the scan itself adds far less: its rounding errors decay with |λ|^k).
         const int length = 1_000_000, h = 2, n = 4;
         var layer = new LruLayer<float>(new LruConfig(h, n), seed: 3);
-        for (int j = 0; j < n; j++) layer.NuLog.Value[j] = MathF.Log(-MathF.Log(0.9999f));
+        for (int j = 0; j < n; j++) layer.NuLog.Values[j] = MathF.Log(-MathF.Log(0.9999f));
         layer.NuLog.MarkModified();
         double[] u = Compare.Random(length * h, 1);
         var (expected, _) = ReferenceLru.Forward(layer, u, 1, length);
         float[] y = new float[u.Length];
         foreach (var mode in new[] { ScanMode.Sequential, ScanMode.Chunked, ScanMode.Tree })
         {
-            layer.Forward(Compare.Cast<float>(u), y, 1, length, mode: mode);
+            layer.Forward(Compare.Cast<float>(u), y, 1, length, initialState: default, mode: mode);
             Assert.All(y, v => Assert.True(float.IsFinite(v)));
             Compare.Close<float>(y, expected, 1e-3, mode.ToString());
         }
@@ -141,8 +141,8 @@ public class LruLayerTests
             var layer = new LruLayer<float>(new LruConfig(h, n), seed: 9);
             float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 2));
             float[] one = new float[u.Length], two = new float[u.Length];
-            layer.Forward(u, one, batch, length, threads: 1);
-            layer.Forward(u, two, batch, length, threads: 2);
+            layer.Forward(u, one, batch, length, initialState: default, threads: 1);
+            layer.Forward(u, two, batch, length, initialState: default, threads: 2);
             Assert.Equal(one, two);
         }
     }
@@ -156,8 +156,8 @@ public class LruLayerTests
         var c = new LruLayer<float>(config, seed: 43);
         for (int p = 0; p < a.Parameters.Count; p++)
         {
-            Assert.Equal(a.Parameters[p].Value, b.Parameters[p].Value);
-            Assert.NotEqual(a.Parameters[p].Value, c.Parameters[p].Value);
+            Assert.Equal(a.Parameters[p].Values, b.Parameters[p].Values);
+            Assert.NotEqual(a.Parameters[p].Values, c.Parameters[p].Values);
         }
         foreach (var lambda in ReferenceLru.Lambda(a))
         {
@@ -167,7 +167,7 @@ public class LruLayerTests
         // γ = sqrt(1 − |λ|²) exactly as LRU-MATH §1.
         var lam = ReferenceLru.Lambda(a);
         for (int j = 0; j < 50; j++)
-            Assert.Equal(Math.Sqrt(1 - lam[j].Magnitude * lam[j].Magnitude), Math.Exp(a.GammaLog.Value[j]), 1e-5);
+            Assert.Equal(Math.Sqrt(1 - lam[j].Magnitude * lam[j].Magnitude), Math.Exp(a.GammaLog.Values[j]), 1e-5);
     }
 
     [Fact]
@@ -179,8 +179,7 @@ public class LruLayerTests
         Assert.Equal([4, 6], layer.BRe.Shape.ToArray());
         Assert.Equal([6, 4], layer.CIm.Shape.ToArray());
         Assert.Equal([6], layer.D.Shape.ToArray());
-        Assert.Equal(ParameterGroup.Recurrent, layer.BIm.Group);
-        Assert.Equal(ParameterGroup.Default, layer.CRe.Group);
+        Assert.Equal(["nu_log", "theta_log", "gamma_log", "B_re", "B_im"], LruLayer<float>.RecurrentParameterNames);
     }
 
     [Theory]
@@ -207,7 +206,7 @@ public class LruLayerTests
         Assert.Contains("needs 24", e.Message);
         Assert.Equal("initialState", Assert.Throws<ArgumentException>(() => layer.Forward(new float[24], new float[24], 2, 3, new float[5])).ParamName);
         Assert.Equal("output", Assert.Throws<ArgumentException>(() => layer.Step(new float[8], new float[7], layer.CreateState(2))).ParamName);
-        Assert.Equal("input", Assert.Throws<ArgumentException>(() => layer.Forward(new DenseTensor<float>(2, 3, 5))).ParamName);
+        Assert.Equal("input", Assert.Throws<ArgumentException>(() => layer.Forward(Tensor.Create(new float[30], [2, 3, 5]))).ParamName);
     }
 
     [Fact]
@@ -226,8 +225,10 @@ public class LruLayerTests
         output.FlattenTo(actual);
         Assert.Equal(expected, actual);
 
-        var dense = layer.Forward(new DenseTensor<float>(data, batch, length, h));
-        Assert.Equal(expected, dense.Data);
+        Tensor<float> returned = layer.Forward(input);
+        Assert.Equal([(nint)batch, length, h], returned.Lengths.ToArray());
+        returned.FlattenTo(actual);
+        Assert.Equal(expected, actual);
     }
 
     private static double[] Flatten(Complex[,] x)

@@ -21,8 +21,8 @@ public class MatrixSkipTests
         const int batch = 2, length = 9, h = 3, n = 4;
         var matrix = new LruLayer<double>(new LruConfig(h, n, MatrixD: true), seed: 1) { IsTraining = false };
         var diagonal = new LruLayer<double>(new LruConfig(h, n), seed: 1) { IsTraining = false };
-        for (int p = 0; p < 7; p++) { matrix.Parameters[p].Value.CopyTo(diagonal.Parameters[p].Value, 0); diagonal.Parameters[p].MarkModified(); }
-        Array.Clear(diagonal.D.Value); diagonal.D.MarkModified();
+        for (int p = 0; p < 7; p++) diagonal.Parameters[p].Assign(matrix.Parameters[p].Value);
+        Array.Clear(diagonal.D.Values); diagonal.D.MarkModified();
         double[] u = Compare.Random(batch * length * h, 4), y = new double[u.Length], y0 = new double[u.Length];
         matrix.Forward(u, y, batch, length);
         diagonal.Forward(u, y0, batch, length);
@@ -31,7 +31,7 @@ public class MatrixSkipTests
             for (int i = 0; i < h; i++)
             {
                 double s = y0[r * h + i];
-                for (int j = 0; j < h; j++) s += matrix.D.Value[i * h + j] * u[r * h + j];
+                for (int j = 0; j < h; j++) s += matrix.D.Values[i * h + j] * u[r * h + j];
                 expected[r * h + i] = s;
             }
         Compare.Close<double>(y, expected, 1e-12);
@@ -58,14 +58,14 @@ public class MatrixSkipTests
             var file = SafeTensorsFile.Read(path);
             Assert.True(LruLayerFile.IsPyTorchLayout(file));
             Assert.Equal([5, 3, 2], file.GetInfo("B").Shape);
-            var loaded = LruLayerFile.LoadPyTorchLayout(file);
+            var loaded = LruLayerFile.LoadPyTorchLayout<float>(file);
             loaded.IsTraining = false;
             Assert.True(loaded.Config.MatrixD);
             float[] u = Compare.Cast<float>(Compare.Random(2 * 4 * 3, 1)), a = new float[u.Length], b = new float[u.Length];
             layer.Forward(u, a, 2, 4);
             loaded.Forward(u, b, 2, 4);
             Compare.Close<float>(b, a.Select(v => (double)v).ToArray(), 1e-6);
-            Assert.Equal(layer.BIm.Value, loaded.BIm.Value);
+            Assert.Equal(layer.BIm.Values, loaded.BIm.Values);
         }
         finally
         {

@@ -25,7 +25,7 @@ public class MlpTests
         const int batch = 2, length = 3, h = 3, e = 4, hidden = h * e;
         var mlp = new Mlp<double>(h, e, seed: 7);
         double[] x = Compare.Random(batch * length * h, 2);
-        double[] w1 = mlp.Fc1.Weight.Value, b1 = mlp.Fc1.Bias!.Value, w2 = mlp.Fc2.Weight.Value, b2 = mlp.Fc2.Bias!.Value;
+        double[] w1 = mlp.Fc1.Weight.Values, b1 = mlp.Fc1.Bias!.Values, w2 = mlp.Fc2.Weight.Values, b2 = mlp.Fc2.Bias!.Values;
         var expected = new double[x.Length];
         for (int r = 0; r < batch * length; r++)
         {

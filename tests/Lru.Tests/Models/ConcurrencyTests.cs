@@ -19,17 +19,17 @@ public class ConcurrencyTests
     {
         var block = name switch
         {
-            "layernorm-glu" => new LruBlockConfig(16, 12, RMin: 0.5, RMax: 0.95),
-            "batchnorm-mlp-post-dropout" => new LruBlockConfig(16, 12, RMin: 0.5, RMax: 0.95, Norm: NormKind.BatchNorm, Placement: NormPlacement.Post,
+            "layernorm-glu" => new LruBlockConfig(new LruConfig(16, 12, RMin: 0.5, RMax: 0.95)),
+            "batchnorm-mlp-post-dropout" => new LruBlockConfig(new LruConfig(16, 12, RMin: 0.5, RMax: 0.95), Norm: NormKind.BatchNorm, Placement: NormPlacement.Post,
                 Mixer: MixerKind.Mlp, MlpExpansion: 2, DropoutRate: 0.2),
-            "bidirectional-project" => new LruBlockConfig(16, 12, RMin: 0.5, RMax: 0.95, Bidirectional: true, Combine: BidirectionalCombine.ConcatProject, Norm: NormKind.BatchNorm),
-            "bidirectional-sum-elementwise-dropout" => new LruBlockConfig(16, 12, Bidirectional: true, DropoutRate: 0.1, DropoutMode: DropoutMode.PerElement),
+            "bidirectional-project" => new LruBlockConfig(new LruConfig(16, 12, RMin: 0.5, RMax: 0.95), Bidirectional: true, Combine: BidirectionalCombine.ConcatProject, Norm: NormKind.BatchNorm),
+            "bidirectional-sum-elementwise-dropout" => new LruBlockConfig(new LruConfig(16, 12), Bidirectional: true, DropoutRate: 0.1, DropoutMode: DropoutMode.PerElement),
             _ => throw new ArgumentException(name),
         };
         var config = new SequenceModelConfig(tokens ? 0 : Features, tokens ? Vocabulary : 0, Outputs, Layers: 2, block, pooling);
         var model = new SequenceModel<float>(config, seed: 3);
         // One training pass moves the BatchNorm running statistics away from (0, 1).
-        float[] y = new float[model.OutputLength(4, 6)];
+        float[] y = new float[model.OutputSize(4, 6)];
         if (tokens) model.ForwardTokens(Enumerable.Range(0, 24).Select(i => i % Vocabulary).ToArray(), y, 4, 6);
         else model.Forward(Compare.Cast<float>(Compare.Random(4 * 6 * Features, 99)), y, 4, 6);
         model.IsTraining = false;
@@ -51,7 +51,7 @@ public class ConcurrencyTests
 
     private static float[] Run(SequenceModel<float> model, Call call, bool tokens)
     {
-        float[] y = new float[model.OutputLength(call.Batch, call.Length)];
+        float[] y = new float[model.OutputSize(call.Batch, call.Length)];
         if (tokens) model.ForwardTokens(call.Tokens, y, call.Batch, call.Length, call.Lengths);
         else model.Forward(call.Input, y, call.Batch, call.Length, call.Lengths);
         return y;

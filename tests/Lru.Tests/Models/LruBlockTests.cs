@@ -6,7 +6,7 @@ namespace Lru.Tests.Models;
 
 public class LruBlockTests
 {
-    private static LruBlockConfig Small(int h = 5, int n = 6) => new(h, n, RMin: 0.5, RMax: 0.95);
+    private static LruBlockConfig Small(int h = 5, int n = 6) => new(new LruConfig(h, n, RMin: 0.5, RMax: 0.95));
 
     public static IEnumerable<object[]> Variants()
     {
@@ -45,7 +45,7 @@ public class LruBlockTests
     public void Step_EqualsForwardInEvaluation_AtEveryTimeStep(NormKind norm, NormPlacement placement, MixerKind mixer)
     {
         const int batch = 3, length = 12, h = 7, n = 9;
-        var block = new LruBlock<double>(new LruBlockConfig(h, n, Norm: norm, Placement: placement, Mixer: mixer, DropoutRate: 0.25), seed: 1);
+        var block = new LruBlock<double>(new LruBlockConfig(new LruConfig(h, n), Norm: norm, Placement: placement, Mixer: mixer, DropoutRate: 0.25), seed: 1);
         double[] x = Compare.Random(batch * length * h, 4);
         block.Forward(x, new double[x.Length], batch, length); // training pass: BatchNorm running statistics move
         block.IsTraining = false;
@@ -65,14 +65,25 @@ public class LruBlockTests
     }
 
     [Fact]
-    public void Bidirectional_RefusesToStream_AndTrainingModeRefusesStep()
+    public void Bidirectional_RefusesToStream_NamingTheModule_AndStepIsEvaluationInTrainingModeToo()
     {
         var bi = new LruBlock<float>(Small() with { Bidirectional = true });
-        Assert.False(bi.IsCausal);
-        Assert.Contains("cannot stream", Assert.Throws<InvalidOperationException>(() => bi.CreateState(1)).Message);
-        var causal = new LruBlock<float>(Small());
-        var state = causal.CreateState(1);
-        Assert.Contains("IsTraining", Assert.Throws<InvalidOperationException>(() => causal.Step(new float[5], new float[5], state)).Message);
+        Assert.False(bi.CanStream);
+        var e = Assert.Throws<InvalidOperationException>(() => bi.CreateState(1));
+        Assert.Contains("LruBlock cannot stream: its module 'lru' (BidirectionalLru) sees the future", e.Message);
+
+        // A block in training mode steps with its evaluation behaviour (running statistics, no dropout) and changes no state.
+        var causal = new LruBlock<float>(Small() with { Norm = NormKind.BatchNorm, DropoutRate = 0.5 });
+        Assert.True(causal.IsTraining);
+        var norm = (BatchNorm<float>)causal.Norm;
+        float[] meanBefore = [.. norm.RunningMean];
+        float[] x = Compare.Cast<float>(Compare.Random(2 * 5, 3)), stepped = new float[x.Length], forward = new float[x.Length];
+        causal.Step(x, stepped, causal.CreateState(2));
+        Assert.True(causal.IsTraining);
+        Assert.Equal(meanBefore, norm.RunningMean);
+        causal.IsTraining = false;
+        causal.Forward(x, forward, 2, 1);
+        Compare.Close<float>(stepped, Compare.ToDouble<float>(forward), 1e-6, "step in training mode vs evaluation forward"); // panels vs GEMM: rounding only
     }
 
     [Fact]
@@ -95,7 +106,7 @@ public class LruBlockTests
     {
         Assert.Equal("DropoutRate", Assert.Throws<ArgumentOutOfRangeException>(() => new LruBlock<float>(Small() with { DropoutRate = 1 })).ParamName);
         Assert.Equal("MlpExpansion", Assert.Throws<ArgumentOutOfRangeException>(() => new LruBlock<float>(Small() with { MlpExpansion = 0 })).ParamName);
-        Assert.Equal("RMax", Assert.Throws<ArgumentOutOfRangeException>(() => new LruBlock<float>(Small() with { RMax = 1.5 })).ParamName);
+        Assert.Equal("RMax", Assert.Throws<ArgumentOutOfRangeException>(() => new LruBlock<float>(Small() with { Lru = Small().Lru with { RMax = 1.5 } })).ParamName);
     }
 
     /// <summary>Gives the dropout layers the same masks on every forward pass of a gradient check.</summary>

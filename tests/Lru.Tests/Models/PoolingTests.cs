@@ -45,22 +45,23 @@ public class PoolingTests
     }
 
     [Fact]
-    public void None_CopiesForward_AndZeroesPaddedStepsBackward()
+    public void None_CopiesForward_AndAddsToValidStepsOnlyBackward()
     {
         var pooling = new Pooling<double>(PoolingMode.None, H);
-        Assert.Equal(Batch * Length * H, pooling.OutputLength(Batch, Length));
+        Assert.Equal(Batch * Length * H, pooling.OutputSize(Batch, Length));
+        Assert.False(pooling.ReducesTime);
         double[] x = Input(), y = new double[x.Length], gx = new double[x.Length];
         pooling.Forward(x, y, Batch, Length, Lengths);
         Assert.Equal(x, y);
         double[] gy = Compare.Random(x.Length, 2);
-        gx.AsSpan().Fill(double.NaN);
-        pooling.Backward(gy, gx, Batch, Length, Lengths);
+        gx.AsSpan().Fill(7.0); // gradients accumulate: what is there stays, padded steps get nothing added
+        pooling.Backward(gy, gx, Batch, Length);
         for (int b = 0; b < Batch; b++)
             for (int t = 0; t < Length; t++)
                 for (int f = 0; f < H; f++)
                 {
                     int i = (b * Length + t) * H + f;
-                    Assert.Equal(t < Lengths[b] ? gy[i] : 0, gx[i]);
+                    Assert.Equal(t < Lengths[b] ? 7.0 + gy[i] : 7.0, gx[i]);
                 }
     }
 
@@ -74,7 +75,7 @@ public class PoolingTests
     {
         var pooling = new Pooling<double>(mode, H);
         int[] lengths = masked ? Lengths : [];
-        double[] x = Input(), w = Compare.Random(pooling.OutputLength(Batch, Length), 3), y = new double[w.Length];
+        double[] x = Input(), w = Compare.Random(pooling.OutputSize(Batch, Length), 3), y = new double[w.Length];
         if (mode == PoolingMode.None && masked)
         {
             // None passes padded steps through; a masked loss gives them zero weight.
@@ -85,8 +86,9 @@ public class PoolingTests
             pooling.Forward(x, y, Batch, Length, lengths);
             return GradientCheck.WeightedSum(y, w);
         }
-        double[] gx = Enumerable.Repeat(double.NaN, x.Length).ToArray();
-        pooling.Backward(w, gx, Batch, Length, lengths);
+        Loss();
+        double[] gx = new double[x.Length];
+        pooling.Backward(w, gx, Batch, Length);
         GradientCheck.Check(Loss, x, gx, "input");
         if (masked)
             for (int b = 0; b < Batch; b++)
@@ -103,8 +105,8 @@ public class PoolingTests
         float[] yf = new float[Batch * H], gxf = new float[x.Length];
         pd.Forward(x, y, Batch, Length, Lengths);
         pf.Forward(Compare.Cast<float>(x), yf, Batch, Length, Lengths);
-        pd.Backward(gy, gx, Batch, Length, Lengths);
-        pf.Backward(Compare.Cast<float>(gy), gxf, Batch, Length, Lengths);
+        pd.Backward(gy, gx, Batch, Length);
+        pf.Backward(Compare.Cast<float>(gy), gxf, Batch, Length);
         Compare.Close<float>(yf, y, 1e-6);
         Compare.Close<float>(gxf, gx, 1e-6);
     }
@@ -119,7 +121,6 @@ public class PoolingTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => pooling.Forward(Input(), new double[Batch * H], Batch, Length, [2, bad, 1]));
         Assert.Equal("lengths", e.ParamName);
         Assert.Contains($"lengths[1] is {bad}", e.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => pooling.Backward(new double[Batch * H], new double[Batch * Length * H], Batch, Length, [2, bad, 1]));
     }
 
     [Fact]
@@ -132,6 +133,8 @@ public class PoolingTests
         Assert.Equal("output", Assert.Throws<ArgumentException>(() => pooling.Forward(Input(), new double[Batch * Length * H], Batch, Length)).ParamName);
         Assert.Equal("lengths", Assert.Throws<ArgumentException>(() => pooling.Forward(Input(), new double[Batch * H], Batch, Length, [1, 2])).ParamName);
         Assert.Equal("length", Assert.Throws<ArgumentOutOfRangeException>(() => pooling.Forward([], new double[Batch * H], Batch, 0)).ParamName);
+        Assert.Contains("training-mode Forward first", Assert.Throws<InvalidOperationException>(() => pooling.Backward(new double[Batch * H], new double[Batch * Length * H])).Message);
+        pooling.Forward(Input(), new double[Batch * H], Batch, Length);
         Assert.Equal("gradOutput", Assert.Throws<ArgumentException>(() => pooling.Backward(new double[4], new double[Batch * Length * H], Batch, Length)).ParamName);
         Assert.Equal("gradInput", Assert.Throws<ArgumentException>(() => pooling.Backward(new double[Batch * H], new double[4], Batch, Length)).ParamName);
     }
@@ -143,7 +146,7 @@ public class PoolingTests
     public void AllocatesNothing(PoolingMode mode)
     {
         var pooling = new Pooling<float>(mode, H);
-        float[] x = new float[Batch * Length * H], y = new float[pooling.OutputLength(Batch, Length)], gx = new float[x.Length];
+        float[] x = new float[Batch * Length * H], y = new float[pooling.OutputSize(Batch, Length)], gx = new float[x.Length];
         for (int i = 0; i < 3; i++) Run();
         long before = GC.GetAllocatedBytesForCurrentThread();
         Run();
@@ -152,7 +155,7 @@ public class PoolingTests
         void Run()
         {
             pooling.Forward(x, y, Batch, Length, Lengths);
-            pooling.Backward(y, gx, Batch, Length, Lengths);
+            pooling.Backward(y, gx, Batch, Length);
         }
     }
 }

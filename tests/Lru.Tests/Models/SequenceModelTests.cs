@@ -1,12 +1,13 @@
 using Lru.Layers;
 using Lru.Models;
+using Lru.Training;
 using Lru.Tests.Support;
 
 namespace Lru.Tests.Models;
 
 public class SequenceModelTests
 {
-    private static LruBlockConfig Block(int h = 6, int n = 5) => new(h, n, RMin: 0.5, RMax: 0.95);
+    private static LruBlockConfig Block(int h = 6, int n = 5) => new(new LruConfig(h, n, RMin: 0.5, RMax: 0.95));
 
     [Theory]
     [InlineData(PoolingMode.Mean, true)]
@@ -19,7 +20,7 @@ public class SequenceModelTests
         var model = new SequenceModel<double>(config with { Block = Block() with { DropoutRate = 0.2 } }, seed: 5);
         int[] lengths = withLengths ? [6, 4] : [];
         double[] x = Compare.Random(batch * length * features, 1);
-        double[] w = Compare.Random(model.OutputLength(batch, length), 2);
+        double[] w = Compare.Random(model.OutputSize(batch, length), 2);
         double[] y = new double[w.Length];
         double Loss()
         {
@@ -66,7 +67,7 @@ public class SequenceModelTests
         var config = new SequenceModelConfig(features, 0, outputs, Layers: 2, Block() with { Norm = NormKind.BatchNorm, DropoutRate = 0.1 }, pooling);
         var model = new SequenceModel<double>(config, seed: 8);
         double[] x = Compare.Random(batch * length * features, 3);
-        model.Forward(x, new double[model.OutputLength(batch, length)], batch, length); // moves BatchNorm statistics
+        model.Forward(x, new double[model.OutputSize(batch, length)], batch, length); // moves BatchNorm statistics
         model.IsTraining = false;
 
         var state = model.CreateState(batch);
@@ -80,7 +81,7 @@ public class SequenceModelTests
             int len = t + 1;
             double[] prefix = new double[batch * len * features];
             for (int b = 0; b < batch; b++) x.AsSpan(b * length * features, len * features).CopyTo(prefix.AsSpan(b * len * features));
-            double[] y = new double[model.OutputLength(batch, len)];
+            double[] y = new double[model.OutputSize(batch, len)];
             model.Forward(prefix, y, batch, len);
             for (int b = 0; b < batch; b++)
                 for (int o = 0; o < outputs; o++)
@@ -95,7 +96,7 @@ public class SequenceModelTests
     [Fact]
     public void Step_AllocatesNothing()
     {
-        var model = new SequenceModel<float>(new SequenceModelConfig(4, 0, 3, Layers: 2, new LruBlockConfig(32, 64)), seed: 1) { IsTraining = false };
+        var model = new SequenceModel<float>(new SequenceModelConfig(4, 0, 3, Layers: 2, new LruBlockConfig(new LruConfig(32, 64))), seed: 1) { IsTraining = false };
         var state = model.CreateState(2);
         float[] x = new float[8], y = new float[6];
         for (int i = 0; i < 300; i++) model.Step(x, y, state);
@@ -109,7 +110,7 @@ public class SequenceModelTests
     {
         var model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 1, Block() with { Bidirectional = true }));
         var e = Assert.Throws<InvalidOperationException>(() => model.CreateState(1));
-        Assert.Contains("bidirectional", e.Message);
+        Assert.Contains("SequenceModel cannot stream: its module 'blocks.0.lru' (BidirectionalLru) sees the future", e.Message);
     }
 
     [Fact]
@@ -125,7 +126,7 @@ public class SequenceModelTests
         Assert.Equal(names.Length, names.Distinct().Count());
         string[] recurrent = ["nu_log", "theta_log", "gamma_log", "B_re", "B_im"];
         foreach (var (name, p) in named)
-            Assert.Equal(recurrent.Any(r => name.EndsWith(".lru." + r)) ? ParameterGroup.Recurrent : ParameterGroup.Default, p.Group);
+            Assert.Equal(recurrent.Any(r => name.EndsWith(".lru." + r)), OptimizerSettings.IsLruRecurrent(name, p.Shape.ToArray()));
         Assert.Equal(names, new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, Layers: 2, Block()), seed: 9).NamedParameters().Select(p => p.Name));
     }
 

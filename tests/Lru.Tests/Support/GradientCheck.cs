@@ -1,4 +1,4 @@
-using Lru.Layers;
+using Lru.Modules;
 
 namespace Lru.Tests.Support;
 
@@ -86,15 +86,15 @@ internal static class GradientCheck
     {
         foreach (var (name, p) in parameters.ToArray())
         {
-            double[] analytic = (double[])p.Gradient.Clone();
-            Check(loss, p.Value, analytic, name, p.MarkModified, tolerance: tolerance);
+            double[] analytic = p.Gradient.ToArray();
+            Check(loss, p.Values, analytic, name, p.MarkModified, tolerance: tolerance);
         }
     }
 
     /// <summary>
     /// The full check of a layer in training mode: draws an input (B, L, In) and loss weights from <paramref name="seed"/>,
     /// runs forward and backward with <c>∂ℒ/∂y = w</c>, then checks ∂ℒ/∂x and every parameter of
-    /// <see cref="Layer{T}.NamedParameters"/> against central differences.
+    /// <see cref="Module{T}.NamedParameters"/> against central differences.
     /// </summary>
     /// <param name="layer">The layer, in training mode; its parameter gradients are overwritten.</param>
     /// <param name="batch">B.</param>
@@ -103,7 +103,7 @@ internal static class GradientCheck
     /// <param name="tolerance">The largest normwise relative error.</param>
     /// <param name="beforeForward">Called before every forward pass (reset random generators here).</param>
     /// <param name="inputScale">The standard deviation of the input.</param>
-    public static void Layer(Layer<double> layer, int batch, int length, int seed, double tolerance = Tolerance,
+    public static void Layer(Module<double> layer, int batch, int length, int seed, double tolerance = Tolerance,
         Action? beforeForward = null, double inputScale = 1.0)
     {
         layer.IsTraining = true;
@@ -122,11 +122,11 @@ internal static class GradientCheck
         double[] gradInput = new double[x.Length];
         layer.Backward(w, gradInput, batch, length);
         var named = layer.NamedParameters().ToArray();
-        double[][] analytic = named.Select(n => (double[])n.Parameter.Gradient.Clone()).ToArray();
+        double[][] analytic = named.Select(n => n.Parameter.Gradient.ToArray()).ToArray();
 
         Check(Loss, x, gradInput, "input", tolerance: tolerance);
         for (int i = 0; i < named.Length; i++)
-            Check(Loss, named[i].Parameter.Value, analytic[i], named[i].Name, named[i].Parameter.MarkModified, tolerance: tolerance);
+            Check(Loss, named[i].Parameter.Values, analytic[i], named[i].Name, named[i].Parameter.MarkModified, tolerance: tolerance);
     }
 
     /// <summary>
@@ -140,7 +140,7 @@ internal static class GradientCheck
     /// <param name="length">L.</param>
     /// <param name="seed">Seeds the input and the output gradient.</param>
     /// <param name="tolerance">The largest normwise relative error (default 1e-4).</param>
-    public static void FloatMatchesDouble(Layer<float> single, Layer<double> reference, int batch, int length, int seed, double tolerance = 1e-4)
+    public static void FloatMatchesDouble(Module<float> single, Module<double> reference, int batch, int length, int seed, double tolerance = 1e-4)
     {
         single.IsTraining = reference.IsTraining = true;
         var singles = single.NamedParameters().ToArray();
@@ -148,8 +148,8 @@ internal static class GradientCheck
         Assert.Equal(doubles.Select(p => p.Name), singles.Select(p => p.Name));
         for (int i = 0; i < doubles.Length; i++)
         {
-            double[] d = doubles[i].Parameter.Value;
-            float[] f = singles[i].Parameter.Value;
+            double[] d = doubles[i].Parameter.Values;
+            float[] f = singles[i].Parameter.Values;
             for (int j = 0; j < d.Length; j++)
             {
                 f[j] = (float)d[j];
@@ -159,7 +159,7 @@ internal static class GradientCheck
             singles[i].Parameter.MarkModified();
         }
         ZeroGradients(doubles);
-        foreach (var (_, p) in singles) Array.Clear(p.Gradient);
+        foreach (var (_, p) in singles) p.ZeroGradient();
 
         double[] x = RoundToFloat(Compare.Random(batch * length * reference.InputFeatures, seed));
         double[] gy = RoundToFloat(Compare.Random(batch * length * reference.OutputFeatures, seed + 1000));
@@ -172,14 +172,14 @@ internal static class GradientCheck
         single.Backward(Compare.Cast<float>(gy), gxf, batch, length);
         Compare.Close<float>(gxf, gx, tolerance, "input gradient");
         for (int i = 0; i < doubles.Length; i++)
-            Compare.Close<float>(singles[i].Parameter.Gradient, doubles[i].Parameter.Gradient, tolerance, doubles[i].Name);
+            Compare.Close<float>(singles[i].Parameter.Gradient, doubles[i].Parameter.Gradient.ToArray(), tolerance, doubles[i].Name);
     }
 
     /// <summary>
     /// Checks that a second backward pass over the same forward writes the same input gradient and doubles every
     /// parameter gradient (gradients accumulate).
     /// </summary>
-    public static void Accumulates(Layer<double> layer, int batch, int length, int seed)
+    public static void Accumulates(Module<double> layer, int batch, int length, int seed)
     {
         layer.IsTraining = true;
         double[] x = Compare.Random(batch * length * layer.InputFeatures, seed);
@@ -189,7 +189,7 @@ internal static class GradientCheck
         ZeroGradients(named);
         layer.Forward(x, y, batch, length);
         layer.Backward(gy, gx1, batch, length);
-        double[][] once = named.Select(n => (double[])n.Parameter.Gradient.Clone()).ToArray();
+        double[][] once = named.Select(n => n.Parameter.Gradient.ToArray()).ToArray();
         layer.Backward(gy, gx2, batch, length);
         Assert.Equal(gx1, gx2);
         for (int i = 0; i < named.Length; i++)
@@ -203,7 +203,7 @@ internal static class GradientCheck
     /// Checks that a training forward and backward of a shape seen before allocate nothing on the calling thread
     /// (owned buffers are grown on first use only). Use shapes small enough to stay on one thread.
     /// </summary>
-    public static void AllocatesNothingInSteadyState<T>(Layer<T> layer, int batch, int length)
+    public static void AllocatesNothingInSteadyState<T>(Module<T> layer, int batch, int length)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         layer.IsTraining = true;
@@ -229,7 +229,7 @@ internal static class GradientCheck
     /// <summary>Sets every parameter gradient to zero.</summary>
     public static void ZeroGradients(IEnumerable<(string Name, Parameter<double> Parameter)> parameters)
     {
-        foreach (var (_, p) in parameters) Array.Clear(p.Gradient);
+        foreach (var (_, p) in parameters) p.ZeroGradient();
     }
 
     /// <summary>Fills every parameter with Normal(mean, scale²) values drawn from <paramref name="seed"/> (to leave special points such as weight = 1).</summary>
@@ -239,7 +239,7 @@ internal static class GradientCheck
         foreach (var (_, p) in parameters)
         {
             double[] r = Compare.Random(p.Value.Length, seed + 7919 * k++, scale);
-            for (int i = 0; i < r.Length; i++) p.Value[i] = mean + r[i];
+            for (int i = 0; i < r.Length; i++) p.Values[i] = mean + r[i];
             p.MarkModified();
         }
     }

@@ -23,14 +23,14 @@ public class LongSequenceTests(ITestOutputHelper log)
         Assert.Equal(10_000, options.Length);
         var data = CopyTask.Generate(4, seed: 11, options);
         var config = new SequenceModelConfig(options.InputFeatures, 0, options.Bits, Layers: 2,
-            new LruBlockConfig(16, 16, RMin: 0.99, RMax: 0.9999), PoolingMode.None, OutputKind.MultiLabel);
+            new LruBlockConfig(new LruConfig(16, 16, RMin: 0.99, RMax: 0.9999)), PoolingMode.None, OutputKind.MultiLabel);
         var model = new SequenceModel<float>(config, seed: 5);
         foreach (var block in model.Blocks) ((LruLayer<float>)block.Lru).Scan = scan;
         var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings { LearningRate = 1e-3 });
         // The trainer's own guard is off so that this test is what checks the gradients.
         var trainer = new Trainer<float>(model, optimizer, new TrainerOptions(BatchSize: 2, Seed: 3, CheckFinite: false));
         var named = model.NamedParameters().ToArray();
-        float[][] initial = named.Select(p => (float[])p.Parameter.Value.Clone()).ToArray();
+        float[][] initial = named.Select(p => p.Parameter.Values.ToArray()).ToArray();
 
         var clock = Stopwatch.StartNew();
         for (int step = 0; step < 3; step++)
@@ -40,15 +40,15 @@ public class LongSequenceTests(ITestOutputHelper log)
             Assert.Equal(2 * 10 * options.Bits, metrics.Count); // only the recall steps count
             foreach (var (name, parameter) in named)
             {
-                int bad = Array.FindIndex(parameter.Gradient, v => !float.IsFinite(v));
-                Assert.True(bad < 0, $"step {step}: gradient of {name} is {(bad < 0 ? 0 : parameter.Gradient[bad])} at element {bad}");
-                Assert.True(Array.TrueForAll(parameter.Value, float.IsFinite), $"step {step}: {name} has a non-finite value");
+                int bad = Array.FindIndex(parameter.GradientArray, v => !float.IsFinite(v));
+                Assert.True(bad < 0, $"step {step}: gradient of {name} is {(bad < 0 ? 0 : parameter.GradientArray[bad])} at element {bad}");
+                Assert.True(Array.TrueForAll(parameter.Values, float.IsFinite), $"step {step}: {name} has a non-finite value");
             }
             // The recall's error reaches the recurrence: the eigenvalues of the first block get a gradient.
-            Assert.Contains(named.Single(p => p.Name == "blocks.0.lru.nu_log").Parameter.Gradient, g => g != 0);
+            Assert.Contains(named.Single(p => p.Name == "blocks.0.lru.nu_log").Parameter.GradientArray, g => g != 0);
             log.WriteLine($"{scan} step {step}: loss {metrics.Loss:F5}, {clock.Elapsed.TotalSeconds:F2} s");
         }
         for (int i = 0; i < named.Length; i++)
-            Assert.False(initial[i].AsSpan().SequenceEqual(named[i].Parameter.Value), $"{named[i].Name} did not change in 3 steps");
+            Assert.False(initial[i].AsSpan().SequenceEqual(named[i].Parameter.Values), $"{named[i].Name} did not change in 3 steps");
     }
 }

@@ -1,3 +1,4 @@
+using Lru.Layers;
 using Lru.Models;
 using Lru.Tensors;
 using Lru.Training;
@@ -18,7 +19,7 @@ public class NonFiniteGuardTests
 
     private static Trainer<float> Build(int epochs = 1, bool checkFinite = true, double learningRate = 1e-3, int batch = 8)
     {
-        var model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 2, new LruBlockConfig(8, 6)), seed: 3);
+        var model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 2, new LruBlockConfig(new LruConfig(8, 6))), seed: 3);
         var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings { LearningRate = learningRate });
         return new Trainer<float>(model, optimizer, new TrainerOptions(epochs, batch, Seed: 1, CheckFinite: checkFinite));
     }
@@ -27,14 +28,14 @@ public class NonFiniteGuardTests
     /// nu_log = 100 is a valid, finite weight: |λ| = exp(−exp(100)) is 0 and the forward pass stays finite, but its
     /// gradient −exp(nu_log)·Re(conj(G)·λ) is ∞·0 = NaN in float.
     /// </summary>
-    private static void Poison(SequenceModel<float> model, string name, int element, float value)
+    private static void Poison(Module<float> model, string name, int element, float value)
     {
         var parameter = model.NamedParameters().Single(p => p.Name == name).Parameter;
-        parameter.Value[element] = value;
+        parameter.Values[element] = value;
         parameter.MarkModified();
     }
 
-    private static float[] Weights(SequenceModel<float> model) => model.NamedParameters().SelectMany(p => p.Parameter.Value).ToArray();
+    private static float[] Weights(Module<float> model) => model.NamedParameters().SelectMany(p => p.Parameter.Values).ToArray();
 
     [Fact]
     public void ANaNGradient_IsReportedByTheFirstParameterInModelOrder_BeforeTheStep_SoTheWeightsAreUnchanged()
@@ -45,7 +46,7 @@ public class NonFiniteGuardTests
 
         var e = Assert.Throws<NonFiniteException>(() => trainer.TrainStep(Noise(8, 12, 1), [0, 1, 2, 3, 4, 5, 6, 7]));
 
-        var bad = trainer.Model.NamedParameters().Where(p => !Array.TrueForAll(p.Parameter.Gradient, float.IsFinite)).Select(p => p.Name).ToArray();
+        var bad = trainer.Model.NamedParameters().Where(p => !Array.TrueForAll(p.Parameter.GradientArray, float.IsFinite)).Select(p => p.Name).ToArray();
         Assert.Equal(["blocks.1.lru.nu_log"], bad); // the poisoned parameter and nothing else, found independently
         Assert.Equal(NonFiniteKind.Gradient, e.Kind);
         Assert.Equal("blocks.1.lru.nu_log", e.ParameterName);
@@ -84,7 +85,7 @@ public class NonFiniteGuardTests
         int[] all = [0, 1, 2, 3, 4, 5, 6, 7];
 
         trainer.TrainStep(data, all); // no check: AdamW turns the NaN gradient into a NaN weight
-        Assert.True(float.IsNaN(trainer.Model.NamedParameters().Single(p => p.Name == "blocks.1.lru.nu_log").Parameter.Value[4]));
+        Assert.True(float.IsNaN(trainer.Model.NamedParameters().Single(p => p.Name == "blocks.1.lru.nu_log").Parameter.Values[4]));
 
         var e = Assert.Throws<NonFiniteException>(() => trainer.TrainStep(data, all));
         Assert.Equal(NonFiniteKind.Loss, e.Kind);
@@ -101,11 +102,11 @@ public class NonFiniteGuardTests
         var e = Assert.Throws<NonFiniteException>(() => trainer.TrainStep(Noise(8, 12, 1), [0, 1, 2, 3, 4, 5, 6, 7]));
 
         var named = trainer.Model.NamedParameters().ToArray();
-        Assert.All(named, p => Assert.True(Array.TrueForAll(p.Parameter.Gradient, float.IsFinite), p.Name));
-        var bad = named.Where(p => !Array.TrueForAll(p.Parameter.Value, float.IsFinite)).ToArray();
+        Assert.All(named, p => Assert.True(Array.TrueForAll(p.Parameter.GradientArray, float.IsFinite), p.Name));
+        var bad = named.Where(p => !Array.TrueForAll(p.Parameter.Values, float.IsFinite)).ToArray();
         Assert.Equal(NonFiniteKind.Value, e.Kind);
         Assert.Equal(bad[0].Name, e.ParameterName);
-        Assert.Equal(Array.FindIndex(bad[0].Parameter.Value, v => !float.IsFinite(v)), e.Element);
+        Assert.Equal(Array.FindIndex(bad[0].Parameter.Values, v => !float.IsFinite(v)), e.Element);
         Assert.Equal(bad.Length, e.NonFiniteParameters);
         Assert.Contains($"value of {bad[0].Name} became ", e.Message);
         Assert.Contains("after optimiser step 1; the gradients were finite, so the learning rate is too large", e.Message);

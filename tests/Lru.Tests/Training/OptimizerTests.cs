@@ -9,29 +9,32 @@ public class OptimizerTests
 {
     // ---------------------------------------------------------------- helpers
 
-    private static Parameter<T> MakeParameter<T>(string name, ParameterGroup group, int seed, params int[] shape)
+    private static Parameter<T> MakeParameter<T>(string name, int seed, params int[] shape)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var p = new Parameter<T>(name, group, shape);
-        Compare.Cast<T>(Compare.Random(p.Value.Length, seed)).CopyTo(p.Value, 0);
+        var p = new Parameter<T>(name, shape);
+        p.Assign(Compare.Cast<T>(Compare.Random(p.Length, seed)));
         return p;
     }
+
+    /// <summary>Whether the optimiser's default rule puts a parameter in the SSM group (by its local name, as LruLayer names them).</summary>
+    private static bool IsRecurrent<T>(Parameter<T> p) where T : unmanaged, IFloatingPointIeee754<T> => OptimizerSettings.IsLruRecurrent(p.Name, p.Shape.ToArray());
 
     /// <summary>A small LRU-like parameter set: two default-group, two recurrent, one rank-1 default.</summary>
     private static (string, Parameter<T>)[] MakeSet<T>(int seed) where T : unmanaged, IFloatingPointIeee754<T> =>
     [
-        ("C_re", MakeParameter<T>("C_re", ParameterGroup.Default, seed, 3, 5)),
-        ("nu_log", MakeParameter<T>("nu_log", ParameterGroup.Recurrent, seed + 1, 5)),
-        ("B_re", MakeParameter<T>("B_re", ParameterGroup.Recurrent, seed + 2, 5, 3)),
-        ("D", MakeParameter<T>("D", ParameterGroup.Default, seed + 3, 3)),
-        ("out.weight", MakeParameter<T>("weight", ParameterGroup.Default, seed + 4, 7, 6)), // 42 elements: vector body and tail
+        ("C_re", MakeParameter<T>("C_re", seed, 3, 5)),
+        ("nu_log", MakeParameter<T>("nu_log", seed + 1, 5)),
+        ("B_re", MakeParameter<T>("B_re", seed + 2, 5, 3)),
+        ("D", MakeParameter<T>("D", seed + 3, 3)),
+        ("out.weight", MakeParameter<T>("weight", seed + 4, 7, 6)), // 42 elements: vector body and tail
     ];
 
     private static void SetGradients<T>(IReadOnlyList<Parameter<T>> parameters, int seed, double scale = 1.0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int j = 0; j < parameters.Count; j++)
-            Compare.Cast<T>(Compare.Random(parameters[j].Value.Length, seed * 31 + j, scale)).CopyTo(parameters[j].Gradient, 0);
+            Compare.Cast<T>(Compare.Random(parameters[j].Length, seed * 31 + j, scale)).CopyTo(parameters[j].Gradient);
     }
 
     /// <summary>torch.optim.AdamW written out element by element in double.</summary>
@@ -87,14 +90,14 @@ public class OptimizerTests
         var set = MakeSet<T>(10);
         var settings = ReferenceSettings();
         var optimizer = new AdamW<T>(set, settings);
-        double[] lr = set.Select(e => e.Item2.Group == ParameterGroup.Recurrent ? 0.005 : 0.02).ToArray();
-        double[] wd = set.Select(e => e.Item2.Group == ParameterGroup.Recurrent ? 0.0 : 0.1).ToArray();
-        var reference = new ReferenceAdamW(set.Select(e => Compare.ToDouble<T>(e.Item2.Value)).ToArray(), lr, wd);
+        double[] lr = set.Select(e => IsRecurrent(e.Item2) ? 0.005 : 0.02).ToArray();
+        double[] wd = set.Select(e => IsRecurrent(e.Item2) ? 0.0 : 0.1).ToArray();
+        var reference = new ReferenceAdamW(set.Select(e => Compare.ToDouble<T>(e.Item2.Values)).ToArray(), lr, wd);
         for (int s = 0; s < steps; s++)
         {
             // Gradients vary per step and include sign changes and a step with much larger values.
             SetGradients(optimizer.Parameters, s, scale: s == 3 ? 50.0 : 1.0);
-            double[][] g = optimizer.Parameters.Select(p => Compare.ToDouble<T>(p.Gradient)).ToArray();
+            double[][] g = optimizer.Parameters.Select(p => Compare.ToDouble<T>(p.GradientArray)).ToArray();
             reference.Step(g, settings.Schedule.Factor(s));
             optimizer.Step();
             compare(reference, optimizer);
@@ -138,7 +141,7 @@ public class OptimizerTests
     {
         // f(x) = ½ Σ a_i (x_i − c_i)², ∇f = a ⊙ (x − c), with curvatures spanning three decades.
         const int n = 37;
-        var x = new Parameter<double>("x", ParameterGroup.Default, n);
+        var x = new Parameter<double>("x", n);
         double[] a = Enumerable.Range(0, n).Select(i => Math.Pow(10, -1.5 + 3.0 * i / (n - 1))).ToArray();
         double[] c = Compare.Random(n, 5);
         const int steps = 600;
@@ -171,14 +174,14 @@ public class OptimizerTests
     {
         var set = MakeSet<float>(3);
         var optimizer = new AdamW<float>(set, new AdamWSettings());
-        int[] versions = set.Select(e => e.Item2.Version).ToArray();
+        long[] versions = set.Select(e => e.Item2.Version).ToArray();
         SetGradients(optimizer.Parameters, 1);
         optimizer.Step();
         optimizer.Step();
         Assert.Equal(2, optimizer.StepCount);
         for (int j = 0; j < set.Length; j++) Assert.Equal(versions[j] + 2, set[j].Item2.Version);
         optimizer.ZeroGradients();
-        foreach (var (_, p) in set) Assert.All(p.Gradient, g => Assert.Equal(0f, g));
+        foreach (var (_, p) in set) Assert.All(p.GradientArray, g => Assert.Equal(0f, g));
     }
 
     [Fact]
@@ -203,7 +206,7 @@ public class OptimizerTests
     public void Groups_SsmParametersGetSsmRateAndNoDecay_ZeroGradientStep()
     {
         var set = MakeSet<double>(20);
-        double[][] before = set.Select(e => (double[])e.Item2.Value.Clone()).ToArray();
+        double[][] before = set.Select(e => e.Item2.Values.ToArray()).ToArray();
         var optimizer = new AdamW<double>(set, new AdamWSettings { LearningRate = 0.1, WeightDecay = 0.5, SsmLearningRateFactor = 0.25 });
 
         Assert.Equal(3, optimizer.Groups.Count);
@@ -226,8 +229,8 @@ public class OptimizerTests
         for (int j = 0; j < set.Length; j++)
         {
             var p = set[j].Item2;
-            double shrink = p.Group == ParameterGroup.Recurrent ? 1.0 : 1 - 0.1 * 0.5;
-            for (int i = 0; i < p.Value.Length; i++) Assert.Equal(before[j][i] * shrink, p.Value[i]);
+            double shrink = IsRecurrent(p) ? 1.0 : 1 - 0.1 * 0.5;
+            for (int i = 0; i < p.Values.Length; i++) Assert.Equal(before[j][i] * shrink, p.Values[i]);
         }
     }
 
@@ -236,17 +239,17 @@ public class OptimizerTests
     {
         // First Adam step with g = ±1: m̂ = g, v̂ = 1, so Δp = −lr·g/(1 + ε) exactly the group's rate.
         var set = MakeSet<double>(21);
-        double[][] before = set.Select(e => (double[])e.Item2.Value.Clone()).ToArray();
+        double[][] before = set.Select(e => e.Item2.Values.ToArray()).ToArray();
         var optimizer = new AdamW<double>(set, new AdamWSettings { LearningRate = 0.2, WeightDecay = 0.0, SsmLearningRateFactor = 0.5 });
         foreach (var (_, p) in set)
-            for (int i = 0; i < p.Gradient.Length; i++) p.Gradient[i] = i % 2 == 0 ? 1.0 : -1.0;
+            for (int i = 0; i < p.GradientArray.Length; i++) p.GradientArray[i] = i % 2 == 0 ? 1.0 : -1.0;
         optimizer.Step();
         for (int j = 0; j < set.Length; j++)
         {
             var p = set[j].Item2;
-            double lr = p.Group == ParameterGroup.Recurrent ? 0.1 : 0.2;
-            for (int i = 0; i < p.Value.Length; i++)
-                Assert.Equal(-lr * p.Gradient[i] / (1 + 1e-8), p.Value[i] - before[j][i], 1e-12);
+            double lr = IsRecurrent(p) ? 0.1 : 0.2;
+            for (int i = 0; i < p.Values.Length; i++)
+                Assert.Equal(-lr * p.GradientArray[i] / (1 + 1e-8), p.Values[i] - before[j][i], 1e-12);
         }
     }
 
@@ -276,11 +279,11 @@ public class OptimizerTests
 
         // A zero-gradient step shrinks only the decay group.
         var set = MakeSet<double>(2);
-        double d0 = set[3].Item2.Value[0], c0 = set[0].Item2.Value[0];
+        double d0 = set[3].Item2.Values[0], c0 = set[0].Item2.Values[0];
         var optimizer = new AdamW<double>(set, new AdamWSettings { LearningRate = 0.1, WeightDecay = 0.3, ExcludeFromWeightDecay = WeightDecayExclusions.Vectors });
         optimizer.Step();
-        Assert.Equal(d0, set[3].Item2.Value[0]);
-        Assert.Equal(c0 * (1 - 0.1 * 0.3), set[0].Item2.Value[0]);
+        Assert.Equal(d0, set[3].Item2.Values[0]);
+        Assert.Equal(c0 * (1 - 0.1 * 0.3), set[0].Item2.Values[0]);
     }
 
     // ---------------------------------------------------------------- state
@@ -299,7 +302,7 @@ public class OptimizerTests
         // A fresh optimiser over copies of the parameter values, resumed from the exported state.
         var state = a.State().ToArray();
         var setB = MakeSet<T>(99);
-        for (int j = 0; j < setB.Length; j++) setA[j].Item2.Value.CopyTo(setB[j].Item2.Value, 0);
+        for (int j = 0; j < setB.Length; j++) setA[j].Item2.Values.CopyTo(setB[j].Item2.Values, 0);
         var b = new AdamW<T>(setB, settings);
         b.LoadState(state);
         Assert.Equal(3, b.StepCount);
@@ -311,7 +314,7 @@ public class OptimizerTests
             a.Step();
             b.Step();
         }
-        for (int j = 0; j < setA.Length; j++) Assert.Equal(setA[j].Item2.Value, setB[j].Item2.Value);
+        for (int j = 0; j < setA.Length; j++) Assert.Equal(setA[j].Item2.Values, setB[j].Item2.Values);
         var stateA = a.State().ToArray();
         var stateB = b.State().ToArray();
         Assert.Equal(stateA.Select(e => e.Name), stateB.Select(e => e.Name));
@@ -419,8 +422,8 @@ public class OptimizerTests
     [Fact]
     public void Constructor_RejectsBadParameterLists()
     {
-        var p = new Parameter<float>("w", ParameterGroup.Default, 2);
-        var q = new Parameter<float>("w", ParameterGroup.Default, 2);
+        var p = new Parameter<float>("w", 2);
+        var q = new Parameter<float>("w", 2);
 
         void Rejects((string, Parameter<float>)[] list, string fragment)
         {
@@ -444,7 +447,7 @@ public class OptimizerTests
     // ---------------------------------------------------------------- gradient clipping
 
     private static double ReferenceNorm<T>(IEnumerable<Parameter<T>> parameters) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Math.Sqrt(parameters.Sum(p => Compare.ToDouble<T>(p.Gradient).Sum(g => g * g)));
+        Math.Sqrt(parameters.Sum(p => Compare.ToDouble<T>(p.GradientArray).Sum(g => g * g)));
 
     [Fact]
     public void Clipping_NormAboveMaxIsScaledToMaxNorm()
@@ -452,7 +455,7 @@ public class OptimizerTests
         var parameters = MakeSet<double>(40).Select(e => e.Item2).ToArray();
         SetGradients(parameters, 3);
         double expected = ReferenceNorm(parameters);
-        double[][] before = parameters.Select(p => (double[])p.Gradient.Clone()).ToArray();
+        double[][] before = parameters.Select(p => p.GradientArray.ToArray()).ToArray();
 
         Assert.Equal(expected, GradientClipping.GlobalNorm(parameters.Take(0).Concat(parameters)), 1e-12); // lazy enumerable
         double norm = GradientClipping.ClipGlobalNorm(parameters, 2.0);
@@ -480,7 +483,7 @@ public class OptimizerTests
     {
         var parameters = MakeSet<double>(42).Select(e => e.Item2).ToArray();
         SetGradients(parameters, 5, scale: 0.01);
-        double[][] before = parameters.Select(p => (double[])p.Gradient.Clone()).ToArray();
+        double[][] before = parameters.Select(p => p.GradientArray.ToArray()).ToArray();
         double norm = GradientClipping.ClipGlobalNorm(parameters, 1.0);
         Assert.True(norm < 1.0);
         Assert.Equal(ReferenceNorm(parameters), norm, 1e-15);
@@ -494,7 +497,7 @@ public class OptimizerTests
         var parameters = MakeSet<float>(43).Select(e => e.Item2).ToArray();
         SetGradients(parameters, 6);
         parameters[2].Gradient[4] = float.NaN;
-        float[] before = (float[])parameters[0].Gradient.Clone();
+        float[] before = parameters[0].Gradient.ToArray();
         Assert.True(double.IsNaN(GradientClipping.ClipGlobalNorm(parameters, 1.0)));
         Assert.Equal(before, parameters[0].Gradient);
 
@@ -510,19 +513,19 @@ public class OptimizerTests
     [Fact]
     public void Clipping_LargeFiniteDoubleGradientsDoNotOverflow()
     {
-        var p = new Parameter<double>("w", ParameterGroup.Default, 2);
-        p.Gradient[0] = 3e200;
-        p.Gradient[1] = 4e200;
+        var p = new Parameter<double>("w", 2);
+        p.GradientArray[0] = 3e200;
+        p.GradientArray[1] = 4e200;
         double norm = GradientClipping.ClipGlobalNorm([p], 1.0);
         Assert.Equal(5e200, norm, 1e188);
-        Assert.Equal(0.6, p.Gradient[0], 1e-12);
-        Assert.Equal(0.8, p.Gradient[1], 1e-12);
+        Assert.Equal(0.6, p.GradientArray[0], 1e-12);
+        Assert.Equal(0.8, p.GradientArray[1], 1e-12);
     }
 
     [Fact]
     public void Clipping_RejectsBadArguments()
     {
-        Parameter<double>[] parameters = [new("w", ParameterGroup.Default, 2)];
+        Parameter<double>[] parameters = [new("w", 2)];
         Assert.Equal("maxNorm", Assert.Throws<ArgumentOutOfRangeException>(() => GradientClipping.ClipGlobalNorm(parameters, 0.0)).ParamName);
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => GradientClipping.ClipGlobalNorm(parameters, -1.5));
         Assert.Contains("-1.5", e.Message);

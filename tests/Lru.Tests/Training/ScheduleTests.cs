@@ -88,9 +88,9 @@ public class ScheduleTests
     public void Optimizer_ScalesBothGroupsByTheScheduleAtEachStep()
     {
         var schedule = new LinearWarmupCosineSchedule(warmupSteps: 2, totalSteps: 6, minFactor: 0.2, startFactor: 0.5);
-        var w = new Parameter<double>("w", ParameterGroup.Default, 4);
-        var nu = new Parameter<double>("nu_log", ParameterGroup.Recurrent, 4);
-        Array.Fill(w.Value, 1.0);
+        var w = new Parameter<double>("w", 4);
+        var nu = new Parameter<double>("nu_log", 4);
+        Array.Fill(w.Values, 1.0);
         var optimizer = new AdamW<double>([("w", w), ("nu_log", nu)], new AdamWSettings
         {
             LearningRate = 0.1, WeightDecay = 0.5, SsmLearningRateFactor = 0.4, Schedule = schedule,
@@ -105,12 +105,12 @@ public class ScheduleTests
             Assert.Equal(0.04 * schedule.Factor(t), optimizer.CurrentLearningRate(ParameterGroupSettings.SsmGroupName), 1e-17);
             optimizer.Step();
             expectedW *= 1 - 0.1 * schedule.Factor(t) * 0.5;
-            Assert.Equal(expectedW, w.Value[0], 1e-15);
+            Assert.Equal(expectedW, w.Values[0], 1e-15);
             Assert.Equal(0.0, nu.Value[0]);
         }
 
         // The SSM rate is scheduled too: a fresh optimiser's first step with g = 1 moves nu_log by lr_ssm·factor(0).
-        var nu2 = new Parameter<double>("nu_log", ParameterGroup.Recurrent, 1);
+        var nu2 = new Parameter<double>("nu_log", 1);
         nu2.Gradient[0] = 1.0;
         var fresh = new AdamW<double>([("nu_log", nu2)], new AdamWSettings { LearningRate = 0.1, SsmLearningRateFactor = 0.4, Schedule = schedule });
         fresh.Step();
@@ -125,10 +125,10 @@ public class ScheduleTests
     [Fact]
     public void Optimizer_RejectsANonFiniteScheduleFactor()
     {
-        var w = new Parameter<float>("w", ParameterGroup.Default, 3);
+        var w = new Parameter<float>("w", 3);
         var optimizer = new AdamW<float>([("w", w)], new AdamWSettings { Schedule = new BrokenSchedule() });
         optimizer.Step();
-        int version = w.Version;
+        long version = w.Version;
         var e = Assert.Throws<InvalidOperationException>(optimizer.Step);
         Assert.Contains("NaN", e.Message);
         Assert.Equal(1, optimizer.StepCount);

@@ -28,7 +28,7 @@ public class TrainerTests
 
     private static (SequenceModel<float> Model, Trainer<float> Trainer) Build(int hidden, int state, int epochs, int batchSize, long seed = 1)
     {
-        var block = new LruBlockConfig(hidden, state, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI, DropoutRate: 0.1);
+        var block = new LruBlockConfig(new LruConfig(hidden, state, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI), DropoutRate: 0.1);
         var model = new SequenceModel<float>(new SequenceModelConfig(1, 0, 2, Layers: 2, block, PoolingMode.Last), seed);
         var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings { LearningRate = 3e-3, WeightDecay = 0.01 });
         return (model, new Trainer<float>(model, optimizer, new TrainerOptions(epochs, batchSize, Seed: seed)));
@@ -64,7 +64,7 @@ public class TrainerTests
             {
                 var (model, trainer) = Build(hidden: 64, state: 64, epochs: 2, batchSize: 32, seed: 4);
                 trainer.Fit(train);
-                return model.NamedParameters().SelectMany(p => p.Parameter.Value).ToArray();
+                return model.NamedParameters().SelectMany(p => p.Parameter.Values).ToArray();
             }
             finally
             {
@@ -102,7 +102,7 @@ public class TrainerTests
         splitTrainer.Fit(train);
         var second = new Trainer<float>(split, splitTrainer.Optimizer, splitTrainer.Options with { Epochs = 2 });
         second.Fit(train, startEpoch: 2);
-        Assert.Equal(whole.NamedParameters().SelectMany(p => p.Parameter.Value), split.NamedParameters().SelectMany(p => p.Parameter.Value));
+        Assert.Equal(whole.NamedParameters().SelectMany(p => p.Parameter.Values), split.NamedParameters().SelectMany(p => p.Parameter.Values));
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public class TrainerTests
                 if (t > 0) { y[i * length + t] = x[i * length + t - 1]; mask[i * length + t] = true; }
             }
         var data = new SequenceDataset<float>(count, length, 1, x, null, null, y, outputs: 1, perStep: true, stepMask: mask);
-        var model = new SequenceModel<float>(new SequenceModelConfig(1, 0, 1, 1, new LruBlockConfig(16, 16, RMin: 0.0, RMax: 0.9), PoolingMode.None, OutputKind.Regression), 2);
+        var model = new SequenceModel<float>(new SequenceModelConfig(1, 0, 1, 1, new LruBlockConfig(new LruConfig(16, 16, RMin: 0.0, RMax: 0.9)), PoolingMode.None, OutputKind.Regression), 2);
         var trainer = new Trainer<float>(model, new AdamW<float>(model.NamedParameters(), new AdamWSettings { LearningRate = 1e-2 }), new TrainerOptions(30, 32, ClipNorm: 1.0));
         double before = trainer.Evaluate(data).Loss;
         trainer.Fit(data);
@@ -153,7 +153,7 @@ public class TrainingAllocationTests
             float[] x = Enumerable.Range(0, count * length * 3).Select(_ => (float)random.NextNormal()).ToArray();
             int[] y = Enumerable.Range(0, count).Select(i => i % 4).ToArray();
             var data = new SequenceDataset<float>(count, length, 3, x, null, y, null);
-            var block = new LruBlockConfig(32, 32, Norm: NormKind.BatchNorm, Mixer: MixerKind.Mlp, DropoutRate: 0.1);
+            var block = new LruBlockConfig(new LruConfig(32, 32), Norm: NormKind.BatchNorm, Mixer: MixerKind.Mlp, DropoutRate: 0.1);
             var model = new SequenceModel<float>(new SequenceModelConfig(3, 0, 4, 2, block, PoolingMode.Mean), 1);
             var trainer = new Trainer<float>(model, new AdamW<float>(model.NamedParameters(), new AdamWSettings()), new TrainerOptions(1, 16, ClipNorm: 1));
             int[] indices = Enumerable.Range(0, 16).ToArray();

@@ -1,27 +1,23 @@
+using Lru.Data;
 using Lru.Layers;
 using Lru.Models;
 using Lru.Training;
 
-namespace Lru.Data;
+namespace Lru.Tasks;
 
 /// <summary>
-/// Everything that defines a training run of a built-in task: model shape, LRU initialisation,
-/// optimisation and data sizes. Each task has documented defaults (<see cref="BuiltInTask.Defaults"/>);
-/// the <c>lru train</c> options override single fields.
+/// Everything that defines a training run of a built-in task: the model (<see cref="Layers"/> blocks of
+/// <see cref="Block"/>, whose <see cref="LruBlockConfig.Lru"/> holds the LRU's own settings), optimisation and data sizes.
+/// Each task has documented defaults (<see cref="BuiltInTask.Defaults"/>); the <c>lru train</c> options override single
+/// fields.
 /// </summary>
 /// <param name="Layers">Blocks K.</param>
-/// <param name="Hidden">Model width H.</param>
-/// <param name="State">LRU state size N.</param>
-/// <param name="RMin">Ring initialisation: smallest |λ|.</param>
-/// <param name="RMax">Ring initialisation: largest |λ|.</param>
-/// <param name="MaxPhase">Ring initialisation: largest arg λ.</param>
+/// <param name="Block">Every block's settings: width H, state N and ring initialisation (in <see cref="LruBlockConfig.Lru"/>), norm, mixer, dropout, ….</param>
 /// <param name="BatchSize">Sequences per step.</param>
 /// <param name="Epochs">Passes over the training data.</param>
 /// <param name="LearningRate">Peak learning rate of the ordinary weights (AdamW).</param>
 /// <param name="SsmLearningRate">Peak learning rate of nu_log, theta_log, gamma_log, B_re, B_im (no weight decay).</param>
 /// <param name="WeightDecay">AdamW weight decay of the ordinary weights.</param>
-/// <param name="Dropout">Dropout rate in every block.</param>
-/// <param name="Norm">LayerNorm or BatchNorm.</param>
 /// <param name="WarmupFraction">Fraction of all steps spent in linear warm-up before the cosine decay.</param>
 /// <param name="ClipNorm">Global gradient-norm clipping, 0 for none.</param>
 /// <param name="Seed">Seeds the data, the initialisation, dropout and shuffling.</param>
@@ -29,14 +25,11 @@ namespace Lru.Data;
 /// <param name="TestCount">Test sequences to generate (generated tasks).</param>
 /// <param name="Length">The sequence length of tasks where it is a setting (adding: L; ListOps: the longest expression).</param>
 public sealed record TrainingSettings(
-    int Layers, int Hidden, int State, double RMin, double RMax, double MaxPhase,
-    int BatchSize, int Epochs, double LearningRate, double SsmLearningRate, double WeightDecay, double Dropout,
-    NormKind Norm = NormKind.LayerNorm, double WarmupFraction = 0.1, double ClipNorm = 0, long Seed = 0,
+    int Layers, LruBlockConfig Block,
+    int BatchSize, int Epochs, double LearningRate, double SsmLearningRate, double WeightDecay,
+    double WarmupFraction = 0.1, double ClipNorm = 0, long Seed = 0,
     int TrainCount = 0, int TestCount = 0, int Length = 0)
 {
-    /// <summary>The block configuration these settings describe.</summary>
-    public LruBlockConfig Block => new(Hidden, State, RMin, RMax, MaxPhase, Norm, DropoutRate: Dropout);
-
     /// <summary>Checks every setting, so that a bad one is refused before any data is made or any model is built.</summary>
     /// <exception cref="ArgumentOutOfRangeException">
     /// A setting is out of range; the parameter name is the setting's name (for example <c>BatchSize</c>) and the
@@ -54,11 +47,10 @@ public sealed record TrainingSettings(
         NonNegativeFinite(SsmLearningRate, nameof(SsmLearningRate));
         NonNegativeFinite(WeightDecay, nameof(WeightDecay));
         NonNegativeFinite(ClipNorm, nameof(ClipNorm));
-        if (!(Dropout >= 0 && Dropout < 1))
-            throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, $"Dropout must be in [0, 1); got {Dropout}.");
         if (!(WarmupFraction >= 0 && WarmupFraction <= 1))
             throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, $"WarmupFraction must be in [0, 1]; got {WarmupFraction}.");
-        Block.Validate(); // Hidden, State, RMin, RMax, MaxPhase, Norm
+        if (Block is null) throw new ArgumentNullException(nameof(Block), "Block must not be null.");
+        Block.Validate(); // Hidden, State, RMin, RMax, MaxPhase (parameter names as in LruConfig), norm, dropout, …
     }
 
     private static void AtLeast(int value, int minimum, string name)
@@ -157,8 +149,8 @@ public static class BuiltInTasks
         public override string Description => "Copy memory task: recall a 10-step 7-bit pattern after 7 blank steps and a go signal (L = 28).";
         public override OutputKind Output => OutputKind.MultiLabel;
         public override TrainingSettings Defaults => new(
-            Layers: 2, Hidden: 64, State: 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI,
-            BatchSize: 64, Epochs: 4, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01, Dropout: 0.0,
+            Layers: 2, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI)),
+            BatchSize: 64, Epochs: 4, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01,
             WarmupFraction: 0.05, ClipNorm: 1.0, TrainCount: 10_000, TestCount: 1_000);
 
         public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
@@ -177,8 +169,8 @@ public static class BuiltInTasks
         public override string Description => "Adding problem: the sum of the two marked values among L uniform values (regression, L = 1000).";
         public override OutputKind Output => OutputKind.Regression;
         public override TrainingSettings Defaults => new(
-            Layers: 2, Hidden: 64, State: 64, RMin: 0.9, RMax: 0.999, MaxPhase: Math.PI / 10,
-            BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01, Dropout: 0.0,
+            Layers: 2, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: Math.PI / 10)),
+            BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01,
             ClipNorm: 1.0, TrainCount: 8_000, TestCount: 1_000, Length: 1000);
 
         public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
@@ -197,9 +189,9 @@ public static class BuiltInTasks
         public override string Description => "ListOps: the value (0-9) of nested MAX/MIN/MED/SM expressions, as in Long Range Arena (10 classes).";
         public override OutputKind Output => OutputKind.Classification;
         public override TrainingSettings Defaults => new(
-            Layers: 4, Hidden: 64, State: 64, RMin: 0.0, RMax: 0.99, MaxPhase: 2 * Math.PI,
-            BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, Dropout: 0.1,
-            Norm: NormKind.BatchNorm, ClipNorm: 1.0, TrainCount: 10_000, TestCount: 2_000, Length: 256);
+            Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.0, RMax: 0.99, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, DropoutRate: 0.1),
+            BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05,
+            ClipNorm: 1.0, TrainCount: 10_000, TestCount: 2_000, Length: 256);
 
         public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
         {
@@ -218,9 +210,9 @@ public static class BuiltInTasks
         public override string Description => "Pixel-level sequential Fashion-MNIST: 784 steps of one grey value, 10 classes (needs the IDX files).";
         public override OutputKind Output => OutputKind.Classification;
         public override TrainingSettings Defaults => new(
-            Layers: 4, Hidden: 64, State: 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI,
-            BatchSize: 50, Epochs: 8, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, Dropout: 0.1,
-            Norm: NormKind.BatchNorm, ClipNorm: 1.0);
+            Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, DropoutRate: 0.1),
+            BatchSize: 50, Epochs: 8, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05,
+            ClipNorm: 1.0);
 
         public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
         {

@@ -1,7 +1,6 @@
 using System.Numerics;
-using Lru.Models;
 
-namespace Lru.Training;
+namespace Lru.Data;
 
 /// <summary>
 /// A labelled set of sequences of one length L, held in memory: real-valued inputs (count, L, features) or
@@ -109,20 +108,4 @@ public sealed class SequenceDataset<T> where T : unmanaged, IFloatingPointIeee75
 
     /// <summary>(Count) valid lengths, or null when all are L.</summary>
     public int[]? Lengths { get; }
-
-    /// <summary>Checks that a model's configuration fits this data.</summary>
-    /// <param name="config">The model configuration.</param>
-    /// <exception cref="ArgumentException">Input kind, features, pooling or output kind do not match.</exception>
-    public void CheckCompatible(SequenceModelConfig config)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        if (config.UsesTokens != (Features == 0) || (!config.UsesTokens && config.InputFeatures != Features))
-            throw new ArgumentException($"The model reads {(config.UsesTokens ? "tokens" : $"{config.InputFeatures} features")} but the data has {(Features == 0 ? "tokens" : $"{Features} features")}.", nameof(config));
-        if (PerStep != (config.Pooling == PoolingMode.None))
-            throw new ArgumentException($"The data has {(PerStep ? "per-step" : "per-sequence")} targets but the model pools with {config.Pooling}.", nameof(config));
-        if ((ClassTargets is not null) != (config.Output == OutputKind.Classification))
-            throw new ArgumentException($"The data is for {(ClassTargets is not null ? "classification" : "regression or multi-label")} but the model does {config.Output}.", nameof(config));
-        if (ValueTargets is not null && Outputs != config.Outputs)
-            throw new ArgumentException($"The data has {Outputs} target values per prediction but the model has {config.Outputs} outputs.", nameof(config));
-    }
 }

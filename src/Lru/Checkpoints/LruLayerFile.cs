@@ -1,14 +1,17 @@
 using System.Globalization;
+using System.Numerics;
+using Lru.IO;
 using Lru.Layers;
+using Lru.Modules;
 
-namespace Lru.IO;
+namespace Lru.Checkpoints;
 
 /// <summary>
 /// A single LRU layer as a safetensors file, in the JAX reference's layout (LRU-MATH §1): eight tensors
 /// named <c>nu_log</c> (N), <c>theta_log</c> (N), <c>gamma_log</c> (N), <c>B_re</c>, <c>B_im</c> (N × H),
 /// <c>C_re</c>, <c>C_im</c> (H × N) and <c>D</c> (H), with no prefix. H and N are read from the shapes, so a
 /// file written from the reference's parameter dictionary (F32, F64, F16 or BF16) loads as it is.
-/// The LRU-pytorch layout is supported too (<see cref="SavePyTorchLayout"/>, <see cref="LoadPyTorchLayout(SafeTensorsFile)"/>):
+/// The LRU-pytorch layout is supported too (<see cref="SavePyTorchLayout{T}"/>, <see cref="LoadPyTorchLayout{T}(SafeTensorsFile)"/>):
 /// <c>nu_log</c>, <c>theta_log</c>, <c>gamma_log</c> (N), complex <c>B</c> (N × H) and <c>C</c> (H × N) stored as
 /// real tensors with a trailing (re, im) dimension of 2 (<c>torch.view_as_real</c>, since safetensors has no complex
 /// type), and a matrix <c>D</c> (H × H).
@@ -18,15 +21,15 @@ public static class LruLayerFile
     /// <summary>The tensor names, in LRU-MATH order.</summary>
     public static readonly IReadOnlyList<string> Names = ["nu_log", "theta_log", "gamma_log", "B_re", "B_im", "C_re", "C_im", "D"];
 
-    /// <summary>Writes the layer's eight parameters (F32) atomically, with H and N in the metadata.</summary>
+    /// <summary>Writes the layer's eight parameters atomically (F32 for a float layer, F64 for a double one), with H and N in the metadata.</summary>
     /// <param name="path">The file to write or replace.</param>
     /// <param name="layer">The layer.</param>
     /// <exception cref="IOException">The file could not be written; any previous file is left intact.</exception>
-    public static void Save(string path, LruLayer<float> layer)
+    public static void Save<T>(string path, LruLayer<T> layer) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(layer);
-        var tensors = layer.Parameters.Select(p => new SafeTensorData(p.Name, p.Value, p.Shape.ToArray()));
+        var tensors = layer.Parameters.Select(p => SafeTensorData.Create(p.Name, p.Value.ToArray(), p.Shape.ToArray()));
         SafeTensorsWriter.Write(path, tensors, new Dictionary<string, string>
         {
             ["lru.format"] = "lru.net-layer-1",
@@ -48,13 +51,13 @@ public static class LruLayerFile
     /// <param name="path">The file.</param>
     /// <returns>The layer with the file's parameters.</returns>
     /// <exception cref="InvalidDataException">A tensor is missing, or the shapes are not those of one layer (the message names the tensor).</exception>
-    public static LruLayer<float> Load(string path) => Load(SafeTensorsFile.Read(path));
+    public static LruLayer<T> Load<T>(string path) where T : unmanaged, IFloatingPointIeee754<T> => Load<T>(SafeTensorsFile.Read(path));
 
     /// <summary>Builds a layer from an already read file in the JAX reference layout.</summary>
     /// <param name="file">The file.</param>
     /// <returns>The layer with the file's parameters.</returns>
     /// <exception cref="InvalidDataException">A tensor is missing, or the shapes are not those of one layer.</exception>
-    public static LruLayer<float> Load(SafeTensorsFile file)
+    public static LruLayer<T> Load<T>(SafeTensorsFile file) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(file);
         foreach (string name in Names)
@@ -64,15 +67,14 @@ public static class LruLayerFile
         if (d.Shape.Count != 1 || nu.Shape.Count != 1 || d.Shape[0] < 1 || nu.Shape[0] < 1)
             throw new InvalidDataException($"{file.DisplayName}: 'D' and 'nu_log' must be vectors (H) and (N); they have shapes ({string.Join(", ", d.Shape)}) and ({string.Join(", ", nu.Shape)}).");
         int h = d.Shape[0], n = nu.Shape[0];
-        var layer = new LruLayer<float>(new LruConfig(h, n));
+        var layer = new LruLayer<T>(new LruConfig(h, n));
         foreach (var p in layer.Parameters)
         {
             var info = file.GetInfo(p.Name);
             if (!info.Shape.SequenceEqual(p.Shape.ToArray()))
                 throw new InvalidDataException($"{file.DisplayName}: tensor '{p.Name}' has shape ({string.Join(", ", info.Shape)}) but H = {h}, N = {n} needs ({string.Join(", ", p.Shape.ToArray())}).");
-            file.ReadFloat32(p.Name).CopyTo(p.Value, 0);
-            p.MarkModified();
         }
+        foreach (var p in layer.Parameters) p.Assign(file.Read<T>(p.Name));
         return layer;
     }
 
@@ -86,24 +88,24 @@ public static class LruLayerFile
     /// <param name="path">The file to write or replace (atomically).</param>
     /// <param name="layer">The layer.</param>
     /// <exception cref="IOException">The file could not be written; any previous file is left intact.</exception>
-    public static void SavePyTorchLayout(string path, LruLayer<float> layer)
+    public static void SavePyTorchLayout<T>(string path, LruLayer<T> layer) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(layer);
         int h = layer.Hidden, n = layer.StateSize;
-        float[] b = new float[n * h * 2], c = new float[h * n * 2], d = new float[h * h];
+        T[] b = new T[n * h * 2], c = new T[h * n * 2], d = new T[h * h];
         for (int i = 0; i < n * h; i++) { b[2 * i] = layer.BRe.Value[i]; b[2 * i + 1] = layer.BIm.Value[i]; }
         for (int i = 0; i < h * n; i++) { c[2 * i] = layer.CRe.Value[i]; c[2 * i + 1] = layer.CIm.Value[i]; }
-        if (layer.Config.MatrixD) layer.D.Value.CopyTo(d, 0);
+        if (layer.Config.MatrixD) layer.D.Value.CopyTo(d);
         else for (int i = 0; i < h; i++) d[i * h + i] = layer.D.Value[i];
         SafeTensorsWriter.Write(path,
         [
-            new SafeTensorData("D", d, h, h),
-            new SafeTensorData("nu_log", layer.NuLog.Value, n),
-            new SafeTensorData("theta_log", layer.ThetaLog.Value, n),
-            new SafeTensorData("gamma_log", layer.GammaLog.Value, n),
-            new SafeTensorData("B", b, n, h, 2),
-            new SafeTensorData("C", c, h, n, 2),
+            SafeTensorData.Create("D", d, h, h),
+            SafeTensorData.Create("nu_log", layer.NuLog.Value.ToArray(), n),
+            SafeTensorData.Create("theta_log", layer.ThetaLog.Value.ToArray(), n),
+            SafeTensorData.Create("gamma_log", layer.GammaLog.Value.ToArray(), n),
+            SafeTensorData.Create("B", b, n, h, 2),
+            SafeTensorData.Create("C", c, h, n, 2),
         ], new Dictionary<string, string> { ["lru.format"] = "lru-pytorch-layer" });
     }
 
@@ -111,7 +113,7 @@ public static class LruLayerFile
     /// <param name="file">The file.</param>
     /// <returns>The layer.</returns>
     /// <exception cref="InvalidDataException">A tensor is missing or has the wrong shape (the message names it); in and out widths differ (LRU.NET layers map H to H).</exception>
-    public static LruLayer<float> LoadPyTorchLayout(SafeTensorsFile file)
+    public static LruLayer<T> LoadPyTorchLayout<T>(SafeTensorsFile file) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(file);
         foreach (string name in new[] { "nu_log", "theta_log", "gamma_log", "B", "C", "D" })
@@ -123,15 +125,19 @@ public static class LruLayerFile
         if (n < 1) throw new InvalidDataException($"{file.DisplayName}: 'nu_log' must be a vector (N).");
         Expect(file, "theta_log", n); Expect(file, "gamma_log", n);
         Expect(file, "B", n, h, 2); Expect(file, "C", h, n, 2);
-        var layer = new LruLayer<float>(new LruConfig(h, n, MatrixD: true));
-        file.ReadFloat32("nu_log").CopyTo(layer.NuLog.Value, 0);
-        file.ReadFloat32("theta_log").CopyTo(layer.ThetaLog.Value, 0);
-        file.ReadFloat32("gamma_log").CopyTo(layer.GammaLog.Value, 0);
-        file.ReadFloat32("D").CopyTo(layer.D.Value, 0);
-        float[] b = file.ReadFloat32("B"), c = file.ReadFloat32("C");
-        for (int i = 0; i < n * h; i++) { layer.BRe.Value[i] = b[2 * i]; layer.BIm.Value[i] = b[2 * i + 1]; }
-        for (int i = 0; i < h * n; i++) { layer.CRe.Value[i] = c[2 * i]; layer.CIm.Value[i] = c[2 * i + 1]; }
-        foreach (var p in layer.Parameters) p.MarkModified();
+        var layer = new LruLayer<T>(new LruConfig(h, n, MatrixD: true));
+        layer.NuLog.Assign(file.Read<T>("nu_log"));
+        layer.ThetaLog.Assign(file.Read<T>("theta_log"));
+        layer.GammaLog.Assign(file.Read<T>("gamma_log"));
+        layer.D.Assign(file.Read<T>("D"));
+        T[] b = file.Read<T>("B"), c = file.Read<T>("C");
+        T[] bRe = new T[n * h], bIm = new T[n * h], cRe = new T[h * n], cIm = new T[h * n];
+        for (int i = 0; i < n * h; i++) { bRe[i] = b[2 * i]; bIm[i] = b[2 * i + 1]; }
+        for (int i = 0; i < h * n; i++) { cRe[i] = c[2 * i]; cIm[i] = c[2 * i + 1]; }
+        layer.BRe.Assign(bRe);
+        layer.BIm.Assign(bIm);
+        layer.CRe.Assign(cRe);
+        layer.CIm.Assign(cIm);
         return layer;
     }
 

@@ -1,4 +1,4 @@
-namespace Lru;
+namespace Lru.Modules;
 
 /// <summary>
 /// Lets evaluation-mode calls on one instance run on several threads at once while a training-mode call runs

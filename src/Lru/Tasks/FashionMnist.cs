@@ -1,7 +1,7 @@
 using Lru.IO;
-using Lru.Training;
+using Lru.Data;
 
-namespace Lru.Data;
+namespace Lru.Tasks;
 
 /// <summary>
 /// Pixel-level sequential Fashion-MNIST: each 28×28 image becomes a sequence of 784 steps with one

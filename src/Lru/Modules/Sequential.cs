@@ -1,0 +1,265 @@
+using System.Globalization;
+using System.Numerics;
+
+namespace Lru.Modules;
+
+/// <summary>
+/// Modules run one after the other: <c>y = m_k(…m_1(m_0(x)))</c>. Any module fits, the library's or a user's own, as
+/// long as each one's <see cref="Module{T}.InputFeatures"/> equals the previous one's <see cref="Module{T}.OutputFeatures"/>.
+/// Parameters are named <c>&lt;child name&gt;.&lt;parameter&gt;</c> (children added without a name are called 0, 1, 2, …).
+/// </summary>
+/// <remarks>
+/// A module that <see cref="Module{T}.ReducesTime"/> (pooling) may sit anywhere: the modules after it see sequences of
+/// one step. Valid lengths of padded sequences are passed to every module up to the first that reduces time.
+/// The forward pass keeps no activations of its own (each child keeps what its backward needs) and takes its two
+/// ping-pong buffers from its work-space pool, so evaluation calls may run concurrently; the backward pass runs the
+/// children in reverse, each adding its input gradient to a zeroed buffer that is the next one's output gradient.
+/// The container can stream when every child can; its state holds every child's state and the step's work space.
+/// </remarks>
+/// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
+public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly List<Module<T>> _modules = [];
+    private T[] _gradA = [], _gradB = [];
+    private int[] _sizes = [];
+
+    /// <summary>Creates a container of named modules, run in the given order.</summary>
+    /// <param name="modules">At least one (name, module) pair; names are local (not empty, without '.').</param>
+    /// <exception cref="ArgumentNullException"><paramref name="modules"/> or a module is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modules"/> is empty, a name is invalid or repeated, a module already belongs to another tree, or two neighbours' widths differ (the message names both).</exception>
+    public Sequential(params (string Name, Module<T> Module)[] modules)
+    {
+        ArgumentNullException.ThrowIfNull(modules);
+        if (modules.Length == 0) throw new ArgumentException("A Sequential needs at least one module.", nameof(modules));
+        foreach (var (name, module) in modules) Add(name, module);
+    }
+
+    /// <summary>Creates a container of modules named 0, 1, 2, …, run in the given order.</summary>
+    /// <param name="modules">At least one module.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="modules"/> or a module is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modules"/> is empty, a module already belongs to another tree, or two neighbours' widths differ.</exception>
+    public Sequential(params Module<T>[] modules)
+    {
+        ArgumentNullException.ThrowIfNull(modules);
+        if (modules.Length == 0) throw new ArgumentException("A Sequential needs at least one module.", nameof(modules));
+        foreach (var module in modules) Add(module);
+    }
+
+    /// <summary>The number of modules.</summary>
+    public int Count => _modules.Count;
+
+    /// <summary>The modules, in order.</summary>
+    public IReadOnlyList<Module<T>> Modules => _modules;
+
+    /// <summary>The module at <paramref name="index"/>.</summary>
+    /// <param name="index">From 0.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is outside [0, Count).</exception>
+    public Module<T> this[int index] => _modules[index];
+
+    /// <summary>Appends a module under a name.</summary>
+    /// <param name="name">The local name: not empty, without '.', not yet used in this container.</param>
+    /// <param name="module">The module; its InputFeatures must equal the last module's OutputFeatures.</param>
+    /// <returns>This container (so calls can be chained).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="module"/> is null.</exception>
+    /// <exception cref="ArgumentException">The name is invalid or taken, the module belongs to another tree, or the widths do not match.</exception>
+    public Sequential<T> Add(string name, Module<T> module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        CheckAdd(name, module);
+        if (_modules.Count > 0 && _modules[^1].OutputFeatures != module.InputFeatures)
+            throw new ArgumentException(
+                $"'{name}' ({module.TypeName}) takes {module.InputFeatures} features per step, but the module before it, '{Children[^1].Name}' ({_modules[^1].TypeName}), gives {_modules[^1].OutputFeatures}.", nameof(module));
+        _modules.Add(RegisterModule(name, module));
+        return this;
+    }
+
+    /// <summary>Appends a module named by its position (0, 1, 2, …).</summary>
+    /// <param name="module">The module.</param>
+    /// <returns>This container.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="module"/> is null.</exception>
+    /// <exception cref="ArgumentException">The module belongs to another tree, or the widths do not match.</exception>
+    public Sequential<T> Add(Module<T> module) => Add(_modules.Count.ToString(CultureInfo.InvariantCulture), module);
+
+    /// <summary>Refuses a module this kind of container cannot hold (nothing for <see cref="Sequential{T}"/>).</summary>
+    /// <param name="name">The module's name.</param>
+    /// <param name="module">The module.</param>
+    /// <exception cref="ArgumentException">The module does not fit.</exception>
+    private protected virtual void CheckAdd(string name, Module<T> module)
+    {
+    }
+
+    /// <inheritdoc/>
+    public override int InputFeatures => _modules[0].InputFeatures;
+
+    /// <inheritdoc/>
+    public override int OutputFeatures => _modules[^1].OutputFeatures;
+
+    /// <inheritdoc/>
+    public override bool ReducesTime
+    {
+        get
+        {
+            foreach (var m in _modules) if (m.ReducesTime) return true;
+            return false;
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override bool StreamsWhenChildrenDo => true;
+
+    /// <inheritdoc/>
+    public override bool CanStream
+    {
+        get
+        {
+            foreach (var m in _modules) if (!m.CanStream) return false;
+            return true;
+        }
+    }
+
+    /// <summary>Runs the modules in order through two ping-pong work buffers.</summary>
+    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
+    {
+        int n = _modules.Count;
+        if (n == 1)
+        {
+            _modules[0].Forward(input, output, shape, training);
+            return;
+        }
+        int largest = 0;
+        for (int i = 0, steps = shape.Length; i < n - 1; i++)
+        {
+            steps = _modules[i].OutputSteps(steps);
+            largest = Math.Max(largest, checked(shape.Batch * steps * _modules[i].OutputFeatures));
+        }
+        using var work = RentWorkspace(checked(2 * largest));
+        Span<T> a = work.Span[..largest], b = work.Span[largest..];
+        ReadOnlySpan<T> x = input;
+        SequenceShape inner = shape;
+        for (int i = 0; i < n; i++)
+        {
+            var module = _modules[i];
+            Span<T> y = i == n - 1 ? output : (i % 2 == 0 ? a : b)[..module.OutputSize(inner.Batch, inner.Length)];
+            module.Forward(x, y, inner, training);
+            x = y;
+            if (module.ReducesTime) inner = inner.Pooled;
+        }
+    }
+
+    /// <summary>Runs the modules' backward passes in reverse order; each adds its input gradient to a zeroed buffer.</summary>
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    {
+        int n = _modules.Count;
+        // sizes[i]: the number of values module i reads (the output of module i − 1).
+        Span<int> sizes = Grow(ref _sizes, n);
+        for (int i = 0, steps = shape.Length; i < n; i++)
+        {
+            sizes[i] = checked(shape.Batch * steps * _modules[i].InputFeatures);
+            steps = _modules[i].OutputSteps(steps);
+        }
+        ReadOnlySpan<T> g = gradOutput;
+        for (int i = n - 1; i >= 1; i--)
+        {
+            Span<T> gradBetween = i % 2 == 0 ? Grow(ref _gradA, sizes[i]) : Grow(ref _gradB, sizes[i]);
+            gradBetween.Clear();
+            _modules[i].Backward(g, gradBetween);
+            g = gradBetween;
+        }
+        _modules[0].Backward(g, gradInput);
+    }
+
+    /// <summary>The children's states and two step buffers of the widest boundary.</summary>
+    protected override StreamState<T> CreateStateCore(int batch)
+    {
+        var children = new StreamState<T>[_modules.Count];
+        int widest = 0;
+        for (int i = 0; i < children.Length; i++)
+        {
+            children[i] = _modules[i].CreateState(batch);
+            widest = Math.Max(widest, _modules[i].OutputFeatures);
+        }
+        return new StepBuffers(batch, checked(batch * widest), children);
+    }
+
+    /// <summary>Steps the modules in order through the state's two buffers.</summary>
+    protected override void StepCore(ReadOnlySpan<T> input, Span<T> output, StreamState<T> state)
+    {
+        var buffers = (StepBuffers)state;
+        int n = _modules.Count, batch = state.Batch;
+        ReadOnlySpan<T> x = input;
+        for (int i = 0; i < n; i++)
+        {
+            var module = _modules[i];
+            Span<T> y = i == n - 1 ? output : (i % 2 == 0 ? buffers.A : buffers.B).AsSpan(0, batch * module.OutputFeatures);
+            module.Step(x, y, state.Children[i]);
+            x = y;
+        }
+    }
+
+    /// <summary>A container's streaming state: the children's states and two buffers for the values between them.</summary>
+    private protected sealed class StepBuffers(int batch, int length, StreamState<T>[] children) : StreamState<T>(batch, children)
+    {
+        public T[] A { get; } = new T[length];
+
+        public T[] B { get; } = new T[length];
+    }
+}
+
+/// <summary>
+/// A residual connection around a sequence of modules: <c>y = x + m_k(…m_0(x))</c> (the paper's skip around the
+/// LRU branch). The modules must map H features to H features and keep the time axis. Parameters are named like
+/// <see cref="Sequential{T}"/>'s: <c>&lt;child name&gt;.&lt;parameter&gt;</c>.
+/// </summary>
+/// <remarks>
+/// The backward pass adds ∂ℒ/∂y to ∂ℒ/∂x for the skip and lets the branch add its own part: with accumulating input
+/// gradients no extra buffer is needed.
+/// </remarks>
+/// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
+public class Residual<T> : Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Creates <c>x + branch(x)</c> with the branch's named modules.</summary>
+    /// <param name="modules">At least one (name, module) pair.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="modules"/> or a module is null.</exception>
+    /// <exception cref="ArgumentException">As for <see cref="Sequential{T}"/>, or the branch does not map H to H, or a module pools over time.</exception>
+    public Residual(params (string Name, Module<T> Module)[] modules) : base(modules) => CheckWidths();
+
+    /// <summary>Creates <c>x + branch(x)</c> with modules named 0, 1, 2, ….</summary>
+    /// <param name="modules">At least one module.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="modules"/> or a module is null.</exception>
+    /// <exception cref="ArgumentException">As for <see cref="Sequential{T}"/>, or the branch does not map H to H, or a module pools over time.</exception>
+    public Residual(params Module<T>[] modules) : base(modules) => CheckWidths();
+
+    private protected override void CheckAdd(string name, Module<T> module)
+    {
+        if (module.ReducesTime)
+            throw new ArgumentException($"'{name}' ({module.TypeName}) pools over time, but a residual branch must keep one output per input step.", nameof(module));
+    }
+
+    private void CheckWidths()
+    {
+        if (InputFeatures != OutputFeatures)
+            throw new ArgumentException($"A residual branch must map H features to H, but this one takes {InputFeatures} and gives {OutputFeatures}.", "modules");
+    }
+
+    /// <summary><c>y = branch(x) + x</c>.</summary>
+    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
+    {
+        CheckWidths();
+        base.ForwardCore(input, output, shape, training);
+        System.Numerics.Tensors.TensorPrimitives.Add(output, input, output);
+    }
+
+    /// <summary><c>∂x += ∂y</c> (the skip), then the branch adds its part.</summary>
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    {
+        if (!gradInput.IsEmpty) System.Numerics.Tensors.TensorPrimitives.Add(gradInput, gradOutput, gradInput);
+        base.BackwardCore(gradOutput, gradInput, shape);
+    }
+
+    /// <summary>One step of <c>y = branch(x) + x</c>.</summary>
+    protected override void StepCore(ReadOnlySpan<T> input, Span<T> output, StreamState<T> state)
+    {
+        base.StepCore(input, output, state);
+        System.Numerics.Tensors.TensorPrimitives.Add(output, input, output);
+    }
+}
