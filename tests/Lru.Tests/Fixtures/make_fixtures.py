@@ -23,6 +23,8 @@ metadata batch, length, hidden, state (and what else is listed).
                                     also buffer.norm.running_mean and buffer.norm.running_var after the forward pass
                                     (from mean 0, var 1; unbiased variance). Metadata norm, placement, mixer, gelu,
                                     residual, dropout, mlp_expansion, momentum, epsilon, running_init.
+                                    grad.mlp.fc2.bias is 0 in exact arithmetic (the BatchNorm after the residual
+                                    removes any per-feature constant), so it holds rounding noise (about 1e-15).
     lru_block_batchnorm_pre_glu     pre-norm BatchNorm, exact GELU, GLU; buffers as above
     lru_block_layernorm_post_tanh   post-norm LayerNorm, tanh GELU, GLU
     lru_model_tokens                Embedding encoder (encoder.weight, vocabulary × H), 2 post-LayerNorm GLU tanh-GELU
