@@ -36,10 +36,9 @@ public class ParityMoreTests
         foreach (var (name, p) in parameters)
         {
             double[] values = f.ReadFloat64("param." + name);
-            Assert.Equal(p.Value.Length, values.Length);
-            for (int i = 0; i < values.Length; i++) p.Value[i] = T.CreateChecked(values[i]);
-            Array.Clear(p.Gradient);
-            p.MarkModified();
+            Assert.Equal(p.Length, values.Length);
+            p.Assign(values.Select(T.CreateChecked).ToArray());
+            p.ZeroGradient();
             count++;
         }
         Assert.Equal(f.Tensors.Count(t => t.Name.StartsWith("param.", StringComparison.Ordinal)), count);
@@ -72,8 +71,7 @@ public class ParityMoreTests
         Assert.Equal("true", f.Metadata["residual"]);
         Assert.Equal(0.0, MetaDouble(f, "dropout"));
         return new LruBlockConfig(
-            Meta(f, "hidden"),
-            Meta(f, "state"),
+            new LruConfig(Meta(f, "hidden"), Meta(f, "state")),
             Norm: f.Metadata["norm"] switch { "layernorm" => NormKind.LayerNorm, "batchnorm" => NormKind.BatchNorm, var s => throw new InvalidDataException(s) },
             Placement: f.Metadata["placement"] switch { "pre" => NormPlacement.Pre, "post" => NormPlacement.Post, var s => throw new InvalidDataException(s) },
             Mixer: f.Metadata["mixer"] switch { "glu" => MixerKind.Glu, "mlp" => MixerKind.Mlp, var s => throw new InvalidDataException(s) },
@@ -161,7 +159,7 @@ public class ParityMoreTests
         int[] tokens = ReadIntegers(f, "input"), lengths = ReadIntegers(f, "lengths");
         Assert.Contains(lengths, l => l < length); // the fixture has padding
         T[] w = Read<T>(f, "loss_weights");
-        T[] y = new T[model.OutputLength(batch, length)];
+        T[] y = new T[model.OutputSize(batch, length)];
         model.ForwardTokens(tokens, y, batch, length, lengths);
         model.Backward(w);
         Compare.Close<T>(y, f.ReadFloat64("output"), tolerance, "output");
@@ -169,6 +167,28 @@ public class ParityMoreTests
     }
 
     private static bool[] Mask(SafeTensorsFile f) => f.ReadFloat64("mask").Select(v => v switch { 0.0 => false, 1.0 => true, _ => throw new InvalidDataException($"mask {v}") }).ToArray();
+
+    [Theory, MemberData(nameof(Precisions))]
+    public void ReverseTimeLruLayer_MatchesPyTorch(string precision, double tolerance)
+    {
+        if (precision == "float") RunReverse<float>(tolerance); else RunReverse<double>(tolerance);
+    }
+
+    /// <summary>The LRU running backwards in time (<see cref="LruConfig.Reverse"/>) against <c>flip(lru(flip(u)))</c>, every gradient.</summary>
+    private static void RunReverse<T>(double tolerance) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var f = Fixture("lru_reverse");
+        int batch = Meta(f, "batch"), length = Meta(f, "length");
+        var layer = new LruLayer<T>(new LruConfig(Meta(f, "hidden"), Meta(f, "state"), Reverse: true));
+        Load(f, layer.NamedParameters());
+        T[] u = Read<T>(f, "input"), w = Read<T>(f, "loss_weights");
+        T[] y = new T[u.Length], gradU = new T[u.Length];
+        layer.Forward(u, y, batch, length);
+        layer.Backward(w, gradU);
+        Compare.Close<T>(y, f.ReadFloat64("output"), tolerance, "output");
+        Compare.Close<T>(gradU, f.ReadFloat64("grad.input"), tolerance, "grad.input");
+        CheckGradients(f, layer.NamedParameters(), tolerance);
+    }
 
     [Theory, MemberData(nameof(Precisions))]
     public void MaskedSoftmaxCrossEntropy_MatchesPyTorch(string precision, double tolerance)
