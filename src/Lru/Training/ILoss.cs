@@ -1,5 +1,7 @@
 using System.Numerics;
+using System.Numerics.Tensors;
 using Lru.Models;
+using Lru.Tensors;
 
 namespace Lru.Training;
 
@@ -133,6 +135,29 @@ public static class Losses
         OutputKind.MultiLabel => new BinaryCrossEntropy<T>(),
         _ => throw new ArgumentOutOfRangeException(nameof(output), output, "Unknown output kind."),
     };
+
+    /// <summary>The loss of predictions held in a tensor; writes ∂ℒ/∂output into <paramref name="gradOutput"/> when given.</summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="loss">The loss.</param>
+    /// <param name="output">Dense predictions: (B, outputs), or (B, L, outputs) for per-step targets.</param>
+    /// <param name="targets">The targets of the B (or B·L) rows.</param>
+    /// <param name="gradOutput">Null, or a dense tensor of <paramref name="output"/>'s shape that receives ∂ℒ/∂output.</param>
+    /// <returns>Mean loss, accuracy and the number of counted targets.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="loss"/> or <paramref name="output"/> is null.</exception>
+    /// <exception cref="ArgumentException">A tensor is not dense, the shapes differ, or the targets do not fit (see <see cref="ILoss{T}.Compute"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A target is out of range.</exception>
+    public static Metrics Compute<T>(this ILoss<T> loss, Tensor<T> output, in LossTargets<T> targets, Tensor<T>? gradOutput = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(output);
+        if (gradOutput is not null && !gradOutput.Lengths.SequenceEqual(output.Lengths))
+            throw new ArgumentException($"gradOutput has shape ({string.Join(", ", gradOutput.Lengths.ToArray())}) but output has shape ({string.Join(", ", output.Lengths.ToArray())}).", nameof(gradOutput));
+        ReadOnlyTensorSpan<T> values = output.AsReadOnlyTensorSpan();
+        if (gradOutput is null) return loss.Compute(values.AsFlatSpan(nameof(output)), targets, default);
+        TensorSpan<T> grad = gradOutput.AsTensorSpan();
+        return loss.Compute(values.AsFlatSpan(nameof(output)), targets, grad.AsFlatSpan(nameof(gradOutput)));
+    }
 
     internal static int Columns(int length, int rows, string paramName)
     {

@@ -103,17 +103,18 @@ internal static class GradientCheck
     /// <param name="tolerance">The largest normwise relative error.</param>
     /// <param name="beforeForward">Called before every forward pass (reset random generators here).</param>
     /// <param name="inputScale">The standard deviation of the input.</param>
+    /// <param name="lengths">Valid lengths of padded sequences, or null.</param>
     public static void Layer(Module<double> layer, int batch, int length, int seed, double tolerance = Tolerance,
-        Action? beforeForward = null, double inputScale = 1.0)
+        Action? beforeForward = null, double inputScale = 1.0, int[]? lengths = null)
     {
         layer.IsTraining = true;
         double[] x = Compare.Random(batch * length * layer.InputFeatures, seed, inputScale);
-        double[] w = Compare.Random(batch * length * layer.OutputFeatures, seed + 1000);
+        double[] w = Compare.Random(layer.OutputSize(batch, length), seed + 1000);
         double[] y = new double[w.Length];
         double Loss()
         {
             beforeForward?.Invoke();
-            layer.Forward(x, y, batch, length);
+            layer.Forward(x, y, batch, length, lengths);
             return WeightedSum(y, w);
         }
 

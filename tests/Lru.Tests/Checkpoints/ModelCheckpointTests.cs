@@ -1,9 +1,10 @@
 using Lru.IO;
 using Lru.Layers;
 using Lru.Models;
+using Lru.Tests.IO;
 using Lru.Training;
 
-namespace Lru.Tests.IO;
+namespace Lru.Tests.Checkpoints;
 
 public class ModelCheckpointTests : IDisposable
 {

@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text.Json;
+using Lru.IO;
+using Lru.Layers;
+using Lru.Models;
+using Lru.Tests.Cli;
+using Lru.Training;
+
+namespace Lru.Tests.Checkpoints;
+
+/// <summary>
+/// Checkpoints written by the library before the module redesign (format 1, committed in Fixtures/v1 with the outputs
+/// their models gave then) load, compute the same outputs, carry their optimiser state, and continue training in the tool.
+/// </summary>
+public class LegacyCheckpointTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "v1", name + ".safetensors");
+
+    [Theory]
+    [InlineData("v1_real_batchnorm")]
+    [InlineData("v1_tokens_layernorm")]
+    [InlineData("v1_perstep_regression")]
+    public void AFormat1Checkpoint_Loads_AndItsModelGivesTheOutputsItGaveThen(string name)
+    {
+        var loaded = ModelCheckpoint.Load(Fixture(name));
+        Assert.Equal(ModelCheckpoint.FormatVersion1, loaded.Metadata[ModelCheckpoint.FormatKey]);
+        Assert.Equal("written before the module redesign", loaded.Metadata["note"]);
+        var expected = SafeTensorsFile.Read(Fixture(name + ".expected"));
+        int batch = int.Parse(expected.Metadata["batch"], CultureInfo.InvariantCulture), length = int.Parse(expected.Metadata["length"], CultureInfo.InvariantCulture);
+        int[] lengths = expected.ReadFloat32("lengths").Select(v => (int)v).ToArray();
+        var model = loaded.Model;
+        model.IsTraining = false;
+        float[] y = new float[model.OutputSize(batch, length)];
+        if (model.Config.UsesTokens)
+            model.ForwardTokens(expected.ReadFloat32("tokens").Select(v => (int)v).ToArray(), y, batch, length, lengths);
+        else
+            model.Forward(expected.ReadFloat32("input"), y, batch, length, lengths);
+        Assert.Equal(expected.ReadFloat32("output"), y);
+
+        // The optimiser state of three AdamW steps restores into a new optimiser over the same names.
+        var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings());
+        optimizer.LoadState(loaded.OptimizerState);
+        Assert.Equal(3, optimizer.StepCount);
+    }
+
+    [Fact]
+    public void AFormat1ConfigurationWithTheLruSettingsInTheBlock_IsRead()
+    {
+        var config = ModelCheckpoint.Load(Fixture("v1_real_batchnorm")).Model.Config;
+        Assert.Equal(new LruConfig(8, 6, RMin: 0.5, RMax: 0.95, MaxPhase: 2 * Math.PI), config.Block.Lru);
+        Assert.Equal(1e-5, config.Block.NormEpsilon); // not in format 1: the value models had then
+        Assert.True(config.Block is { Norm: NormKind.BatchNorm, Placement: NormPlacement.Post, Mixer: MixerKind.Mlp, Bidirectional: true });
+    }
+
+    [Fact]
+    public void TheToolEvaluatesAndResumesAFormat1Run_AsTheBuildThatWroteItDid()
+    {
+        string dir = Directory.CreateTempSubdirectory("lru-v1-").FullName;
+        try
+        {
+            // Figures of the build that wrote the file (Fixtures/v1/README.md).
+            string path = Path.Combine(dir, "run.safetensors");
+            File.Copy(Fixture("v1_cli_copy"), path);
+            var (code, output, error) = CliRunner.Run($"eval --checkpoint {path} --json");
+            Assert.True(code == 0, error);
+            var eval = JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
+            Assert.Equal(0.6940513317246084, eval.GetProperty("test_loss").GetDouble(), 1e-12);
+            Assert.Equal(0.5075892857142857, eval.GetProperty("test_accuracy").GetDouble(), 1e-12);
+
+            (code, output, error) = CliRunner.Run($"train --checkpoint {path} --resume --epochs 3 --json");
+            Assert.True(code == 0, error);
+            var resumed = JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
+            Assert.Equal(24, resumed.GetProperty("steps").GetInt64());
+            Assert.Equal(0.6937644248917609, resumed.GetProperty("test_loss").GetDouble(), 1e-9);
+            Assert.Equal(ModelCheckpoint.Format, ModelCheckpoint.Load(path).Metadata[ModelCheckpoint.FormatKey]); // saved again in the new format
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,252 @@
+using System.Numerics.Tensors;
+using Lru.Layers;
+using Lru.Models;
+using Lru.Tensors;
+using Lru.Tests.Support;
+using Lru.Training;
+
+namespace Lru.Tests.Modules;
+
+/// <summary>What <see cref="Module{T}"/> promises for every module of the library: accumulating input gradients, the tree
+/// (names, mode, zeroing, state), weights that are never stale, the tensor overloads, and randomness reseeded by position.</summary>
+public class ModuleContractTests
+{
+    private static readonly LruBlockConfig Block = new(new LruConfig(6, 5, RMin: 0.5, RMax: 0.95));
+
+    /// <summary>Every kind of module of the library, in double, with its input width.</summary>
+    public static TheoryData<string> Modules =>
+    [
+        "LruLayer", "LruLayer reverse", "LruLayer matrix D", "Linear", "LayerNorm", "BatchNorm", "Gelu", "Dropout", "Glu", "Mlp",
+        "BidirectionalLru sum", "BidirectionalLru project", "Pooling mean", "Pooling last", "Pooling none", "LruBlock pre", "LruBlock post BatchNorm",
+        "Sequential", "Residual", "SequenceModel",
+    ];
+
+    private static Module<double> Make(string name) => name switch
+    {
+        "LruLayer" => new LruLayer<double>(new LruConfig(6, 5), 1),
+        "LruLayer reverse" => new LruLayer<double>(new LruConfig(6, 5, Reverse: true), 1),
+        "LruLayer matrix D" => new LruLayer<double>(new LruConfig(6, 5, MatrixD: true), 1),
+        "Linear" => new Linear<double>(6, 4, 1),
+        "LayerNorm" => new LayerNorm<double>(6),
+        "BatchNorm" => new BatchNorm<double>(6),
+        "Gelu" => new Gelu<double>(6),
+        "Dropout" => new Dropout<double>(6, 0.3, DropoutMode.PerElement, 2),
+        "Glu" => new Glu<double>(6, 1),
+        "Mlp" => new Mlp<double>(6, 2, seed: 1),
+        "BidirectionalLru sum" => new BidirectionalLru<double>(new LruConfig(6, 5), seed: 1),
+        "BidirectionalLru project" => new BidirectionalLru<double>(new LruConfig(6, 5), BidirectionalCombine.ConcatProject, 1),
+        "Pooling mean" => new Pooling<double>(PoolingMode.Mean, 6),
+        "Pooling last" => new Pooling<double>(PoolingMode.Last, 6),
+        "Pooling none" => new Pooling<double>(PoolingMode.None, 6),
+        "LruBlock pre" => new LruBlock<double>(Block with { DropoutRate = 0.2 }, 1),
+        "LruBlock post BatchNorm" => new LruBlock<double>(Block with { Norm = NormKind.BatchNorm, Placement = NormPlacement.Post, Mixer = MixerKind.Mlp }, 1),
+        "Sequential" => new Sequential<double>(new Linear<double>(6, 6, 1), new Gelu<double>(6), new Linear<double>(6, 3, 2)),
+        "Residual" => new Residual<double>(new Linear<double>(6, 6, 1), new Gelu<double>(6)),
+        "SequenceModel" => new SequenceModel<double>(new SequenceModelConfig(6, 0, 3, 2, Block with { DropoutRate = 0.2 }), 1),
+        _ => throw new ArgumentException(name),
+    };
+
+    [Theory, MemberData(nameof(Modules))]
+    public void Backward_AddsTheInputGradientToWhatIsThere(string name)
+    {
+        // The same forward pass, then two backward passes: into zeros and into a buffer holding c. The second must be c + the first,
+        // and the parameter gradients of the second pass must equal the first's added once more.
+        var module = Make(name);
+        const int batch = 3, length = 4;
+        double[] x = Compare.Random(batch * length * module.InputFeatures, 1);
+        double[] gy = Compare.Random(module.OutputSize(batch, length), 2);
+        double[] y = new double[gy.Length];
+        module.ReseedRandomness(5);
+        module.Forward(x, y, batch, length);
+        module.ZeroGradients();
+        double[] fromZero = new double[x.Length];
+        module.Backward(gy, fromZero);
+        double[][] once = module.NamedParameters().Select(p => p.Parameter.Gradient.ToArray()).ToArray();
+        double[] c = Compare.Random(x.Length, 3), onTop = (double[])c.Clone();
+        module.Backward(gy, onTop);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(c[i] + fromZero[i], onTop[i], 1e-12);
+        // Normwise over the whole tree: a gradient that is 0 in exact arithmetic (the bias before a post-norm BatchNorm) is rounding noise.
+        var named = module.NamedParameters().ToArray();
+        double scale = once.SelectMany(g => g).Select(Math.Abs).DefaultIfEmpty(0).Max();
+        for (int j = 0; j < named.Length; j++)
+            for (int i = 0; i < once[j].Length; i++)
+                Assert.True(Math.Abs(named[j].Parameter.Gradient[i] - 2 * once[j][i]) <= 1e-12 * scale, $"{named[j].Name}[{i}]");
+        Assert.Contains(fromZero, v => v != 0); // every module here passes a gradient to its input
+    }
+
+    [Theory, MemberData(nameof(Modules))]
+    public void TensorOverloads_EqualTheSpanCalls(string name)
+    {
+        var module = Make(name);
+        const int batch = 2, length = 3;
+        double[] x = Compare.Random(batch * length * module.InputFeatures, 1);
+        double[] gy = Compare.Random(module.OutputSize(batch, length), 2), y = new double[gy.Length], gx = new double[x.Length];
+        module.ReseedRandomness(5);
+        module.Forward(x, y, batch, length);
+        module.Backward(gy, gx);
+
+        module.ReseedRandomness(5);
+        Tensor<double> output = module.Forward(Tensor.Create((double[])x.Clone(), [batch, length, module.InputFeatures]));
+        nint[] expectedShape = module.ReducesTime ? [batch, module.OutputFeatures] : [batch, length, module.OutputFeatures];
+        Assert.Equal(expectedShape, output.Lengths.ToArray());
+        Tensor<double> gradInput = module.Backward(Tensor.Create((double[])gy.Clone(), expectedShape));
+        Assert.Equal([(nint)batch, length, module.InputFeatures], gradInput.Lengths.ToArray());
+        double[] flat = new double[y.Length];
+        output.FlattenTo(flat);
+        Assert.Equal(y, flat);
+        flat = new double[gx.Length];
+        gradInput.FlattenTo(flat);
+        Assert.Equal(gx, flat);
+    }
+
+    [Fact]
+    public void IsTraining_ReachesEveryModuleOfTheTree()
+    {
+        var model = new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, 2, Block with { DropoutRate = 0.1 }));
+        Assert.All(model.NamedModules(), m => Assert.True(m.Module.IsTraining, m.Name));
+        model.IsTraining = false;
+        Assert.All(model.NamedModules(), m => Assert.False(m.Module.IsTraining, m.Name));
+        Assert.Contains(model.NamedModules(), m => m.Name == "blocks.1.dropout2" && m.Module is Dropout<float>);
+    }
+
+    [Fact]
+    public void ZeroGradients_ClearsEveryParameterOfTheTree()
+    {
+        var model = new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, 2, Block));
+        float[] x = Compare.Cast<float>(Compare.Random(2 * 4 * 3, 1));
+        model.Forward(x, new float[4], 2, 4);
+        model.Backward([1, 2, 3, 4]);
+        Assert.Contains(model.NamedParameters(), p => p.Parameter.Gradient.ContainsAnyExcept(0f));
+        model.ZeroGradients();
+        Assert.All(model.NamedParameters(), p => Assert.False(p.Parameter.Gradient.ContainsAnyExcept(0f), p.Name));
+    }
+
+    [Fact]
+    public void AssignedWeights_AreNeverStale_ForTheForwardPassOrTheStep()
+    {
+        // Forward and step once (which builds the derived λ, W_in, W_out and the step's panels), then assign new values: the
+        // next calls must use them, exactly as a layer built with those values from the start.
+        var config = new LruConfig(4, 3);
+        var layer = new LruLayer<float>(config, seed: 1) { IsTraining = false };
+        var fresh = new LruLayer<float>(config, seed: 2) { IsTraining = false };
+        float[] u = Compare.Cast<float>(Compare.Random(2 * 5 * 4, 3)), y = new float[u.Length], expected = new float[u.Length];
+        layer.Forward(u, y, 2, 5);
+        var state = layer.CreateState(2);
+        layer.Step(u.AsSpan(0, 8), y.AsSpan(0, 8), state);
+        foreach (var (name, p) in layer.NamedParameters()) p.Assign(fresh.NamedParameters().Single(q => q.Name == name).Parameter.Value);
+        layer.Forward(u, y, 2, 5);
+        fresh.Forward(u, expected, 2, 5);
+        Assert.Equal(expected, y);
+        float[] stepped = new float[8], freshStepped = new float[8];
+        layer.Step(u.AsSpan(0, 8), stepped, layer.CreateState(2));
+        fresh.Step(u.AsSpan(0, 8), freshStepped, fresh.CreateState(2));
+        Assert.Equal(freshStepped, stepped);
+
+        // Linear's few-row panels likewise.
+        var linear = new Linear<float>(4, 3, seed: 1);
+        float[] row = [1, 2, 3, 4], before = new float[3], after = new float[3];
+        linear.Forward(row, before, 1, 1);
+        linear.Weight.Assign(new float[12]);
+        linear.Forward(row, after, 1, 1);
+        Assert.Equal(linear.Bias!.Value.ToArray(), after);
+    }
+
+    [Fact]
+    public void StateDictionary_RoundTrips_IntoAFreshTree()
+    {
+        var a = new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, 2, Block with { Norm = NormKind.BatchNorm }), seed: 1);
+        float[] x = Compare.Cast<float>(Compare.Random(2 * 4 * 3, 1));
+        a.Forward(x, new float[4], 2, 4); // moves the running statistics
+        var state = a.StateDictionary();
+        Assert.Equal(a.NamedParameters().Count() + a.NamedBuffers().Count(), state.Count);
+        var b = new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, 2, Block with { Norm = NormKind.BatchNorm }), seed: 2);
+        b.LoadStateDictionary(state);
+        a.IsTraining = b.IsTraining = false;
+        float[] ya = new float[4], yb = new float[4];
+        a.Forward(x, ya, 2, 4);
+        b.Forward(x, yb, 2, 4);
+        Assert.Equal(ya, yb);
+    }
+
+    [Fact]
+    public void ReseedRandomness_GivesEveryDropoutTheSeedOfItsPosition()
+    {
+        // Dropout k in depth-first order draws from Combine(seed, k): blocks.i.dropout1 is 2i, blocks.i.dropout2 is 2i + 1.
+        var model = new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, 2, Block with { DropoutRate = 0.5 }), seed: 1);
+        model.ReseedRandomness(77);
+        model.Forward(Compare.Cast<float>(Compare.Random(2 * 4 * 3, 1)), new float[4], 2, 4);
+        var dropouts = model.NamedModules().Where(m => m.Module is Dropout<float>).ToArray();
+        Assert.Equal(["blocks.0.dropout1", "blocks.0.dropout2", "blocks.1.dropout1", "blocks.1.dropout2"], dropouts.Select(d => d.Name));
+        for (int k = 0; k < dropouts.Length; k++)
+        {
+            var alone = new Dropout<float>(6, 0.5);
+            alone.Reseed(SeededRandom.Combine(77, k));
+            alone.Forward(new float[2 * 4 * 6], new float[2 * 4 * 6], 2, 4);
+            Assert.Equal(alone.Mask.ToArray(), ((Dropout<float>)dropouts[k].Module).Mask.ToArray());
+        }
+    }
+
+    [Fact]
+    public void AModuleBelongsToOnePlace_AndTreesHaveNoCycles()
+    {
+        var gelu = new Gelu<float>(4);
+        var first = new Sequential<float>(("a", gelu));
+        Assert.Contains("already belongs to another module", Assert.Throws<ArgumentException>(() => new Sequential<float>(("b", gelu))).Message);
+        Assert.Contains("already belongs", Assert.Throws<ArgumentException>(() => first.Add("again", gelu)).Message);
+        Assert.Contains("no cycles", Assert.Throws<ArgumentException>(() => first.Add("self", first)).Message);
+    }
+
+    [Fact]
+    public void UserModuleTree_SavesAndLoadsInto_AFreshTree_InFloatAndDouble()
+    {
+        string dir = Directory.CreateTempSubdirectory("lru-tree-").FullName;
+        try
+        {
+            static Sequential<T> Tree<T>(long seed) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => new(
+                ("encoder", new Linear<T>(3, 6, seed)),
+                ("conv", new CausalDepthwiseConv<T>(6, 2, seed + 1)),
+                ("block", new LruBlock<T>(Block with { Norm = NormKind.BatchNorm }, seed + 2)),
+                ("decoder", new Linear<T>(6, 2, seed + 3)));
+            foreach (bool inDouble in new[] { false, true })
+            {
+                string path = Path.Combine(dir, inDouble ? "tree64.safetensors" : "tree32.safetensors");
+                double[] x = Compare.Random(2 * 4 * 3, 1);
+                double[] expected = inDouble ? SaveAndRun<double>() : SaveAndRun<float>();
+                double[] actual = inDouble ? LoadAndRun<double>() : LoadAndRun<float>();
+                Assert.Equal(expected, actual);
+
+                double[] SaveAndRun<T>() where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+                {
+                    var tree = Tree<T>(1);
+                    tree.Forward(Compare.Cast<T>(x), new T[2 * 4 * 2], 2, 4); // running statistics move
+                    ModelCheckpoint.Save(path, tree);
+                    tree.IsTraining = false;
+                    T[] y = new T[2 * 4 * 2];
+                    tree.Forward(Compare.Cast<T>(x), y, 2, 4);
+                    return Compare.ToDouble<T>(y);
+                }
+
+                double[] LoadAndRun<T>() where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+                {
+                    var tree = Tree<T>(9);
+                    ModelCheckpoint.LoadInto(path, tree);
+                    tree.IsTraining = false;
+                    T[] y = new T[2 * 4 * 2];
+                    tree.Forward(Compare.Cast<T>(x), y, 2, 4);
+                    return Compare.ToDouble<T>(y);
+                }
+            }
+            // A tree that is not a SequenceModel has no configuration in the file: Load explains what to do.
+            var e = Assert.Throws<InvalidDataException>(() => ModelCheckpoint.Load(Path.Combine(dir, "tree32.safetensors")));
+            Assert.Contains("LoadInto", e.Message);
+            // A tree of another structure is refused, naming the tensor.
+            var other = new Sequential<float>(("encoder", new Linear<float>(3, 6)), ("decoder", new Linear<float>(6, 2)));
+            Assert.Contains("'conv.weight' is not part of this Sequential",
+                Assert.Throws<InvalidDataException>(() => ModelCheckpoint.LoadInto(Path.Combine(dir, "tree32.safetensors"), other)).Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
