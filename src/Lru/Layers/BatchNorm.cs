@@ -24,7 +24,7 @@ namespace Lru.Layers;
 /// Evaluation-mode forward passes may run on several threads at once (each takes its per-feature scale and shift from a pool the layer owns); training is single-threaded (see <see cref="Module{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class BatchNorm<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T[] _input = [];
     private readonly double[] _mean, _rstd, _sum, _sumNorm, _gradFactor;
@@ -34,19 +34,11 @@ public sealed class BatchNorm<T> : Module<T> where T : unmanaged, IFloatingPoint
     /// <param name="momentum">The weight of a new batch in the running statistics, in (0, 1] (default 0.1 as in PyTorch).</param>
     /// <param name="epsilon">ε added to the variance; positive (default 1e-5).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="features"/> is less than 1, or <paramref name="momentum"/> or <paramref name="epsilon"/> is out of range.</exception>
-    public BatchNorm(int features, double momentum = 0.1, double epsilon = 1e-5)
+    public BatchNorm(int features, double momentum = 0.1, double epsilon = 1e-5) : base(features, epsilon)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(features, 1);
         if (!(momentum > 0 && momentum <= 1))
-            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "momentum must be in (0, 1].");
-        if (!(epsilon > 0) || double.IsInfinity(epsilon))
-            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "epsilon must be positive and finite.");
-        Features = features;
+            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, $"momentum must be in (0, 1]; got {momentum}.");
         Momentum = momentum;
-        Epsilon = epsilon;
-        Weight = RegisterParameter(new Parameter<T>("weight", features));
-        Bias = RegisterParameter(new Parameter<T>("bias", features));
-        Weight.Values.AsSpan().Fill(T.One);
         RunningMean = RegisterBuffer("running_mean", new T[features]);
         RunningVariance = RegisterBuffer("running_var", new T[features]);
         RunningVariance.AsSpan().Fill(T.One);
@@ -57,35 +49,14 @@ public sealed class BatchNorm<T> : Module<T> where T : unmanaged, IFloatingPoint
         _gradFactor = new double[features];
     }
 
-    /// <summary>H, the number of features.</summary>
-    public int Features { get; }
-
     /// <summary>The weight of a new batch in the running statistics.</summary>
     public double Momentum { get; }
-
-    /// <summary>ε, added to the variance before the square root.</summary>
-    public double Epsilon { get; }
-
-    /// <inheritdoc/>
-    public override int InputFeatures => Features;
-
-    /// <inheritdoc/>
-    public override int OutputFeatures => Features;
-
-    /// <summary><c>weight</c> (H): the elementwise scale, initially 1.</summary>
-    public Parameter<T> Weight { get; }
-
-    /// <summary><c>bias</c> (H): the elementwise offset, initially 0.</summary>
-    public Parameter<T> Bias { get; }
 
     /// <summary><c>running_mean</c> (H): <c>(1 − momentum)·running_mean + momentum·μ</c> after each training forward; used in evaluation mode.</summary>
     public T[] RunningMean { get; }
 
     /// <summary><c>running_var</c> (H): <c>(1 − momentum)·running_var + momentum·σ²·M/(M − 1)</c> after each training forward; used in evaluation mode.</summary>
     public T[] RunningVariance { get; }
-
-    /// <summary>True: in evaluation mode (streaming) every row is normalised with the running statistics.</summary>
-    public override bool CanStream => true;
 
     /// <summary>
     /// Normalises every feature. Training: with the statistics of this batch (B·L must be at least 2), which it keeps for

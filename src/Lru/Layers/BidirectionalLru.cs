@@ -4,16 +4,6 @@ using Lru.Modules;
 
 namespace Lru.Layers;
 
-/// <summary>How <see cref="BidirectionalLru{T}"/> joins its two directions.</summary>
-public enum BidirectionalCombine
-{
-    /// <summary><c>y = y_forward + y_backward</c>.</summary>
-    Sum = 0,
-
-    /// <summary><c>y = Linear(2H → H)([y_forward, y_backward])</c>.</summary>
-    ConcatProject = 1,
-}
-
 /// <summary>
 /// A bidirectional LRU (LRU-MATH §2): one <see cref="LruLayer{T}"/> runs forward in time, a second one backwards in
 /// time (<see cref="LruConfig.Reverse"/>), and their outputs are combined. Input and output are (B, L, H). It sees the

@@ -5,16 +5,6 @@ using Lru.Tensors;
 
 namespace Lru.Layers;
 
-/// <summary>How <see cref="Dropout{T}"/> draws its mask.</summary>
-public enum DropoutMode
-{
-    /// <summary>One mask per sequence, (B, H), shared by all time steps (as the JAX reference of the LRU block does).</summary>
-    PerSequence = 0,
-
-    /// <summary>An independent mask value for every element, (B, L, H) (as PyTorch's <c>nn.Dropout</c>).</summary>
-    PerElement = 1,
-}
-
 /// <summary>
 /// Inverted dropout: in training mode each mask value is kept with probability <c>1 − p</c> and then scaled by
 /// <c>1/(1 − p)</c>, so <c>y = x ⊙ mask</c> has the expectation of <c>x</c>; in evaluation mode <c>y = x</c>.

@@ -20,7 +20,7 @@ namespace Lru.Layers;
 /// depend on the shape only, never on the thread count. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Module{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class LayerNorm<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class LayerNorm<T> : Normalization<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T[] _input = [], _mean = [], _rstd = [], _partials = [];
 
@@ -28,38 +28,9 @@ public sealed class LayerNorm<T> : Module<T> where T : unmanaged, IFloatingPoint
     /// <param name="features">H, at least 1.</param>
     /// <param name="epsilon">ε added to the variance; positive (default 1e-5 as in PyTorch).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="features"/> is less than 1 or <paramref name="epsilon"/> is not positive.</exception>
-    public LayerNorm(int features, double epsilon = 1e-5)
+    public LayerNorm(int features, double epsilon = 1e-5) : base(features, epsilon)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(features, 1);
-        if (!(epsilon > 0) || double.IsInfinity(epsilon))
-            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "epsilon must be positive and finite.");
-        Features = features;
-        Epsilon = epsilon;
-        Weight = RegisterParameter(new Parameter<T>("weight", features));
-        Bias = RegisterParameter(new Parameter<T>("bias", features));
-        Weight.Values.AsSpan().Fill(T.One);
     }
-
-    /// <summary>H, the number of features normalised together.</summary>
-    public int Features { get; }
-
-    /// <summary>ε, added to the variance before the square root.</summary>
-    public double Epsilon { get; }
-
-    /// <inheritdoc/>
-    public override int InputFeatures => Features;
-
-    /// <inheritdoc/>
-    public override int OutputFeatures => Features;
-
-    /// <summary><c>weight</c> (H): the elementwise scale, initially 1.</summary>
-    public Parameter<T> Weight { get; }
-
-    /// <summary><c>bias</c> (H): the elementwise offset, initially 0.</summary>
-    public Parameter<T> Bias { get; }
-
-    /// <summary>True: every row is normalised on its own.</summary>
-    public override bool CanStream => true;
 
     /// <summary>Normalises every row of H features (rows split over threads in fixed blocks); a training pass keeps <c>x</c>, <c>μ</c> and <c>rstd</c>.</summary>
     protected override unsafe void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)

@@ -39,7 +39,7 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
         config.Validate();
         Config = config;
         int h = config.Hidden;
-        Norm = RegisterModule<Module<T>>("norm", config.Norm == NormKind.LayerNorm
+        Norm = RegisterModule<Normalization<T>>("norm", config.Norm == NormKind.LayerNorm
             ? new LayerNorm<T>(h, config.NormEpsilon)
             : new BatchNorm<T>(h, epsilon: config.NormEpsilon));
         Lru = RegisterModule<Module<T>>("lru", config.Bidirectional
@@ -57,7 +57,7 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
     public LruBlockConfig Config { get; }
 
     /// <summary>The normalisation (a <see cref="LayerNorm{T}"/> or <see cref="BatchNorm{T}"/>).</summary>
-    public Module<T> Norm { get; }
+    public Normalization<T> Norm { get; }
 
     /// <summary>The recurrence: an <see cref="LruLayer{T}"/>, or a <see cref="BidirectionalLru{T}"/>.</summary>
     public Module<T> Lru { get; }

@@ -3,36 +3,6 @@ using Lru.Layers;
 
 namespace Lru.Models;
 
-/// <summary>Which normalisation an <see cref="LruBlock{T}"/> uses.</summary>
-public enum NormKind
-{
-    /// <summary>LayerNorm over the features of every time step.</summary>
-    LayerNorm = 0,
-
-    /// <summary>BatchNorm over batch and time per feature, with running statistics for evaluation.</summary>
-    BatchNorm = 1,
-}
-
-/// <summary>Where the normalisation sits in an <see cref="LruBlock{T}"/>.</summary>
-public enum NormPlacement
-{
-    /// <summary><c>x + f(Norm(x))</c>: normalise the branch input (the reference default).</summary>
-    Pre = 0,
-
-    /// <summary><c>Norm(x + f(x))</c>: normalise after the residual sum.</summary>
-    Post = 1,
-}
-
-/// <summary>The position-wise layer after the LRU and GELU in an <see cref="LruBlock{T}"/>.</summary>
-public enum MixerKind
-{
-    /// <summary><c>out1(z) ⊙ sigmoid(out2(z))</c> with two Linear(H → H).</summary>
-    Glu = 0,
-
-    /// <summary>Linear(H → e·H) → GELU → Linear(e·H → H).</summary>
-    Mlp = 1,
-}
-
 /// <summary>
 /// The settings of one <see cref="LruBlock{T}"/> (LRU-MATH §2): the LRU inside it (<see cref="Lru"/>: width H, state N,
 /// ring initialisation, direction) and what surrounds it. Every LRU hyper-parameter is declared once, in

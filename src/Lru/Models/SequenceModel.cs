@@ -5,19 +5,6 @@ using Lru.Modules;
 
 namespace Lru.Models;
 
-/// <summary>What the decoder of a <see cref="SequenceModel{T}"/> predicts.</summary>
-public enum OutputKind
-{
-    /// <summary>Class logits, trained with softmax cross-entropy.</summary>
-    Classification = 0,
-
-    /// <summary>Real-valued targets, trained with mean squared error.</summary>
-    Regression = 1,
-
-    /// <summary>Independent yes/no outputs (multi-label logits), trained with binary cross-entropy.</summary>
-    MultiLabel = 2,
-}
-
 /// <summary>The settings of a <see cref="SequenceModel{T}"/>.</summary>
 /// <param name="InputFeatures">Real-valued features per time step (a Linear encoder); 0 when the input is tokens.</param>
 /// <param name="Vocabulary">The number of token ids (an Embedding encoder); 0 when the input is real-valued.</param>

@@ -80,20 +80,33 @@ public sealed record TrainingSettings(
     };
 }
 
-/// <summary>A task the library can train on out of the box (from code or with <c>lru train --task NAME</c>).</summary>
-public abstract class BuiltInTask
+/// <summary>
+/// A task the library can train on out of the box (from code or with <c>lru train --task NAME</c>): its data, the
+/// model that fits it, and the documented settings (docs/results.md) that reach its reported result.
+/// </summary>
+public sealed class BuiltInTask
 {
+    private readonly Func<TrainingSettings, string?, (SequenceDataset<float>, SequenceDataset<float>)> _createData;
+    private readonly Func<TrainingSettings, SequenceModelConfig> _modelConfig;
+
+    internal BuiltInTask(string name, string description, OutputKind output, TrainingSettings defaults,
+        Func<TrainingSettings, string?, (SequenceDataset<float>, SequenceDataset<float>)> createData, Func<TrainingSettings, SequenceModelConfig> modelConfig)
+    {
+        (Name, Description, Output, Defaults) = (name, description, output, defaults);
+        (_createData, _modelConfig) = (createData, modelConfig);
+    }
+
     /// <summary>The task's name on the command line.</summary>
-    public abstract string Name { get; }
+    public string Name { get; }
 
     /// <summary>One line on what the task is.</summary>
-    public abstract string Description { get; }
+    public string Description { get; }
 
     /// <summary>The settings documented (docs/results.md) as reaching the task's reported result.</summary>
-    public abstract TrainingSettings Defaults { get; }
+    public TrainingSettings Defaults { get; }
 
     /// <summary>Classification, regression or multi-label.</summary>
-    public abstract OutputKind Output { get; }
+    public OutputKind Output { get; }
 
     /// <summary>The name of the test metric: <c>accuracy</c> or <c>mse</c>.</summary>
     public string MetricName => Output == OutputKind.Regression ? "mse" : "accuracy";
@@ -105,12 +118,25 @@ public abstract class BuiltInTask
     /// <exception cref="FileNotFoundException">A task's data files are missing (the message says how to get them).</exception>
     /// <exception cref="ArgumentNullException"><paramref name="settings"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A size the task needs is out of range (the parameter name is the setting's, for example <c>TrainCount</c> or <c>Length</c>).</exception>
-    public abstract (SequenceDataset<float> Train, SequenceDataset<float> Test) CreateData(TrainingSettings settings, string? dataDirectory = null);
-
-    /// <summary>Checks the sizes of a generated task: at least one training and one test sequence, and <paramref name="minimumLength"/>.</summary>
-    private protected static void CheckGenerated(TrainingSettings settings, int minimumLength)
+    public (SequenceDataset<float> Train, SequenceDataset<float> Test) CreateData(TrainingSettings settings, string? dataDirectory = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        return _createData(settings, dataDirectory);
+    }
+
+    /// <summary>The model configuration for this task and settings.</summary>
+    /// <param name="settings">The model sizes.</param>
+    /// <returns>The configuration (not yet validated; the model's constructor validates it).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="settings"/> is null.</exception>
+    public SequenceModelConfig ModelConfig(TrainingSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return _modelConfig(settings);
+    }
+
+    /// <summary>Checks the sizes of a generated task: at least one training and one test sequence, and <paramref name="minimumLength"/>.</summary>
+    internal static void CheckGenerated(TrainingSettings settings, int minimumLength)
+    {
         if (settings.TrainCount < 1)
             throw new ArgumentOutOfRangeException(nameof(TrainingSettings.TrainCount), settings.TrainCount, $"TrainCount must be at least 1 for a generated task; got {settings.TrainCount}.");
         if (settings.TestCount < 1)
@@ -118,18 +144,51 @@ public abstract class BuiltInTask
         if (settings.Length < minimumLength)
             throw new ArgumentOutOfRangeException(nameof(TrainingSettings.Length), settings.Length, $"Length must be at least {minimumLength} for this task; got {settings.Length}.");
     }
-
-    /// <summary>The model configuration for this task and settings.</summary>
-    /// <param name="settings">The model sizes.</param>
-    /// <returns>The configuration (not yet validated; the model's constructor validates it).</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="settings"/> is null.</exception>
-    public abstract SequenceModelConfig ModelConfig(TrainingSettings settings);
 }
 
 /// <summary>The built-in tasks, by name.</summary>
 public static class BuiltInTasks
 {
-    private static readonly BuiltInTask[] s_all = [new CopyBuiltIn(), new AddingBuiltIn(), new ListOpsBuiltIn(), new FashionMnistBuiltIn()];
+    private static readonly BuiltInTask[] s_all =
+    [
+        new("copy", "Copy memory task: recall a 10-step 7-bit pattern after 7 blank steps and a go signal (L = 28).", OutputKind.MultiLabel,
+            new(Layers: 2, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI)),
+                BatchSize: 64, Epochs: 4, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01,
+                WarmupFraction: 0.05, ClipNorm: 1.0, TrainCount: 10_000, TestCount: 1_000),
+            (s, _) =>
+            {
+                BuiltInTask.CheckGenerated(s, minimumLength: 0); // the copy task's length is fixed
+                return (CopyTask.Generate(s.TrainCount, s.Seed * 2 + 1), CopyTask.Generate(s.TestCount, s.Seed * 2 + 2));
+            },
+            s => new(new CopyTaskOptions().InputFeatures, 0, new CopyTaskOptions().Bits, s.Layers, s.Block, PoolingMode.None, OutputKind.MultiLabel)),
+        new("adding", "Adding problem: the sum of the two marked values among L uniform values (regression, L = 1000).", OutputKind.Regression,
+            new(Layers: 2, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: Math.PI / 10)),
+                BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01,
+                ClipNorm: 1.0, TrainCount: 8_000, TestCount: 1_000, Length: 1000),
+            (s, _) =>
+            {
+                BuiltInTask.CheckGenerated(s, minimumLength: 2);
+                return (AddingTask.Generate(s.TrainCount, s.Length, s.Seed * 2 + 1), AddingTask.Generate(s.TestCount, s.Length, s.Seed * 2 + 2));
+            },
+            s => new(2, 0, 1, s.Layers, s.Block, PoolingMode.Last, OutputKind.Regression)),
+        new("listops", "ListOps: the value (0-9) of nested MAX/MIN/MED/SM expressions, as in Long Range Arena (10 classes).", OutputKind.Classification,
+            new(Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.0, RMax: 0.99, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, DropoutRate: 0.1),
+                BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05,
+                ClipNorm: 1.0, TrainCount: 10_000, TestCount: 2_000, Length: 256),
+            (s, _) =>
+            {
+                BuiltInTask.CheckGenerated(s, minimumLength: 4); // the shortest expression, [MAX d d ], has four tokens
+                var options = new ListOpsOptions(MaxLength: s.Length, MinLength: Math.Min(20, s.Length));
+                return (ListOps.Generate(s.TrainCount, s.Seed * 2 + 1, options), ListOps.Generate(s.TestCount, s.Seed * 2 + 2, options));
+            },
+            s => new(0, ListOps.Vocabulary, ListOps.Classes, s.Layers, s.Block, PoolingMode.Mean)),
+        new("fashion-mnist", "Pixel-level sequential Fashion-MNIST: 784 steps of one grey value, 10 classes (needs the IDX files).", OutputKind.Classification,
+            new(Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, DropoutRate: 0.1),
+                BatchSize: 50, Epochs: 8, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05,
+                ClipNorm: 1.0),
+            (s, directory) => FashionMnist.Load(directory ?? FashionMnist.DefaultDirectory, s.TrainCount, s.TestCount),
+            s => new(1, 0, 10, s.Layers, s.Block, PoolingMode.Mean)),
+    ];
 
     /// <summary>Every built-in task, the default (copy) first.</summary>
     public static IReadOnlyList<BuiltInTask> All => s_all;
@@ -142,85 +201,4 @@ public static class BuiltInTasks
     public static BuiltInTask Get(string name) =>
         name is null ? throw new ArgumentNullException(nameof(name)) : s_all.FirstOrDefault(t => t.Name == name) ?? throw new ArgumentException(
             $"Unknown task '{name}'; the built-in tasks are {string.Join(", ", s_all.Select(t => t.Name))}.", nameof(name));
-
-    private sealed class CopyBuiltIn : BuiltInTask
-    {
-        public override string Name => "copy";
-        public override string Description => "Copy memory task: recall a 10-step 7-bit pattern after 7 blank steps and a go signal (L = 28).";
-        public override OutputKind Output => OutputKind.MultiLabel;
-        public override TrainingSettings Defaults => new(
-            Layers: 2, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI)),
-            BatchSize: 64, Epochs: 4, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01,
-            WarmupFraction: 0.05, ClipNorm: 1.0, TrainCount: 10_000, TestCount: 1_000);
-
-        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
-        {
-            CheckGenerated(s, minimumLength: 0); // the copy task's length is fixed
-            return (CopyTask.Generate(s.TrainCount, s.Seed * 2 + 1), CopyTask.Generate(s.TestCount, s.Seed * 2 + 2));
-        }
-
-        public override SequenceModelConfig ModelConfig(TrainingSettings s) => s is null ? throw new ArgumentNullException("settings") :
-            new(new CopyTaskOptions().InputFeatures, 0, new CopyTaskOptions().Bits, s.Layers, s.Block, PoolingMode.None, OutputKind.MultiLabel);
-    }
-
-    private sealed class AddingBuiltIn : BuiltInTask
-    {
-        public override string Name => "adding";
-        public override string Description => "Adding problem: the sum of the two marked values among L uniform values (regression, L = 1000).";
-        public override OutputKind Output => OutputKind.Regression;
-        public override TrainingSettings Defaults => new(
-            Layers: 2, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: Math.PI / 10)),
-            BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.01,
-            ClipNorm: 1.0, TrainCount: 8_000, TestCount: 1_000, Length: 1000);
-
-        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
-        {
-            CheckGenerated(s, minimumLength: 2);
-            return (AddingTask.Generate(s.TrainCount, s.Length, s.Seed * 2 + 1), AddingTask.Generate(s.TestCount, s.Length, s.Seed * 2 + 2));
-        }
-
-        public override SequenceModelConfig ModelConfig(TrainingSettings s) => s is null ? throw new ArgumentNullException("settings") :
-            new(2, 0, 1, s.Layers, s.Block, PoolingMode.Last, OutputKind.Regression);
-    }
-
-    private sealed class ListOpsBuiltIn : BuiltInTask
-    {
-        public override string Name => "listops";
-        public override string Description => "ListOps: the value (0-9) of nested MAX/MIN/MED/SM expressions, as in Long Range Arena (10 classes).";
-        public override OutputKind Output => OutputKind.Classification;
-        public override TrainingSettings Defaults => new(
-            Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.0, RMax: 0.99, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, DropoutRate: 0.1),
-            BatchSize: 32, Epochs: 3, LearningRate: 2e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05,
-            ClipNorm: 1.0, TrainCount: 10_000, TestCount: 2_000, Length: 256);
-
-        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
-        {
-            CheckGenerated(s, minimumLength: 4); // the shortest expression, [MAX d d ], has four tokens
-            var options = new ListOpsOptions(MaxLength: s.Length, MinLength: Math.Min(20, s.Length));
-            return (ListOps.Generate(s.TrainCount, s.Seed * 2 + 1, options), ListOps.Generate(s.TestCount, s.Seed * 2 + 2, options));
-        }
-
-        public override SequenceModelConfig ModelConfig(TrainingSettings s) => s is null ? throw new ArgumentNullException("settings") :
-            new(0, ListOps.Vocabulary, ListOps.Classes, s.Layers, s.Block, PoolingMode.Mean);
-    }
-
-    private sealed class FashionMnistBuiltIn : BuiltInTask
-    {
-        public override string Name => "fashion-mnist";
-        public override string Description => "Pixel-level sequential Fashion-MNIST: 784 steps of one grey value, 10 classes (needs the IDX files).";
-        public override OutputKind Output => OutputKind.Classification;
-        public override TrainingSettings Defaults => new(
-            Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, DropoutRate: 0.1),
-            BatchSize: 50, Epochs: 8, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05,
-            ClipNorm: 1.0);
-
-        public override (SequenceDataset<float>, SequenceDataset<float>) CreateData(TrainingSettings s, string? dataDirectory = null)
-        {
-            ArgumentNullException.ThrowIfNull(s, "settings");
-            return FashionMnist.Load(dataDirectory ?? FashionMnist.DefaultDirectory, s.TrainCount, s.TestCount);
-        }
-
-        public override SequenceModelConfig ModelConfig(TrainingSettings s) => s is null ? throw new ArgumentNullException("settings") :
-            new(1, 0, 10, s.Layers, s.Block, PoolingMode.Mean);
-    }
 }

@@ -27,12 +27,7 @@ public static class BinaryCrossEntropy
         ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, Span<T> gradLogits, int rows, int outputs, ReadOnlySpan<bool> mask = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfLessThan(outputs, 1);
-        Guard.Length(logits.Length, nameof(logits), "rows, outputs", rows, outputs);
-        Guard.Length(targets.Length, nameof(targets), "rows, outputs", rows, outputs);
-        if (!gradLogits.IsEmpty) Guard.Length(gradLogits.Length, nameof(gradLogits), "rows, outputs", rows, outputs);
-        if (!mask.IsEmpty) Guard.Length(mask.Length, nameof(mask), "rows", rows);
+        LossChecks.Shapes(rows, outputs, nameof(outputs), logits.Length, nameof(logits), targets.Length, targetPerRow: false, gradLogits.Length, nameof(gradLogits), mask.Length);
 
         int countedRows = 0;
         for (int r = 0; r < rows; r++)

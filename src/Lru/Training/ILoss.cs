@@ -96,9 +96,7 @@ public sealed class MeanSquaredError<T> : ILoss<T> where T : unmanaged, IFloatin
     /// <inheritdoc/>
     public Metrics Compute(ReadOnlySpan<T> output, in LossTargets<T> targets, Span<T> gradOutput)
     {
-        int outputs = Losses.Columns(output.Length, targets.Rows, nameof(output));
-        if (!targets.Classes.IsEmpty) throw Losses.WrongKind("values", "class ids");
-        double loss = MeanSquaredError.Compute<T>(output, targets.Values, gradOutput, targets.Rows, outputs, targets.Mask);
+        double loss = MeanSquaredError.Compute<T>(output, targets.Values, gradOutput, targets.Rows, Losses.ValueColumns(output, targets), targets.Mask);
         return new Metrics(loss, double.NaN, Losses.Counted(targets.Rows, targets.Mask));
     }
 }
@@ -113,9 +111,7 @@ public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloat
     /// <inheritdoc/>
     public Metrics Compute(ReadOnlySpan<T> output, in LossTargets<T> targets, Span<T> gradOutput)
     {
-        int outputs = Losses.Columns(output.Length, targets.Rows, nameof(output));
-        if (!targets.Classes.IsEmpty) throw Losses.WrongKind("values", "class ids");
-        var r = BinaryCrossEntropy.Compute<T>(output, targets.Values, gradOutput, targets.Rows, outputs, targets.Mask);
+        var r = BinaryCrossEntropy.Compute<T>(output, targets.Values, gradOutput, targets.Rows, Losses.ValueColumns(output, targets), targets.Mask);
         return new Metrics(r.Loss, r.Accuracy, r.Count);
     }
 }
@@ -164,6 +160,13 @@ public static class Losses
         if (rows == 0 ? length != 0 : length % rows != 0 || length == 0)
             throw new ArgumentException($"{paramName} has {length} values, which is not a positive multiple of the {rows} target rows.", paramName);
         return rows == 0 ? 1 : length / rows;
+    }
+
+    /// <summary>The values per row of a loss that reads target values, after checking that the targets are values.</summary>
+    internal static int ValueColumns<T>(ReadOnlySpan<T> output, in LossTargets<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!targets.Classes.IsEmpty) throw WrongKind("values", "class ids");
+        return Columns(output.Length, targets.Rows, "output");
     }
 
     internal static ArgumentException WrongKind(string needed, string given) =>

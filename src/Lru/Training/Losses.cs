@@ -3,31 +3,35 @@ using System.Numerics.Tensors;
 
 namespace Lru.Training;
 
-/// <summary>The outcome of <see cref="SoftmaxCrossEntropy.Compute{T}"/> over a batch of rows.</summary>
-public readonly struct CrossEntropyResult
+/// <summary>The outcome of <see cref="SoftmaxCrossEntropy.Compute{T}"/> (or <see cref="BinaryCrossEntropy.Compute{T}"/>) over a batch of rows.</summary>
+/// <param name="Loss">The mean cross-entropy over what counts, in nats; 0 when nothing counts.</param>
+/// <param name="Count">The number of counted rows (outputs, for the binary loss).</param>
+/// <param name="Correct">How many of them were predicted right (the largest logit, the first on ties, at the target class).</param>
+public readonly record struct CrossEntropyResult(double Loss, int Count, int Correct)
 {
-    /// <summary>Creates a result.</summary>
-    /// <param name="loss">The mean loss over the counted rows.</param>
-    /// <param name="count">The number of counted (unmasked) rows.</param>
-    /// <param name="correct">The number of counted rows whose arg-max equals the target.</param>
-    public CrossEntropyResult(double loss, int count, int correct)
-    {
-        Loss = loss;
-        Count = count;
-        Correct = correct;
-    }
-
-    /// <summary>The mean cross-entropy over the counted rows, in nats; 0 when no row counts.</summary>
-    public double Loss { get; }
-
-    /// <summary>The number of rows that count (all rows, or those whose mask is true).</summary>
-    public int Count { get; }
-
-    /// <summary>The number of counted rows whose largest logit (the first, on ties) is at the target class.</summary>
-    public int Correct { get; }
-
-    /// <summary><see cref="Correct"/> / <see cref="Count"/>; 0 when no row counts.</summary>
+    /// <summary><see cref="Correct"/> / <see cref="Count"/>; 0 when nothing counts.</summary>
     public double Accuracy => Count == 0 ? 0 : (double)Correct / Count;
+}
+
+/// <summary>The argument checks every loss shares.</summary>
+internal static class LossChecks
+{
+    /// <summary>
+    /// rows ≥ 0, width ≥ 1, predictions and (unless empty) the gradient of (rows, width), targets of (rows) or
+    /// (rows, width), and the mask empty or of (rows).
+    /// </summary>
+    public static void Shapes(int rows, int width, string widthName, int predictions, string predictionsName, int targets, bool targetPerRow,
+        int gradient, string gradientName, int mask)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1, widthName);
+        string dims = $"rows, {widthName}";
+        Guard.Length(predictions, predictionsName, dims, rows, width);
+        if (targetPerRow) Guard.Length(targets, "targets", "rows", rows);
+        else Guard.Length(targets, "targets", dims, rows, width);
+        if (gradient != 0) Guard.Length(gradient, gradientName, dims, rows, width);
+        if (mask != 0) Guard.Length(mask, "mask", "rows", rows);
+    }
 }
 
 /// <summary>
@@ -56,12 +60,7 @@ public static class SoftmaxCrossEntropy
         ReadOnlySpan<T> logits, ReadOnlySpan<int> targets, Span<T> gradLogits, int rows, int classes, ReadOnlySpan<bool> mask = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
-        Guard.Length(logits.Length, nameof(logits), "rows, classes", rows, classes);
-        Guard.Length(targets.Length, nameof(targets), "rows", rows);
-        if (!gradLogits.IsEmpty) Guard.Length(gradLogits.Length, nameof(gradLogits), "rows, classes", rows, classes);
-        if (!mask.IsEmpty) Guard.Length(mask.Length, nameof(mask), "rows", rows);
+        LossChecks.Shapes(rows, classes, nameof(classes), logits.Length, nameof(logits), targets.Length, targetPerRow: true, gradLogits.Length, nameof(gradLogits), mask.Length);
 
         int count = 0;
         for (int r = 0; r < rows; r++)
@@ -133,12 +132,7 @@ public static class MeanSquaredError
         ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, Span<T> gradPredictions, int rows, int features, ReadOnlySpan<bool> mask = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfLessThan(features, 1);
-        Guard.Length(predictions.Length, nameof(predictions), "rows, features", rows, features);
-        Guard.Length(targets.Length, nameof(targets), "rows, features", rows, features);
-        if (!gradPredictions.IsEmpty) Guard.Length(gradPredictions.Length, nameof(gradPredictions), "rows, features", rows, features);
-        if (!mask.IsEmpty) Guard.Length(mask.Length, nameof(mask), "rows", rows);
+        LossChecks.Shapes(rows, features, nameof(features), predictions.Length, nameof(predictions), targets.Length, targetPerRow: false, gradPredictions.Length, nameof(gradPredictions), mask.Length);
 
         int count = 0;
         for (int r = 0; r < rows; r++)
