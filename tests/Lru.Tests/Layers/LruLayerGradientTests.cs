@@ -183,28 +183,6 @@ public class LruLayerGradientTests(ITestOutputHelper log)
     }
 
     [Fact]
-    public void Gradients_Accumulate_AndAreThreadIndependent()
-    {
-        const int batch = 2, length = 700, h = 16, n = 24;
-        float[] Run(int threads, int times)
-        {
-            var layer = new LruLayer<float>(new LruConfig(h, n), seed: 2);
-            float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 1)), g = Compare.Cast<float>(Compare.Random(batch * length * h, 2));
-            for (int i = 0; i < times; i++)
-            {
-                layer.Forward(u, new float[u.Length], batch, length, default, default, ScanMode.Chunked, threads);
-                layer.Backward(g, new float[u.Length], batch, length, default, ScanMode.Chunked, threads);
-            }
-            return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
-        }
-        float[] once = Run(1, 1), twice = Run(1, 2);
-        // The second pass adds 1400 rows' terms onto an accumulator that already holds the first
-        // pass's sum, so rounding differs from doubling by up to ~rows·2⁻²⁴ of the scale.
-        Compare.Close<float>(twice, once.Select(v => 2.0 * v).ToArray(), 1e-5, "accumulated");
-        Assert.Equal(once, Run(2, 1));
-    }
-
-    [Fact]
     public void Backward_WithoutTrainingForward_IsRefused()
     {
         var layer = new LruLayer<float>(new LruConfig(3, 2));
@@ -232,5 +210,32 @@ public class LruLayerGradientTests(ITestOutputHelper log)
             grad[i] = (plus - minus) / (2 * Step);
         }
         return grad;
+    }
+}
+
+/// <summary>Gradients on one and on two threads (really two: <see cref="TwoThreads"/>), apart from other tests so the worker pool is free.</summary>
+[Collection(nameof(ThreadCountSetting))]
+public class LruLayerGradientThreadCountTests
+{
+    [Fact]
+    public void Gradients_Accumulate_AndAreThreadIndependent()
+    {
+        const int batch = 2, length = 700, h = 16, n = 24;
+        float[] Run(int threads, int times)
+        {
+            var layer = new LruLayer<float>(new LruConfig(h, n), seed: 2);
+            float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 1)), g = Compare.Cast<float>(Compare.Random(batch * length * h, 2));
+            for (int i = 0; i < times; i++)
+            {
+                layer.Forward(u, new float[u.Length], batch, length, default, default, ScanMode.Chunked, threads);
+                layer.Backward(g, new float[u.Length], batch, length, default, ScanMode.Chunked, threads);
+            }
+            return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+        float[] once = Run(1, 1), twice = Run(1, 2);
+        // The second pass adds 1400 rows' terms onto an accumulator that already holds the first
+        // pass's sum, so rounding differs from doubling by up to ~rows·2⁻²⁴ of the scale.
+        Compare.Close<float>(twice, once.Select(v => 2.0 * v).ToArray(), 1e-5, "accumulated");
+        TwoThreads.Prove(() => Run(2, 1), two => Assert.Equal(once, two), "chunked forward and backward");
     }
 }

@@ -134,20 +134,6 @@ public class LruLayerTests
     }
 
     [Fact]
-    public void Forward_IsBitIdentical_ForOneAndTwoThreads()
-    {
-        foreach (var (batch, length, h, n) in new[] { (8, 128, 128, 256), (1, 4096, 64, 64) })
-        {
-            var layer = new LruLayer<float>(new LruConfig(h, n), seed: 9);
-            float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 2));
-            float[] one = new float[u.Length], two = new float[u.Length];
-            layer.Forward(u, one, batch, length, threads: 1);
-            layer.Forward(u, two, batch, length, threads: 2);
-            Assert.Equal(one, two);
-        }
-    }
-
-    [Fact]
     public void SameSeed_GivesIdenticalInitialisation_AndRingHolds()
     {
         var config = new LruConfig(10, 50, RMin: 0.4, RMax: 0.9, MaxPhase: Math.PI / 10);
@@ -245,5 +231,27 @@ public class LruLayerTests
         for (int b = 0; b < batch; b++)
             u.AsSpan((b * length + from) * h, (to - from) * h).CopyTo(result.AsSpan(b * (to - from) * h));
         return result;
+    }
+}
+
+/// <summary>The layer on one and on two threads (really two: <see cref="TwoThreads"/>), apart from other tests so the worker pool is free.</summary>
+[Collection(nameof(ThreadCountSetting))]
+public class LruLayerThreadCountTests
+{
+    [Fact]
+    public void Forward_IsBitIdentical_ForOneAndTwoThreads()
+    {
+        foreach (var (batch, length, h, n) in new[] { (8, 128, 128, 256), (1, 4096, 64, 64) })
+        {
+            var layer = new LruLayer<float>(new LruConfig(h, n), seed: 9);
+            float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 2));
+            float[] one = new float[u.Length], two = new float[u.Length];
+            layer.Forward(u, one, batch, length, threads: 1);
+            TwoThreads.Prove(() =>
+            {
+                layer.Forward(u, two, batch, length, threads: 2);
+                return two;
+            }, result => Assert.Equal(one, result), $"Forward of ({batch}, {length}, {h}), N = {n}");
+        }
     }
 }
