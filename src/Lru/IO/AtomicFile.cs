@@ -22,6 +22,27 @@ namespace Lru.IO;
 /// </remarks>
 internal static class AtomicFile
 {
+    /// <summary>The pause requested for the next write on this thread, if any (see <see cref="PauseNextWrite"/>).</summary>
+    [ThreadStatic] private static (long AfterBytes, Action<string, long> Pause)? t_pause;
+
+    /// <summary>
+    /// A hook for crash tests: the next <see cref="Write"/> on the calling thread calls <paramref name="pause"/> once,
+    /// inside the write, as soon as at least <paramref name="afterBytes"/> bytes of the content have reached the
+    /// temporary file (they are flushed to the operating system first, so the file holds them), before the rest of the
+    /// content, the <c>fsync</c> and the rename. <paramref name="pause"/> gets the temporary file's path and the bytes
+    /// written so far, and the write goes on when it returns. If the content is shorter than
+    /// <paramref name="afterBytes"/>, the pause comes after the last byte, still before the <c>fsync</c> and the rename.
+    /// Used only by the hidden <c>lru checkpoint-soak</c> diagnostic; other writes are unaffected.
+    /// </summary>
+    /// <param name="afterBytes">Bytes of content to write before pausing, at least 1.</param>
+    /// <param name="pause">Called once with the temporary file's path and the number of bytes in it.</param>
+    internal static void PauseNextWrite(long afterBytes, Action<string, long> pause)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(afterBytes, 1);
+        ArgumentNullException.ThrowIfNull(pause);
+        t_pause = (afterBytes, pause);
+    }
+
     /// <summary>
     /// Writes the file at <paramref name="path"/> through <paramref name="write"/>. If
     /// <paramref name="write"/> throws, the temporary file is deleted, any previous file at
@@ -47,12 +68,23 @@ internal static class AtomicFile
             throw new DirectoryNotFoundException($"Cannot write '{path}': the directory '{directory}' does not exist.");
 
         string temp = Path.Combine(directory, TempName(name, Environment.ProcessId));
+        var pause = t_pause;
+        t_pause = null;
         bool renamed = false;
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                write(stream);
+                if (pause is { } p)
+                {
+                    var pausing = new PausingStream(stream, temp, p.AfterBytes, p.Pause);
+                    write(pausing);
+                    pausing.PauseIfPending();
+                }
+                else
+                {
+                    write(stream);
+                }
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, full, overwrite: true);
@@ -139,6 +171,43 @@ internal static class AtomicFile
         catch (UnauthorizedAccessException)
         {
             // As above.
+        }
+    }
+
+    /// <summary>Passes writes to the temporary file and calls the pause of <see cref="PauseNextWrite"/> once enough bytes are in it.</summary>
+    private sealed class PausingStream(FileStream inner, string path, long afterBytes, Action<string, long> pause) : Stream
+    {
+        private long _written;
+        private bool _paused;
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            inner.Write(buffer);
+            _written += buffer.Length;
+            if (_written >= afterBytes) PauseIfPending();
+        }
+
+        public override void WriteByte(byte value) => Write([value]);
+
+        /// <summary>Pauses now unless it already has: the bytes written so far go to the file first.</summary>
+        public void PauseIfPending()
+        {
+            if (_paused) return;
+            _paused = true;
+            inner.Flush();
+            pause(path, _written);
         }
     }
 }

@@ -21,6 +21,9 @@ internal sealed class WorkerPool
     /// <summary>How long a helper, or a caller waiting for helpers, spins before it sleeps: 100 µs.</summary>
     private static readonly long SpinTicks = Stopwatch.Frequency / 10_000;
 
+    /// <summary>Work items that helpers ran for loops started on this thread (see <see cref="ItemsRunByHelpers"/>).</summary>
+    [ThreadStatic] private static long t_itemsRunByHelpers;
+
     private int _busy; // 1 while a loop runs; not re-entrant, so a loop nested on the calling thread runs inline
     private readonly SemaphoreSlim _wake = new(0);
     private readonly ManualResetEventSlim _finished = new(false);
@@ -37,6 +40,16 @@ internal sealed class WorkerPool
 
     /// <summary>The process's pool: one helper fewer than there are processors (the caller is the other one).</summary>
     public static WorkerPool Shared { get; } = new(Math.Max(0, Environment.ProcessorCount - 1));
+
+    /// <summary>The number of helper threads.</summary>
+    public int Helpers => _helpers;
+
+    /// <summary>
+    /// How many work items helper threads have run, since this thread started, for the loops this thread started.
+    /// A loop runs inline on its caller when the pool is busy, so tests that claim to run work on several threads read
+    /// this before and after to prove that some of it really ran on a helper. Costs one thread-static add per loop.
+    /// </summary>
+    public static long ItemsRunByHelpers => t_itemsRunByHelpers;
 
     /// <summary>
     /// Runs <paramref name="body"/> for every index in [0, <paramref name="count"/>) on the calling thread and up
@@ -75,6 +88,7 @@ internal sealed class WorkerPool
                     }
                 }
                 _job = null;
+                t_itemsRunByHelpers += job.HelperItems;
             }
             Exception? error = job.Finish();
             if (error is not null) ExceptionDispatchInfo.Throw(error);
@@ -97,18 +111,22 @@ internal sealed class WorkerPool
             bool woken;
             while (!(woken = _wake.Wait(0)) && Stopwatch.GetTimestamp() < deadline) spin.SpinOnce(sleep1Threshold: -1);
             if (!woken) _wake.Wait();
-            Volatile.Read(ref _job)!.RunAll();
+            Job job = Volatile.Read(ref _job)!;
+            int ran = job.RunAll();
+            if (ran != 0) Interlocked.Add(ref job.HelperItems, ran); // before the decrement, which publishes it to the caller
             if (Interlocked.Decrement(ref _running) == 0) _finished.Set();
         }
     }
 
-    /// <summary>One loop: its size, the next index to take, and the first exception an item threw.</summary>
+    /// <summary>One loop: its size, the next index to take, the items helpers ran, and the first exception an item threw.</summary>
     private abstract class Job
     {
         protected int Count, Next;
+        public int HelperItems;
         private Exception? _error;
 
-        public abstract void RunAll();
+        /// <summary>Takes and runs items until none is left; returns how many this thread ran.</summary>
+        public abstract int RunAll();
 
         /// <summary>The first exception thrown by an item, if any; clears the job for its next use.</summary>
         public Exception? Finish()
@@ -138,20 +156,27 @@ internal sealed class WorkerPool
             _body = body;
             Count = count;
             Next = -1;
+            HelperItems = 0;
         }
 
-        public override void RunAll()
+        public override int RunAll()
         {
             TBody local = _body;
+            int ran = 0;
             try
             {
                 int i;
-                while ((i = Interlocked.Increment(ref Next)) < Count) local.Run(i);
+                while ((i = Interlocked.Increment(ref Next)) < Count)
+                {
+                    local.Run(i);
+                    ran++;
+                }
             }
             catch (Exception e)
             {
                 Fail(e);
             }
+            return ran;
         }
 
         protected override void Clear() => _body = default;

@@ -27,7 +27,7 @@ public static class BinaryCrossEntropy
         ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, Span<T> gradLogits, int rows, int outputs, ReadOnlySpan<bool> mask = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        LossChecks.Shapes(rows, outputs, nameof(outputs), logits.Length, nameof(logits), targets.Length, targetPerRow: false, gradLogits.Length, nameof(gradLogits), mask.Length);
+        LossChecks.Shapes(rows, outputs, nameof(outputs), "rows, outputs", logits.Length, nameof(logits), targets.Length, targetPerRow: false, gradLogits.Length, nameof(gradLogits), mask.Length);
 
         int countedRows = 0;
         for (int r = 0; r < rows; r++)

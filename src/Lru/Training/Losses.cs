@@ -20,12 +20,12 @@ internal static class LossChecks
     /// rows ≥ 0, width ≥ 1, predictions and (unless empty) the gradient of (rows, width), targets of (rows) or
     /// (rows, width), and the mask empty or of (rows).
     /// </summary>
-    public static void Shapes(int rows, int width, string widthName, int predictions, string predictionsName, int targets, bool targetPerRow,
+    /// <remarks><c>dims</c> names the dimensions, for example <c>rows, classes</c>: a constant, so nothing is allocated.</remarks>
+    public static void Shapes(int rows, int width, string widthName, string dims, int predictions, string predictionsName, int targets, bool targetPerRow,
         int gradient, string gradientName, int mask)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1, widthName);
-        string dims = $"rows, {widthName}";
         Guard.Length(predictions, predictionsName, dims, rows, width);
         if (targetPerRow) Guard.Length(targets, "targets", "rows", rows);
         else Guard.Length(targets, "targets", dims, rows, width);
@@ -60,7 +60,7 @@ public static class SoftmaxCrossEntropy
         ReadOnlySpan<T> logits, ReadOnlySpan<int> targets, Span<T> gradLogits, int rows, int classes, ReadOnlySpan<bool> mask = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        LossChecks.Shapes(rows, classes, nameof(classes), logits.Length, nameof(logits), targets.Length, targetPerRow: true, gradLogits.Length, nameof(gradLogits), mask.Length);
+        LossChecks.Shapes(rows, classes, nameof(classes), "rows, classes", logits.Length, nameof(logits), targets.Length, targetPerRow: true, gradLogits.Length, nameof(gradLogits), mask.Length);
 
         int count = 0;
         for (int r = 0; r < rows; r++)
@@ -132,7 +132,7 @@ public static class MeanSquaredError
         ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, Span<T> gradPredictions, int rows, int features, ReadOnlySpan<bool> mask = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        LossChecks.Shapes(rows, features, nameof(features), predictions.Length, nameof(predictions), targets.Length, targetPerRow: false, gradPredictions.Length, nameof(gradPredictions), mask.Length);
+        LossChecks.Shapes(rows, features, nameof(features), "rows, features", predictions.Length, nameof(predictions), targets.Length, targetPerRow: false, gradPredictions.Length, nameof(gradPredictions), mask.Length);
 
         int count = 0;
         for (int r = 0; r < rows; r++)

@@ -90,6 +90,74 @@ public class CheckpointCrashTests(ITestOutputHelper log) : IDisposable
         Assert.Equal("999999", ModelCheckpoint.Load(path).Metadata[SaveKey]);
     }
 
+    /// <summary>
+    /// kill -9 certainly inside the atomic write: <c>lru checkpoint-soak --pause-in-save K</c> finishes one save, then
+    /// stops inside save K with part of the temporary file written (before the fsync and the rename) and says so on
+    /// stdout; the test checks the files at that moment and kills the process exactly there. Three moments: after the
+    /// first bytes, half-way, and after the last byte. Each time the checkpoint must still load whole (size and
+    /// SHA-256 checked by Load, every value equal) as the save before, the killed writer's temporary file stays behind,
+    /// and the next writer's first finished save deletes it.
+    /// </summary>
+    [Fact]
+    public void KillMinus9_WhilePausedInsideTheWrite_KeepsThePreviousSave_AndTheOrphanIsCleanedUp()
+    {
+        string path = Path.Combine(_dir, "soak.safetensors");
+        var (code, _, error) = CliRunner.Run($"checkpoint-soak --checkpoint {path} --first 1 --count 1");
+        Assert.True(code == 0, error);
+        long size = new FileInfo(path).Length; // 19 MB; later saves differ only in the digits of the save number
+        Assert.Equal(1, SaveIn(path));
+        var clock = Stopwatch.StartNew();
+
+        int previous = 1;
+        foreach (var (after, moment) in new[] { (1L, "after the first bytes"), (size / 2, "half-way"), (1L << 40, "after the last byte") })
+        {
+            int first = previous + 100; // saved whole by this process, which then pauses in save first + 1
+            var lines = new List<string>();
+            using var process = CliRunner.Start(
+                $"checkpoint-soak --checkpoint {path} --first {first} --pause-in-save {first + 1} --pause-after-bytes {after}", lines);
+            WaitFor(process, lines, "paused in save ", 1);
+            string paused;
+            lock (lines) paused = lines.Single(l => l.StartsWith("paused in save ", StringComparison.Ordinal));
+            // "paused in save K: NAME holds N bytes"
+            string[] words = paused.Split(' ');
+            Assert.Equal($"{first + 1}:", words[3]);
+            string temp = words[4];
+            long held = long.Parse(words[6], CultureInfo.InvariantCulture);
+
+            // At the pause: this process's temporary file holds what it said, part or all of the content; the target is
+            // still the save before; the previous writer's orphan went with this process's first save.
+            Assert.Equal(process.Id, AtomicFile.TempOwner(temp, "soak.safetensors"));
+            Assert.Equal(held, new FileInfo(Path.Combine(_dir, temp)).Length);
+            Assert.True(held >= Math.Min(after, size - 64) && held <= size + 64, $"{moment}: the temporary file holds {held} of about {size} bytes");
+            Assert.Equal(new[] { temp, "soak.safetensors" }.Order(StringComparer.Ordinal), Directory.GetFiles(_dir).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal));
+            Assert.Equal(first, SaveIn(path));
+
+            process.Kill(); // SIGKILL
+            process.WaitForExit();
+            lock (lines) Assert.DoesNotContain(lines, l => l.StartsWith($"saved {first + 1} ", StringComparison.Ordinal));
+            Assert.True(File.Exists(Path.Combine(_dir, temp)), $"{moment}: the killed writer's temporary file is gone");
+            Assert.Equal(first, SaveIn(path));
+            log.WriteLine($"killed in save {first + 1} {moment}, with {held} of about {size} bytes in {temp}; the file holds save {first}; {clock.Elapsed.TotalSeconds:F1} s");
+            previous = first;
+        }
+
+        // One save that finishes removes the last orphan.
+        (code, _, error) = CliRunner.Run($"checkpoint-soak --checkpoint {path} --first 999999 --count 1");
+        Assert.True(code == 0, error);
+        Assert.Equal(["soak.safetensors"], Directory.GetFiles(_dir).Select(Path.GetFileName));
+        Assert.Equal(999999, SaveIn(path));
+    }
+
+    /// <summary>Loads the checkpoint (size and SHA-256 verified) and returns its save number, checking that every value is that number.</summary>
+    private static int SaveIn(string path)
+    {
+        var loaded = ModelCheckpoint.Load(path);
+        int k = int.Parse(loaded.Metadata[SaveKey], CultureInfo.InvariantCulture);
+        foreach (var (name, parameter) in loaded.Model.NamedParameters())
+            Assert.True(Array.TrueForAll(parameter.Values, v => v == k), $"{name} mixes values of different saves (file says save {k})");
+        return k;
+    }
+
     [Fact]
     public void KillMinus9_DuringTraining_ThenResume_EqualsAnUninterruptedRun()
     {

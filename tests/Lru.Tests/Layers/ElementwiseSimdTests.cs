@@ -61,10 +61,12 @@ public class ElementwiseThreadCountTests
         // 2·700·33 = 46 200 elements: a dozen blocks of rows, three groups of features, so the parallel paths run.
         const int batch = 2, length = 700, h = 33;
         int threads = Math.Max(2, Environment.ProcessorCount); // two threads even on one core: the split is what matters
-        float[][] one = Run<float>(name, batch, length, h, 1), many = Run<float>(name, batch, length, h, threads);
-        for (int k = 0; k < one.Length; k++) Assert.Equal(one[k], many[k]);
-        double[][] oneD = Run<double>(name, batch, length, h, 1), manyD = Run<double>(name, batch, length, h, threads);
-        for (int k = 0; k < oneD.Length; k++) Assert.Equal(oneD[k], manyD[k]);
+        float[][] one = Run<float>(name, batch, length, h, 1);
+        TwoThreads.Prove(() => Run<float>(name, batch, length, h, threads),
+            many => { for (int k = 0; k < one.Length; k++) Assert.Equal(one[k], many[k]); }, $"{name}, float");
+        double[][] oneD = Run<double>(name, batch, length, h, 1);
+        TwoThreads.Prove(() => Run<double>(name, batch, length, h, threads),
+            manyD => { for (int k = 0; k < oneD.Length; k++) Assert.Equal(oneD[k], manyD[k]); }, $"{name}, double");
     }
 
 }

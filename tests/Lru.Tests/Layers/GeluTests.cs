@@ -1,21 +1,16 @@
 using Lru.Layers;
 using Lru.Tests.Support;
+using Xunit.Abstractions;
 
 namespace Lru.Tests.Layers;
 
-public class GeluTests
+public class GeluTests(ITestOutputHelper log)
 {
     [Theory]
     [InlineData(GeluApproximation.None)]
     [InlineData(GeluApproximation.Tanh)]
     public void Gradients_MatchFiniteDifferences(GeluApproximation approximation) =>
         GradientCheck.Layer(new Gelu<double>(5, approximation), batch: 2, length: 3, seed: 3, inputScale: 2);
-
-    [Theory]
-    [InlineData(GeluApproximation.None)]
-    [InlineData(GeluApproximation.Tanh)]
-    public void Float_AgreesWithDouble(GeluApproximation approximation) =>
-        GradientCheck.FloatMatchesDouble(new Gelu<float>(7, approximation), new Gelu<double>(7, approximation), batch: 3, length: 5, seed: 4);
 
     /// <summary>
     /// Reference values x·Φ(x) and the tanh form, evaluated with 40 digits. The tolerance is the conditioning of
@@ -80,124 +75,394 @@ public class GeluTests
         Assert.Equal(0.5, Gelu<double>.Derivative(0, tanh: true), 15);
     }
 
-    [Fact]
-    public void LargeInputs_SplitIntoBlocks_GiveElementwiseResults()
+    // ---------------------------------------------------------------- against independent references
+    //
+    // Every test below compares with values that do not come from Gelu<T>.Value, Gelu<T>.Derivative, ErrorFunction or
+    // GeluKernels: the 60-digit table GeluReference (Fixtures/make_gelu_reference.py, mpmath), MathNet.Numerics' erfc,
+    // and the tanh form written here as x·σ(2u) with Math.Exp. The scalar formulas, which the layer runs on machines
+    // without AVX-512F, are checked on every machine; the AVX-512 kernels are checked where the machine has them, and
+    // those tests are reported as skipped, with the reason, elsewhere. The layer tests run whichever path the machine
+    // uses, with that path's tolerance, and say which one ran.
+
+    private const double SqrtHalf = 0.70710678118654752440, InvSqrtTwoPi = 0.39894228040143267794;
+    private const double SqrtTwoOverPi = 0.79788456080286535588, TanhCubic = 0.044715;
+
+    /// <summary>
+    /// MathNet's relative error in erfc(z), bounded from a measurement against 40-digit mpmath values at 40,001 points of
+    /// [−8, 12]: at most 1.3e-16 for z &lt; 0, 4.7e-16 below 2, 2.0e-15 below 5, 3.7e-15 below 8, 1.4e-14 below 12.
+    /// </summary>
+    private static double MathNetErfcError(double z) =>
+        z < 0 ? 2e-16 : z < 2 ? 6e-16 : z < 5 ? 2.5e-15 : z < 8 ? 5e-15 : 2e-14;
+
+    /// <summary>
+    /// The exact form from MathNet's erfc: x·½·erfc(−x/√2) and GELU′ = ½·erfc(−x/√2) + x·φ(x), with an error bound
+    /// for each: MathNet's relative error in erfc, plus the conditioning of erfc in the negative tail with respect to
+    /// the rounding of x/√2 (relative 2z·δz ≈ x²·2⁻⁵³, twice: the product and the constant 1/√2; the rounding of x²/2 in
+    /// φ costs less), plus three roundings of the products and the sum, applied to the terms of GELU′, which cancel
+    /// near its zero (x ≈ −0.75).
+    /// </summary>
+    private static (double Value, double Derivative, double ValueError, double DerivativeError) ExactByMathNet(double x)
     {
-        // More than one block of 4096 elements, so the parallel path runs; every element must equal the scalar formula.
-        const int batch = 3, length = 701, h = 5;
-        var layer = new Gelu<float>(h);
-        float[] x = Compare.Cast<float>(Compare.Random(batch * length * h, 9, scale: 3));
-        float[] y = new float[x.Length], gx = new float[x.Length], gy = Compare.Cast<float>(Compare.Random(x.Length, 10));
-        layer.Forward(x, y, batch, length);
-        layer.Backward(gy, gx, batch, length);
-        for (int i = 0; i < x.Length; i++)
-        {
-            Assert.Equal((float)Gelu<double>.Value(x[i], tanh: false), y[i]);
-            Assert.Equal((float)(gy[i] * Gelu<double>.Derivative(x[i], tanh: false)), gx[i]);
-        }
+        double erfc = MathNet.Numerics.SpecialFunctions.Erfc(-x * SqrtHalf), gauss = x * InvSqrtTwoPi * Math.Exp(-0.5 * x * x);
+        double e = MathNetErfcError(-x * SqrtHalf) + 2.2e-16 * x * x + 3.3e-16;
+        double value = 0.5 * x * erfc, derivative = 0.5 * erfc + gauss;
+        return (value, derivative, e * Math.Abs(value), e * (0.5 * erfc + Math.Abs(gauss)));
     }
 
     /// <summary>
-    /// The AVX-512 erfc against the scalar <see cref="ErrorFunction"/> on a dense grid over [−6, 27.3] (every z where
-    /// erfc is a normal double; the reference itself is within 7e-16 of the true values there), with the ends, ±0
-    /// and NaN. Measured worst relative difference: 9.1e-16.
+    /// The tanh form as x·σ(2u) with σ(v) = 1/(1 + e^−v), and its derivative σ + 2x·σ·(1 − σ)·u′, with (1 − σ) from
+    /// e^{2u}, so neither tail cancels; error bounds of 2e-15 of the value and of the derivative's terms (a few roundings
+    /// of exp and the products; the rounding of u is the same as in the library's formulas, so it is not counted here).
     /// </summary>
-    [Fact]
-    public void VectorErfc_AgreesWithTheScalarReference_OnADenseGrid()
+    private static (double Value, double Derivative, double ValueError, double DerivativeError) TanhBySigmoid(double x)
     {
-        if (!GeluKernels.IsSupported) return; // the kernels need AVX-512F; elsewhere the layer uses the scalar reference
-        const int n = 400_001;
-        double[] z = new double[n], result = new double[n];
-        for (int i = 0; i < n; i++) z[i] = -6 + 33.3 * i / (n - 1);
-        GeluKernels.Erfc(z, result);
-        double worst = 0;
+        double u = SqrtTwoOverPi * (x + TanhCubic * x * x * x);
+        double sigma = 1 / (1 + Math.Exp(-2 * u)), complement = 1 / (1 + Math.Exp(2 * u));
+        double slope = 2 * x * sigma * complement * SqrtTwoOverPi * (1 + 3 * TanhCubic * x * x);
+        double value = x * sigma, derivative = sigma + slope;
+        return (value, derivative, 2e-15 * Math.Abs(value), 2e-15 * (sigma + Math.Abs(slope)));
+    }
+
+    /// <summary>The reference of the form: MathNet for the exact form, the sigmoid form for the tanh form.</summary>
+    private static (double Value, double Derivative, double ValueError, double DerivativeError) Reference(bool tanh, double x) =>
+        tanh ? TanhBySigmoid(x) : ExactByMathNet(x);
+
+    /// <summary>
+    /// u = √(2/π)(x + 0.044715x³). Evaluated in double, u carries up to about five roundings (three products, the
+    /// constants), δu ≲ 5.5e-16·|u|, and the tanh form's value x·σ(2u) moves by 2δu relative in the negative tail: the
+    /// tolerances allow 1e-15·|u| for it (4e-13 at x = −22).
+    /// </summary>
+    private static double U(double x) => SqrtTwoOverPi * (x + TanhCubic * x * x * x);
+
+    /// <summary>
+    /// Relative and absolute tolerances of a GELU path, for the value and the derivative at x. <c>Kernel</c>: the AVX-512
+    /// kernels (documented accuracy: exact form 3.9e-16 for the value, 1.6e-15 for the derivative away from its zero;
+    /// tanh form 2e-15 growing with |u| from the rounding of u). <c>Scalar</c>: Gelu.Value/Derivative, whose exact form
+    /// rounds x/√2 (relative 2.2e-16·x² in the negative tail, see <see cref="ExactByMathNet"/>) and whose tanh form
+    /// computes 1 + tanh u, which cancels for x below about −5 (absolute error about 2⁻⁵³ of the terms, so the
+    /// value's is 2⁻⁵³·|x|/2). Both paths compute the tanh form's exponential or tanh in double, which overflows or
+    /// saturates for −2u above 709.8 (x below about −21.1): σ and the value are then 0 where the true value is a
+    /// subnormal double of at most 2e-307, hence the absolute 1e-306.
+    /// </summary>
+    private static (double Rel, double Abs, double DerivRel, double DerivAbs) PathTolerance(bool kernel, bool tanh, double x)
+    {
+        double uTerm = 1e-15 * Math.Abs(U(x));
+        if (kernel)
+            return tanh ? (2e-15 + uTerm, 1e-306, 2e-15 + uTerm, 1e-16) : (1e-15, 1e-320, 2e-15, 1e-16);
+        if (!tanh) return (1e-15 + 2.2e-16 * x * x, 1e-320, 2e-15 + 2.2e-16 * x * x, 1e-16);
+        // 1 + tanh u and 1 − tanh² u each carry an absolute error of about 2⁻⁵³; u′·x grows like 0.107·|x|³.
+        double slope = Math.Abs(x) * SqrtTwoOverPi * (1 + 3 * TanhCubic * x * x);
+        return (2e-15 + uTerm, 1e-306 + 3e-16 * Math.Abs(x), 2e-15 + uTerm, 3e-16 * (1 + slope));
+    }
+
+    /// <summary>Collects |actual − reference| / (rel·|reference| + abs) over many points; fails naming the worst point.</summary>
+    private sealed class Worst(string what)
+    {
+        private double _ratio = -1;
+        private string _where = "";
+        private int _count;
+
+        public void Add(double x, double actual, double reference, double rel, double abs)
+        {
+            _count++;
+            double bound = rel * Math.Abs(reference) + abs;
+            // A NaN or infinity on either side fails unless both are the same.
+            double ratio = double.IsFinite(actual) && double.IsFinite(reference) ? Math.Abs(actual - reference) / bound
+                : actual.Equals(reference) ? 0 : double.PositiveInfinity;
+            if (ratio > _ratio)
+            {
+                _ratio = ratio;
+                double relative = reference == 0 ? double.NaN : Math.Abs(actual - reference) / Math.Abs(reference);
+                _where = $"x = {x:R}: {actual:R}, reference {reference:R} (relative {relative:E2}, tolerance {rel:E2} relative + {abs:E2})";
+            }
+        }
+
+        /// <summary>Asserts that every point was within its tolerance; returns a line for the log.</summary>
+        public string Check()
+        {
+            Assert.True(_count > 0, $"{what}: no points");
+            Assert.True(_ratio <= 1, $"{what}: {_count} points, worst {_ratio:F2}× its tolerance at {_where}");
+            return $"{what}: {_count} points, worst {_ratio:F3}× the tolerance, at {_where}";
+        }
+    }
+
+    /// <summary>Half the spacing of floats at |v| (the spacing above the float nearest to |v|).</summary>
+    private static double HalfFloatUlp(double v)
+    {
+        float f = (float)Math.Abs(v);
+        return float.IsInfinity(f) ? double.PositiveInfinity : 0.5 * ((double)MathF.BitIncrement(f) - f);
+    }
+
+    /// <summary>A dense grid over [from, to] at non-round points.</summary>
+    private static double[] Grid(double from, double to, int count) =>
+        Enumerable.Range(0, count).Select(i => from + (to - from) * (i + 0.3183) / count).ToArray();
+
+    private static (double[] Value, double[] Derivative) TableFor(bool tanh) =>
+        tanh ? (GeluReference.Tanh, GeluReference.TanhDerivative) : (GeluReference.Exact, GeluReference.ExactDerivative);
+
+    /// <summary>The table itself is what it claims: it agrees with MathNet and the sigmoid form where those are accurate.</summary>
+    [Fact]
+    public void ReferenceTable_AgreesWithMathNet_AndTheSigmoidForm()
+    {
+        Assert.Equal(GeluReference.X.Length, GeluReference.Exact.Length);
+        Assert.Equal(GeluReference.X.Length, GeluReference.ExactDerivative.Length);
+        Assert.Equal(GeluReference.X.Length, GeluReference.Tanh.Length);
+        Assert.Equal(GeluReference.X.Length, GeluReference.TanhDerivative.Length);
+        Assert.Equal(GeluReference.Z.Length, GeluReference.Erfc.Length);
+        var exact = new Worst("table vs MathNet, exact form");
+        var tanh = new Worst("table vs sigmoid form, tanh form");
+        foreach (double x in GeluReference.X.Where(x => x >= -11))
+        {
+            int i = Array.IndexOf(GeluReference.X, x);
+            var r = ExactByMathNet(x);
+            exact.Add(x, r.Value, GeluReference.Exact[i], 0, r.ValueError + 1e-320);
+            exact.Add(x, r.Derivative, GeluReference.ExactDerivative[i], 0, r.DerivativeError + 1e-320);
+            // The sigmoid form rounds u as the library does; the table does not, so the conditioning in u counts.
+            var t = TanhBySigmoid(x);
+            double uTerm = 1e-15 * Math.Abs(U(x));
+            tanh.Add(x, t.Value, GeluReference.Tanh[i], uTerm, t.ValueError + 1e-306);
+            tanh.Add(x, t.Derivative, GeluReference.TanhDerivative[i], uTerm, t.DerivativeError + 1e-320);
+        }
+        log.WriteLine(exact.Check());
+        log.WriteLine(tanh.Check());
+    }
+
+    /// <summary>
+    /// The scalar formulas (the layer's path without AVX-512F) on every machine: against the 60-digit table over
+    /// [−40, 40], and against MathNet (exact form, |x| ≤ 11, where MathNet's erfc is accurate) or the sigmoid form (tanh
+    /// form) on a dense grid.
+    /// </summary>
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void ScalarFormulas_MatchTheTable_AndADenseGrid(GeluApproximation approximation)
+    {
+        bool tanh = approximation == GeluApproximation.Tanh;
+        var (values, derivatives) = TableFor(tanh);
+        var table = new Worst($"scalar {approximation} vs the 60-digit table");
+        for (int i = 0; i < GeluReference.X.Length; i++)
+        {
+            double x = GeluReference.X[i];
+            var t = PathTolerance(kernel: false, tanh, x);
+            table.Add(x, Gelu<double>.Value(x, tanh), values[i], t.Rel, t.Abs);
+            table.Add(x, Gelu<double>.Derivative(x, tanh), derivatives[i], t.DerivRel, t.DerivAbs);
+        }
+        log.WriteLine(table.Check());
+
+        var dense = new Worst($"scalar {approximation} vs {(tanh ? "the sigmoid form" : "MathNet")} on a dense grid");
+        foreach (double x in Grid(tanh ? -40 : -11, tanh ? 40 : 11, 80_001))
+        {
+            var t = PathTolerance(kernel: false, tanh, x);
+            var r = Reference(tanh, x);
+            dense.Add(x, Gelu<double>.Value(x, tanh), r.Value, t.Rel, t.Abs + r.ValueError);
+            dense.Add(x, Gelu<double>.Derivative(x, tanh), r.Derivative, t.DerivRel, t.DerivAbs + r.DerivativeError);
+        }
+        log.WriteLine(dense.Check());
+    }
+
+    /// <summary>
+    /// The AVX-512 kernels, called directly in double (so the check does not depend on which path the layer takes):
+    /// against the 60-digit table over [−40, 40] with their documented accuracy, and against MathNet or the sigmoid form on
+    /// a dense grid. Float kernels are covered by the float layer tests below.
+    /// </summary>
+    [Avx512Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public unsafe void Kernels_MatchTheTable_AndADenseGrid(GeluApproximation approximation)
+    {
+        bool tanh = approximation == GeluApproximation.Tanh;
+        var (values, derivatives) = TableFor(tanh);
+        double[] Run(double[] x, bool derivative)
+        {
+            double[] result = new double[x.Length], ones = Enumerable.Repeat(1.0, x.Length).ToArray();
+            fixed (double* px = x, pr = result, pg = ones)
+            {
+                if (derivative) GeluKernels.Backward(px, pg, pr, x.Length, tanh);
+                else GeluKernels.Forward(px, pr, null, x.Length, tanh);
+            }
+            return result;
+        }
+
+        var table = new Worst($"AVX-512 {approximation} vs the 60-digit table");
+        double[] y = Run(GeluReference.X, false), d = Run(GeluReference.X, true);
+        for (int i = 0; i < y.Length; i++)
+        {
+            double x = GeluReference.X[i];
+            var t = PathTolerance(kernel: true, tanh, x);
+            table.Add(x, y[i], values[i], t.Rel, t.Abs);
+            table.Add(x, d[i], derivatives[i], t.DerivRel, t.DerivAbs);
+        }
+        log.WriteLine(table.Check());
+
+        double[] grid = Grid(tanh ? -40 : -11, tanh ? 40 : 11, 80_001);
+        var dense = new Worst($"AVX-512 {approximation} vs {(tanh ? "the sigmoid form" : "MathNet")} on a dense grid");
+        double[] gy = Run(grid, false), gd = Run(grid, true);
+        for (int i = 0; i < grid.Length; i++)
+        {
+            double x = grid[i];
+            var t = PathTolerance(kernel: true, tanh, x);
+            var r = Reference(tanh, x);
+            dense.Add(x, gy[i], r.Value, t.Rel, t.Abs + r.ValueError);
+            dense.Add(x, gd[i], r.Derivative, t.DerivRel, t.DerivAbs + r.DerivativeError);
+        }
+        log.WriteLine(dense.Check());
+    }
+
+    /// <summary>
+    /// The double layer, on whichever path this machine runs (said in the log), against the table and a dense grid,
+    /// with that path's tolerance; the backward with ∂y = 1 gives GELU′.
+    /// </summary>
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void Layer_Double_MatchesTheTable_AndADenseGrid(GeluApproximation approximation)
+    {
+        bool tanh = approximation == GeluApproximation.Tanh, kernel = GeluKernels.IsSupported;
+        log.WriteLine(kernel ? "this machine has AVX-512F: the layer runs the vector kernels" : "no AVX-512F: the layer runs the scalar formulas");
+        (double[] Y, double[] D) Run(double[] x)
+        {
+            var layer = new Gelu<double>(1, approximation);
+            double[] y = new double[x.Length], gx = new double[x.Length];
+            layer.Forward(x, y, x.Length, 1);
+            layer.Backward(Enumerable.Repeat(1.0, x.Length).ToArray(), gx, x.Length, 1);
+            return (y, gx);
+        }
+
+        var (values, derivatives) = TableFor(tanh);
+        var table = new Worst($"layer {approximation} vs the 60-digit table");
+        var (ty, td) = Run(GeluReference.X);
+        for (int i = 0; i < ty.Length; i++)
+        {
+            double x = GeluReference.X[i];
+            var t = PathTolerance(kernel, tanh, x);
+            table.Add(x, ty[i], values[i], t.Rel, t.Abs);
+            table.Add(x, td[i], derivatives[i], t.DerivRel, t.DerivAbs);
+        }
+        log.WriteLine(table.Check());
+
+        double[] grid = Grid(tanh ? -40 : -11, tanh ? 40 : 11, 160_001);
+        var dense = new Worst($"layer {approximation} vs {(tanh ? "the sigmoid form" : "MathNet")} on a dense grid");
+        var (gy, gd) = Run(grid);
+        for (int i = 0; i < grid.Length; i++)
+        {
+            double x = grid[i];
+            var t = PathTolerance(kernel, tanh, x);
+            var r = Reference(tanh, x);
+            dense.Add(x, gy[i], r.Value, t.Rel, t.Abs + r.ValueError);
+            dense.Add(x, gd[i], r.Derivative, t.DerivRel, t.DerivAbs + r.DerivativeError);
+        }
+        log.WriteLine(dense.Check());
+    }
+
+    /// <summary>
+    /// The float layer computes in double and rounds once, so every value and ∂x = ∂y·GELU′(x) is within half a float
+    /// ulp of the true value, plus the double path's own error, plus the reference's: checked on a dense grid over
+    /// [−15, 15] (49 blocks, so the parallel split runs too) with random float ∂y. The special values follow the
+    /// formulas: ±0 gives ±0 with GELU′(±0) = ½, NaN gives NaN, +∞ gives +∞ and −∞ gives NaN (−∞·0), as documented.
+    /// </summary>
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void Layer_Float_IsWithinHalfAnUlpOfTheReference_OnADenseGrid_AndAtTheEnds(GeluApproximation approximation)
+    {
+        bool tanh = approximation == GeluApproximation.Tanh, kernel = GeluKernels.IsSupported;
+        const int n = 200_000;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = -15f + 30f * (i + 0.3183f) / n;
+        float[] gy = Compare.Cast<float>(Compare.Random(n, 17));
+        var layer = new Gelu<float>(1, approximation);
+        float[] y = new float[n], gx = new float[n];
+        layer.Forward(x, y, n, 1);
+        layer.Backward(gy, gx, n, 1);
+        var worst = new Worst($"float layer {approximation} ({(kernel ? "AVX-512" : "scalar")}) vs {(tanh ? "the sigmoid form" : "MathNet")}");
         for (int i = 0; i < n; i++)
         {
-            double reference = ErrorFunction.Erfc(z[i]);
-            if (reference < 2.3e-308) continue; // subnormal results carry only their absolute accuracy
-            worst = Math.Max(worst, Math.Abs(result[i] - reference) / reference);
+            var t = PathTolerance(kernel, tanh, x[i]);
+            var r = Reference(tanh, x[i]);
+            worst.Add(x[i], y[i], r.Value, t.Rel, t.Abs + r.ValueError + HalfFloatUlp(r.Value));
+            double g = gy[i] * r.Derivative;
+            worst.Add(x[i], gx[i], g, t.DerivRel, Math.Abs(gy[i]) * (t.DerivAbs + r.DerivativeError) + HalfFloatUlp(g));
         }
-        Assert.True(worst <= 1.5e-15, $"worst relative difference {worst:E2}");
+        log.WriteLine(worst.Check());
+
+        float[] ends = [0f, -0f, float.NaN, float.PositiveInfinity, float.NegativeInfinity, 1e-40f, -20f];
+        float[] ey = new float[ends.Length], eg = new float[ends.Length];
+        var endLayer = new Gelu<float>(ends.Length, approximation);
+        endLayer.Forward(ends, ey, 1, 1);
+        endLayer.Backward(Enumerable.Repeat(1f, ends.Length).ToArray(), eg, 1, 1);
+        Assert.Equal(0f, ey[0]);
+        Assert.False(float.IsNegative(ey[0]), "GELU(+0) is +0");
+        Assert.True(ey[1] == 0 && float.IsNegative(ey[1]), $"GELU(−0) is −0, got {ey[1]:R}");
+        Assert.Equal(0.5f, eg[0]);
+        Assert.Equal(0.5f, eg[1]);
+        Assert.True(float.IsNaN(ey[2]) && float.IsNaN(eg[2]), "NaN in gives NaN out");
+        Assert.Equal(float.PositiveInfinity, ey[3]);
+        Assert.True(float.IsNaN(ey[4]), $"GELU(−∞) is NaN (−∞·0), got {ey[4]:R}");
+        Assert.Equal(5e-41f, ey[5]); // x/2 for tiny x, a float subnormal
+        Assert.Equal(0.5f, eg[5]);
+        Assert.True(ey[6] == 0 && float.IsNegative(ey[6]), $"GELU(−20) underflows to −0 in float, got {ey[6]:R}");
+    }
+
+    /// <summary>
+    /// The AVX-512 erfc (used by the exact form) against MathNet on a dense grid over [−6, 5.5], where MathNet is accurate
+    /// to 2e-15, and against the 60-digit erfc table from −6 up to 27.2, where erfc underflows (subnormal results are
+    /// compared absolutely); with the ends, ±0 and NaN.
+    /// </summary>
+    [Avx512Fact]
+    public void VectorErfc_MatchesMathNet_AndTheTable()
+    {
+        const int n = 400_001;
+        double[] z = Grid(-6, 5.5, n), result = new double[n];
+        GeluKernels.Erfc(z, result);
+        var dense = new Worst("AVX-512 erfc vs MathNet");
+        for (int i = 0; i < n; i++)
+            dense.Add(z[i], result[i], MathNet.Numerics.SpecialFunctions.Erfc(z[i]), 1e-15 + MathNetErfcError(z[i]), 0);
+        log.WriteLine(dense.Check());
+
+        double[] tableResult = new double[GeluReference.Z.Length];
+        GeluKernels.Erfc(GeluReference.Z, tableResult);
+        var table = new Worst("AVX-512 erfc vs the 60-digit table");
+        for (int i = 0; i < tableResult.Length; i++)
+            table.Add(GeluReference.Z[i], tableResult[i], GeluReference.Erfc[i], 1.5e-15, 1e-322);
+        log.WriteLine(table.Check());
+
         double[] ends = [0.0, -0.0, 28, 1e300, double.PositiveInfinity, -30, double.NegativeInfinity, double.NaN], endResults = new double[ends.Length];
         GeluKernels.Erfc(ends, endResults);
         Assert.Equal([1, 1, 0, 0, 0, 2, 2], endResults[..7]);
         Assert.True(double.IsNaN(endResults[7]));
     }
 
-    /// <summary>
-    /// GELU and GELU′ of the layer (vector kernels where supported) against double-precision scalar formulas on a
-    /// dense grid over [−40, 40]: relative 2e-15, plus 1e-15 absolute for the derivative near its zero (x ≈ −0.75).
-    /// Exact form: against <see cref="Gelu{T}.Value"/> and <see cref="Gelu{T}.Derivative"/>, whose negative tail has
-    /// the conditioning (about 1.5e-16·x²) of rounding x/√2 (the kernel uses x²/2 exactly); subnormal results are compared
-    /// absolutely. Tanh form: against <c>x·σ(2u)</c> with <c>σ(v) = 1/(1 + exp(−v))</c>, because the scalar
-    /// <c>1 + tanh(u)</c> cancels completely below x ≈ −5; where it does not cancel much (x ≥ −3) against the
-    /// scalar formula as well (without AVX-512 the layer runs the scalar formulas, so only that comparison applies).
-    /// </summary>
-    [Theory]
-    [InlineData(GeluApproximation.None)]
-    [InlineData(GeluApproximation.Tanh)]
-    public void Double_AgreesWithTheScalarFormulas_OnADenseGrid(GeluApproximation approximation)
+    /// <summary>The scalar erfc (the exact form's, on every machine) against the 60-digit erfc table, tail included.</summary>
+    [Fact]
+    public void ScalarErfc_MatchesTheTable()
     {
-        bool tanh = approximation == GeluApproximation.Tanh;
-        const int n = 160_001;
-        double[] x = new double[n];
-        for (int i = 0; i < n; i++) x[i] = -40 + 80.0 * i / (n - 1) + 1e-9;
-        var layer = new Gelu<double>(1, approximation);
-        double[] y = new double[n], gx = new double[n];
-        layer.Forward(x, y, n, 1);
-        layer.Backward(Enumerable.Repeat(1.0, n).ToArray(), gx, n, 1);
-        for (int i = 0; i < n; i++)
-        {
-            double v = Gelu<double>.Value(x[i], tanh), d = Gelu<double>.Derivative(x[i], tanh);
-            double tolerance = 2e-15;
-            if (tanh)
-            {
-                if (x[i] >= -3)
-                {
-                    // The scalar form loses 1e-16/σ relative to the cancellation in 1 + tanh(u) = 2σ.
-                    double scalarTolerance = 2e-15 + 3e-16 * x[i] / v;
-                    Assert.True(Math.Abs(y[i] - v) <= scalarTolerance * Math.Abs(v), $"GELU({x[i]:R}) = {y[i]:R}, scalar tanh form {v:R}");
-                    Assert.True(Math.Abs(gx[i] - d) <= scalarTolerance * Math.Abs(d) + 1e-15, $"GELU'({x[i]:R}) = {gx[i]:R}, scalar tanh form {d:R}");
-                }
-                if (!GeluKernels.IsSupported) continue; // without AVX-512 the layer is the scalar formula itself
-                double u = 0.79788456080286535588 * (x[i] + 0.044715 * x[i] * x[i] * x[i]);
-                double sigma = 1 / (1 + Math.Exp(-2 * u)), complement = 1 / (1 + Math.Exp(2 * u));
-                v = x[i] * sigma;
-                d = sigma + 2 * x[i] * sigma * complement * 0.79788456080286535588 * (1 + 3 * 0.044715 * x[i] * x[i]);
-                tolerance = 2e-15 + 4e-16 * Math.Abs(u); // u itself is rounded
-            }
-            else
-            {
-                tolerance += 2e-16 * x[i] * x[i];
-            }
-            Assert.True(Math.Abs(y[i] - v) <= tolerance * Math.Abs(v) + 1e-320, $"GELU({x[i]:R}) = {y[i]:R}, reference {v:R}");
-            Assert.True(Math.Abs(gx[i] - d) <= tolerance * Math.Abs(d) + 1e-15, $"GELU'({x[i]:R}) = {gx[i]:R}, reference {d:R}");
-        }
+        var table = new Worst("scalar erfc vs the 60-digit table");
+        for (int i = 0; i < GeluReference.Z.Length; i++)
+            table.Add(GeluReference.Z[i], ErrorFunction.Erfc(GeluReference.Z[i]), GeluReference.Erfc[i], 1e-15, 1e-322);
+        log.WriteLine(table.Check());
     }
 
-    /// <summary>
-    /// Float exact GELU is computed in double and rounded once, so on a dense grid every value and derivative equals
-    /// the scalar double formula rounded to float (no mismatch in 2·10⁶ points when measured); ±0, ±∞ and NaN
-    /// behave as in the scalar formula (NaN in gives NaN out; GELU(−∞) is NaN there too, as −∞·0).
-    /// </summary>
     [Fact]
-    public void Float_ExactForm_IsTheRoundedDoubleFormula_OnADenseGrid_AndAtTheEnds()
+    public void LargeInputs_SplitIntoBlocks_AreEachWithinHalfAnUlpOfTheReference()
     {
-        const int n = 200_000;
-        float[] x = new float[n + 7];
-        for (int i = 0; i < n; i++) x[i] = -15f + 30f * i / n;
-        float[] ends = [0f, -0f, float.NaN, float.PositiveInfinity, float.NegativeInfinity, 1e-40f, -20f];
-        ends.CopyTo(x, n);
-        var layer = new Gelu<float>(x.Length);
-        float[] y = new float[x.Length], gx = new float[x.Length], ones = Enumerable.Repeat(1f, x.Length).ToArray();
-        layer.Forward(x, y, 1, 1);
-        layer.Backward(ones, gx, 1, 1);
+        // More than one block of 4096 elements, so the parallel path runs; every element must be the reference rounded to float.
+        const int batch = 3, length = 701, h = 5;
+        bool kernel = GeluKernels.IsSupported;
+        var layer = new Gelu<float>(h);
+        float[] x = Compare.Cast<float>(Compare.Random(batch * length * h, 9, scale: 3));
+        float[] y = new float[x.Length], gx = new float[x.Length], gy = Compare.Cast<float>(Compare.Random(x.Length, 10));
+        layer.Forward(x, y, batch, length);
+        layer.Backward(gy, gx, batch, length);
+        var worst = new Worst("float layer in blocks vs MathNet");
         for (int i = 0; i < x.Length; i++)
         {
-            Assert.Equal((float)Gelu<double>.Value(x[i], tanh: false), y[i]);
-            Assert.Equal((float)Gelu<double>.Derivative(x[i], tanh: false), gx[i]);
+            var t = PathTolerance(kernel, tanh: false, x[i]);
+            var r = ExactByMathNet(x[i]);
+            worst.Add(x[i], y[i], r.Value, t.Rel, t.Abs + r.ValueError + HalfFloatUlp(r.Value));
+            double g = gy[i] * r.Derivative;
+            worst.Add(x[i], gx[i], g, t.DerivRel, Math.Abs(gy[i]) * (t.DerivAbs + r.DerivativeError) + HalfFloatUlp(g));
         }
-        Assert.True(float.IsNegative(y[n + 1]), "GELU(−0) keeps the sign");
+        log.WriteLine(worst.Check());
     }
 
     [Fact]
@@ -218,4 +483,26 @@ public class GeluTests
     [Fact]
     public void SteadyState_AllocatesNothing() =>
         GradientCheck.AllocatesNothingInSteadyState(new Gelu<float>(7), batch: 2, length: 3);
+}
+
+/// <summary>A fact that needs the AVX-512 GELU kernels: on a machine without AVX-512F it is reported as skipped, with the reason.</summary>
+public sealed class Avx512FactAttribute : FactAttribute
+{
+    /// <summary>Sets <see cref="FactAttribute.Skip"/> when <see cref="GeluKernels.IsSupported"/> is false.</summary>
+    public Avx512FactAttribute()
+    {
+        if (!GeluKernels.IsSupported) Skip = Avx512TheoryAttribute.Reason;
+    }
+}
+
+/// <summary>A theory that needs the AVX-512 GELU kernels: on a machine without AVX-512F it is reported as skipped, with the reason.</summary>
+public sealed class Avx512TheoryAttribute : TheoryAttribute
+{
+    internal const string Reason = "needs AVX-512F, which this machine lacks: the layer runs the scalar formulas here, and the other GELU tests check them";
+
+    /// <summary>Sets <see cref="FactAttribute.Skip"/> when <see cref="GeluKernels.IsSupported"/> is false.</summary>
+    public Avx512TheoryAttribute()
+    {
+        if (!GeluKernels.IsSupported) Skip = Reason;
+    }
 }

@@ -1,4 +1,5 @@
 using Lru.Scans;
+using Lru.Tests.Support;
 
 namespace Lru.Tests.Scans;
 
@@ -27,7 +28,7 @@ public class TreeScanTests
     }
 
     /// <summary>Affine maps x ↦ a·x + b with a different a per step (a general time-varying linear recurrence).</summary>
-    private struct AffineOperator : IScanOperator
+    internal struct AffineOperator : IScanOperator
     {
         public double[] A, B;
         public void Combine(int earlier, int later, int laterSpan)
@@ -119,5 +120,36 @@ public class TreeScanTests
         var op = new SumOperator { Items = [] };
         Assert.Equal("length", Assert.Throws<ArgumentOutOfRangeException>(() => TreeScan.InclusiveScan(-1, ref op)).ParamName);
         Assert.Equal("threads", Assert.Throws<ArgumentOutOfRangeException>(() => TreeScan.InclusiveScan(0, ref op, 0)).ParamName);
+    }
+}
+
+/// <summary>The tree scan on one and on two threads (really two: <see cref="TwoThreads"/>), apart from other tests so the worker pool is free.</summary>
+[Collection(nameof(ThreadCountSetting))]
+public class TreeScanThreadCountTests
+{
+    [Fact]
+    public void LongAffineScan_IsBitIdentical_ForOneAndTwoThreads()
+    {
+        // 2^17 + 3 steps: the first levels have tens of thousands of combines, enough for the helper to take some.
+        const int length = (1 << 17) + 3;
+        (double[] A, double[] B) Make()
+        {
+            var rng = new Random(5);
+            return (Enumerable.Range(0, length).Select(_ => rng.NextDouble() * 1.8 - 0.9).ToArray(),
+                Enumerable.Range(0, length).Select(_ => rng.NextDouble() - 0.5).ToArray());
+        }
+        (double[] A, double[] B) Scan(int threads)
+        {
+            var (a, b) = Make();
+            var op = new TreeScanTests.AffineOperator { A = a, B = b };
+            TreeScan.InclusiveScan(length, ref op, threads);
+            return (a, b);
+        }
+        var one = Scan(1);
+        TwoThreads.Prove(() => Scan(2), two =>
+        {
+            Assert.Equal(one.B, two.B);
+            Assert.Equal(one.A, two.A);
+        }, "tree scan");
     }
 }

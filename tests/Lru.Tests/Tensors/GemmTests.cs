@@ -1,5 +1,6 @@
 using System.Numerics;
 using Lru.Tensors;
+using Lru.Tests.Support;
 
 namespace Lru.Tests.Tensors;
 
@@ -23,7 +24,7 @@ public class GemmTests
         return list.ToArray();
     }
 
-    private static T[] Random<T>(Random rng, int length) where T : unmanaged, IFloatingPointIeee754<T>
+    internal static T[] Random<T>(Random rng, int length) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var x = new T[length];
         for (int i = 0; i < x.Length; i++) x[i] = T.CreateTruncating(rng.NextDouble() * 2 - 1);
@@ -216,32 +217,6 @@ public class GemmTests
         Assert.Equal([58f, 64f, 139f, 154f], c);
     }
 
-    [Theory]
-    [InlineData(false, false)]
-    [InlineData(true, false)]
-    [InlineData(false, true)]
-    public void ResultIsBitIdenticalForAnyThreadCount(bool ta, bool tb)
-    {
-        var rng = new Random(99);
-        int m = 203, n = 150, k = 700; // > 64³, several row blocks and two k-blocks
-        float[] a = Random<float>(rng, m * k), b = Random<float>(rng, k * n);
-        float[] c0 = Random<float>(rng, m * n);
-        float[] c1 = (float[])c0.Clone(), c2 = (float[])c0.Clone(), c3 = (float[])c0.Clone();
-        Gemm.Multiply<float>(a, ta ? m : k, ta, b, tb ? k : n, tb, c1, n, m, n, k, 1.5f, 0.25f, threads: 1);
-        Gemm.Multiply<float>(a, ta ? m : k, ta, b, tb ? k : n, tb, c2, n, m, n, k, 1.5f, 0.25f, threads: 2);
-        Gemm.Multiply<float>(a, ta ? m : k, ta, b, tb ? k : n, tb, c3, n, m, n, k, 1.5f, 0.25f, threads: 3);
-        Assert.Equal(c1, c2);
-        Assert.Equal(c1, c3);
-
-        // Few rows: the split goes over column slivers instead.
-        int m2 = 10, n2 = 3000, k2 = 100;
-        float[] a2 = Random<float>(rng, m2 * k2), b2 = Random<float>(rng, k2 * n2);
-        float[] d1 = new float[m2 * n2], d2 = new float[m2 * n2];
-        Gemm.Multiply<float>(a2, b2, d1, m2, n2, k2, threads: 1);
-        Gemm.Multiply<float>(a2, b2, d2, m2, n2, k2, threads: 2);
-        Assert.Equal(d1, d2);
-    }
-
     [Fact]
     public void UnsupportedType_Throws()
     {
@@ -285,5 +260,43 @@ public class GemmTests
 
         ArgumentException msg = Assert.Throws<ArgumentException>(() => Gemm.Multiply<float>(a.AsSpan(0, 100), 10, false, b, 5, false, c, 5, 12, 5, 10, 1, 0));
         Assert.Contains("a has length 100 but op(A) 12×10 with lda 10 needs at least 120", msg.Message);
+    }
+}
+
+/// <summary>GEMM on one, two and three threads (really more than one: <see cref="TwoThreads"/>), apart from other tests so the worker pool is free.</summary>
+[Collection(nameof(ThreadCountSetting))]
+public class GemmThreadCountTests
+{
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void ResultIsBitIdenticalForAnyThreadCount(bool ta, bool tb)
+    {
+        var rng = new Random(99);
+        int m = 203, n = 150, k = 700; // > 64³, several row blocks and two k-blocks
+        float[] a = GemmTests.Random<float>(rng, m * k), b = GemmTests.Random<float>(rng, k * n);
+        float[] c0 = GemmTests.Random<float>(rng, m * n);
+        float[] Run(int threads)
+        {
+            float[] c = (float[])c0.Clone();
+            Gemm.Multiply<float>(a, ta ? m : k, ta, b, tb ? k : n, tb, c, n, m, n, k, 1.5f, 0.25f, threads: threads);
+            return c;
+        }
+        float[] c1 = Run(1);
+        TwoThreads.Prove(() => Run(2), c2 => Assert.Equal(c1, c2), "row blocks, 2 threads");
+        TwoThreads.Prove(() => Run(3), c3 => Assert.Equal(c1, c3), "row blocks, 3 threads");
+
+        // Few rows: the split goes over column slivers instead.
+        int m2 = 10, n2 = 3000, k2 = 100;
+        float[] a2 = GemmTests.Random<float>(rng, m2 * k2), b2 = GemmTests.Random<float>(rng, k2 * n2);
+        float[] d1 = new float[m2 * n2];
+        Gemm.Multiply<float>(a2, b2, d1, m2, n2, k2, threads: 1);
+        TwoThreads.Prove(() =>
+        {
+            float[] d2 = new float[m2 * n2];
+            Gemm.Multiply<float>(a2, b2, d2, m2, n2, k2, threads: 2);
+            return d2;
+        }, d2 => Assert.Equal(d1, d2), "column slivers, 2 threads");
     }
 }

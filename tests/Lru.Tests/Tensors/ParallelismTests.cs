@@ -1,11 +1,12 @@
 using Lru.Tensors;
+using Lru.Tests.Support;
 
 namespace Lru.Tests.Tensors;
 
 /// <summary>
 /// <see cref="Parallelism.For"/> on the allocation-free <see cref="WorkerPool"/>: every index runs exactly once,
-/// exceptions reach the caller and leave the pool usable, nested and concurrent loops complete (running inline),
-/// and a loop on two threads allocates nothing on the calling thread.
+/// exceptions reach the caller and leave the pool usable, nested and concurrent loops complete (running inline).
+/// Tests that need the pool's helper threads are in <see cref="WorkerPoolHelperTests"/>.
 /// </summary>
 public class ParallelismTests
 {
@@ -102,6 +103,82 @@ public class ParallelismTests
         });
         Assert.All(results, counts => Assert.All(counts, c => Assert.Equal(20, c)));
     }
+}
+
+/// <summary>
+/// Loops that must really run on two threads: the helper-item counter that proves it, and a loop on two threads that
+/// allocates nothing on the calling thread. Apart from other tests, so that the pool is free.
+/// </summary>
+[Collection(nameof(ThreadCountSetting))]
+public class WorkerPoolHelperTests
+{
+    private unsafe struct CountEach : IIndexedWork
+    {
+        public int* Counts;
+        public void Run(int index) => Interlocked.Increment(ref Counts[index]);
+    }
+
+    /// <summary>Records which thread ran each item, after spinning ~0.2 ms so that a helper has time to wake and take some.</summary>
+    private unsafe struct RecordThread : IIndexedWork
+    {
+        public int* Threads;
+
+        public void Run(int index)
+        {
+            long end = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 5000;
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < end) Thread.SpinWait(10);
+            Threads[index] = Environment.CurrentManagedThreadId;
+        }
+    }
+
+    private static unsafe int[] RunRecording(int count, int threads)
+    {
+        var ids = new int[count];
+        fixed (int* p = ids)
+        {
+            var body = new RecordThread { Threads = p };
+            Parallelism.For(count, threads, ref body);
+        }
+        return ids;
+    }
+
+    [Fact]
+    public void ItemsRunByHelpers_CountsExactlyTheItemsOfThisThreadsLoops_ThatOtherThreadsRan()
+    {
+        int caller = Environment.CurrentManagedThreadId;
+        // Exact on every attempt; repeated (see TwoThreads) until a helper took part.
+        TwoThreads.Prove(() =>
+        {
+            long before = WorkerPool.ItemsRunByHelpers;
+            int[] ids = RunRecording(64, 2);
+            return (Counted: WorkerPool.ItemsRunByHelpers - before, Ids: ids);
+        }, r =>
+        {
+            Assert.Equal(r.Ids.Count(id => id != caller), r.Counted);
+            Assert.True(r.Ids.Distinct().Count() <= 2, "threads = 2: the caller and at most one helper");
+        }, "64 items of 0.2 ms");
+
+        // One thread: nothing for helpers.
+        long start = WorkerPool.ItemsRunByHelpers;
+        Assert.All(RunRecording(16, 1), id => Assert.Equal(caller, id));
+        Assert.Equal(start, WorkerPool.ItemsRunByHelpers);
+
+        // A loop started on another thread is counted on that thread, not on this one.
+        long counted = -1, elsewhere = -2;
+        var other = new Thread(() =>
+        {
+            long before = WorkerPool.ItemsRunByHelpers;
+            int self = Environment.CurrentManagedThreadId;
+            int[] ids = RunRecording(64, 2);
+            counted = WorkerPool.ItemsRunByHelpers - before;
+            elsewhere = ids.Count(id => id != self);
+        });
+        start = WorkerPool.ItemsRunByHelpers;
+        other.Start();
+        other.Join();
+        Assert.Equal(start, WorkerPool.ItemsRunByHelpers);
+        Assert.Equal(elsewhere, counted);
+    }
 
     [Fact]
     public unsafe void ALoopOnTwoThreads_AllocatesNothing_OnTheCallingThread()
@@ -111,9 +188,17 @@ public class ParallelismTests
         {
             var body = new CountEach { Counts = p };
             Parallelism.For(counts.Length, 2, ref body); // warm-up: JIT, the cached job
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int repeat = 0; repeat < 100; repeat++) Parallelism.For(counts.Length, 2, ref body);
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            // Repeated (as in TwoThreads, which cannot capture the pinned pointer) until a helper took part.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            for (int attempt = 1; ; attempt++)
+            {
+                long helped = WorkerPool.ItemsRunByHelpers;
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int repeat = 0; repeat < 100; repeat++) Parallelism.For(counts.Length, 2, ref body);
+                Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+                if (WorkerPool.ItemsRunByHelpers > helped) break;
+                Assert.True(clock.Elapsed < TwoThreads.Patience, $"in {attempt} attempts of 100 loops no item ran on a helper, so the loops were not on two threads");
+            }
         }
     }
 }
