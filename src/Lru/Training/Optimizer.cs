@@ -151,7 +151,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>
     /// Updates every parameter in place from its <see cref="Parameter{T}.Gradient"/>, with its group's learning
     /// rate times the schedule's factor at <see cref="StepCount"/> and its group's weight decay; then calls
-    /// <see cref="Parameter{T}.MarkModified"/> on every parameter and increments <see cref="StepCount"/>.
+    /// increments every parameter's <see cref="Parameter{T}.Version"/> (so derived weights are rebuilt) and <see cref="StepCount"/>.
     /// Gradients are left unchanged (see <see cref="ZeroGradients"/>). Allocates nothing.
     /// </summary>
     /// <exception cref="InvalidOperationException">The schedule returned a negative or non-finite factor, or another call on this optimiser runs on another thread.</exception>
@@ -257,7 +257,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>
-    /// Updates one parameter in place (without calling <see cref="Parameter{T}.MarkModified"/>). Must not allocate.
+    /// Updates one parameter in place, through <see cref="ValuesOf"/> (the base class then increments its <see cref="Parameter{T}.Version"/>). Must not allocate.
     /// </summary>
     /// <param name="index">The parameter's position in <see cref="Parameters"/>.</param>
     /// <param name="parameter">The parameter; its gradient is allocated.</param>
