@@ -47,6 +47,20 @@ internal static class Guard
         return ((int)lengths[0], (int)lengths[1]);
     }
 
+    /// <summary>Checks that a tensor's lengths are exactly <paramref name="expected"/>; allocates nothing unless it throws.</summary>
+    /// <param name="actual">The tensor's lengths.</param>
+    /// <param name="paramName">The argument's name.</param>
+    /// <param name="dimNames">The dimensions' names, for example "batch, 2N".</param>
+    /// <param name="expected">The lengths required.</param>
+    public static void TensorShape(ReadOnlySpan<nint> actual, string paramName, string dimNames, params ReadOnlySpan<long> expected)
+    {
+        bool same = actual.Length == expected.Length;
+        for (int d = 0; same && d < expected.Length; d++) same = actual[d] == expected[d];
+        if (!same)
+            throw new ArgumentException(
+                $"{paramName} has shape ({string.Join(", ", actual.ToArray())}) but ({dimNames}) = ({string.Join(", ", expected.ToArray())}) is required.", paramName);
+    }
+
     /// <summary>Checks a (B, L, H) shape and returns (B, L).</summary>
     public static (int Batch, int Length) SequenceShape(ReadOnlySpan<int> lengths, int hidden, string paramName)
     {

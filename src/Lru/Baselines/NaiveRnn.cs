@@ -50,9 +50,8 @@ internal sealed class NaiveRnn<T> where T : unmanaged, IFloatingPointIeee754<T>
         int h = Hidden, n = State;
         Guard.Length(input.Length, nameof(input), "batch, length, H", batch, length, h);
         Guard.Length(output.Length, nameof(output), "batch, length, H", batch, length, h);
-        if (_states.Length < batch * length * n) _states = new T[batch * length * n];
-        if (_input.Length < input.Length) _input = new T[input.Length];
-        input.CopyTo(_input);
+        Buffers.Grow(ref _states, batch * length * n);
+        input.CopyTo(Buffers.Grow(ref _input, input.Length));
         (_batch, _length) = (batch, length);
         for (int b = 0; b < batch; b++)
         {

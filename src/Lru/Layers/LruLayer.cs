@@ -212,6 +212,30 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
         Run(input, output, shape, initialState, finalState, mode, workers, training);
     }
 
+    /// <summary>
+    /// As <see cref="Forward(ReadOnlySpan{T}, Span{T}, int, int, ReadOnlySpan{T}, Span{T}, ScanMode, int?)"/>, on
+    /// <c>System.Numerics.Tensors</c> spans without copying: input and output (B, L, H), states (B, 2N) or empty.
+    /// </summary>
+    /// <param name="input">A dense (B, L, H) tensor span.</param>
+    /// <param name="output">A dense (B, L, H) tensor span.</param>
+    /// <param name="initialState">An empty span for a zero state, or a dense (B, 2N) tensor span.</param>
+    /// <param name="finalState">An empty span, or a dense (B, 2N) tensor span that receives the state after the last step processed.</param>
+    /// <param name="mode">The scan algorithm.</param>
+    /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
+    /// <exception cref="ArgumentException">A tensor is not dense or has the wrong shape (the message gives expected and actual shapes).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is less than 1.</exception>
+    /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer.</exception>
+    public void Forward(in ReadOnlyTensorSpan<T> input, in TensorSpan<T> output, in ReadOnlyTensorSpan<T> initialState, in TensorSpan<T> finalState,
+        ScanMode mode = ScanMode.Auto, int? threads = null)
+    {
+        var (batch, length) = Guard.SequenceShape(input.Lengths, Hidden, nameof(input));
+        Guard.TensorShape(output.Lengths, nameof(output), "batch, length, H", batch, length, Hidden);
+        if (!initialState.IsEmpty) Guard.TensorShape(initialState.Lengths, nameof(initialState), "batch, 2N", batch, 2 * StateSize);
+        if (!finalState.IsEmpty) Guard.TensorShape(finalState.Lengths, nameof(finalState), "batch, 2N", batch, 2 * StateSize);
+        Forward(input.AsFlatSpan(nameof(input)), output.AsFlatSpan(nameof(output)), batch, length,
+            initialState.IsEmpty ? default : initialState.AsFlatSpan(nameof(initialState)), finalState.IsEmpty ? default : finalState.AsFlatSpan(nameof(finalState)), mode, threads);
+    }
+
     /// <summary>From a zero state, with <see cref="Scan"/> and <see cref="Parallelism.MaxThreads"/> threads.</summary>
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training) =>
         Run(input, output, shape, default, default, Scan, Parallelism.MaxThreads, training);
@@ -284,6 +308,28 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
                 $"LruLayer.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {shape.Batch}, length {shape.Length}.");
         if (!gradInitialState.IsEmpty) Guard.Length(gradInitialState.Length, nameof(gradInitialState), "batch, 2N", batch, 2 * StateSize);
         Backprop(gradOutput, gradInput, shape, gradInitialState, mode, workers);
+    }
+
+    /// <summary>
+    /// As <see cref="Backward(ReadOnlySpan{T}, Span{T}, int, int, Span{T}, ScanMode, int?)"/>, on <c>System.Numerics.Tensors</c>
+    /// spans without copying: ∂ℒ/∂y and ∂ℒ/∂u (B, L, H), ∂ℒ/∂x_0 (B, 2N); the last two may be empty.
+    /// </summary>
+    /// <param name="gradOutput">A dense (B, L, H) tensor span: ∂ℒ/∂y of the last training forward.</param>
+    /// <param name="gradInput">An empty span, or a dense (B, L, H) tensor span that ∂ℒ/∂u is added to.</param>
+    /// <param name="gradInitialState">An empty span, or a dense (B, 2N) tensor span that receives ∂ℒ/∂x_0.</param>
+    /// <param name="mode">The scan algorithm.</param>
+    /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
+    /// <exception cref="ArgumentException">A tensor is not dense or has the wrong shape.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is less than 1.</exception>
+    /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
+    public void Backward(in ReadOnlyTensorSpan<T> gradOutput, in TensorSpan<T> gradInput, in TensorSpan<T> gradInitialState,
+        ScanMode mode = ScanMode.Auto, int? threads = null)
+    {
+        var (batch, length) = Guard.SequenceShape(gradOutput.Lengths, Hidden, nameof(gradOutput));
+        if (!gradInput.IsEmpty) Guard.TensorShape(gradInput.Lengths, nameof(gradInput), "batch, length, H", batch, length, Hidden);
+        if (!gradInitialState.IsEmpty) Guard.TensorShape(gradInitialState.Lengths, nameof(gradInitialState), "batch, 2N", batch, 2 * StateSize);
+        Backward(gradOutput.AsFlatSpan(nameof(gradOutput)), gradInput.IsEmpty ? default : gradInput.AsFlatSpan(nameof(gradInput)), batch, length,
+            gradInitialState.IsEmpty ? default : gradInitialState.AsFlatSpan(nameof(gradInitialState)), mode, threads);
     }
 
     /// <summary>With <see cref="Scan"/> and <see cref="Parallelism.MaxThreads"/> threads.</summary>

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using Lru.Layers;
 using Lru.Modules;
+using Lru.Tensors;
 
 namespace Lru.Models;
 
@@ -49,7 +50,7 @@ public sealed record SequenceModelConfig(
 /// <see cref="LruBlock{T}"/>s named 0 … K − 1), <c>pooling</c> over time, and a Linear <c>decoder</c> to the outputs.
 /// </summary>
 /// <remarks>
-/// Shapes: real input (B, L, InputFeatures), or tokens (B, L) through <see cref="ForwardTokens"/> (or as values of
+/// Shapes: real input (B, L, InputFeatures), or tokens (B, L) through <see cref="ForwardTokens(ReadOnlySpan{int}, Span{T}, int, int, ReadOnlySpan{int})"/> (or as values of
 /// <typeparamref name="T"/>, (B, L, 1), through the module contract); output (B, Outputs) with mean or last pooling,
 /// (B, L, Outputs) without. Optional per-sequence lengths (B) mask padding in the pooling.
 /// Parameter names are hierarchical and stable (the same as before the module redesign, so checkpoints carry over):
@@ -124,6 +125,26 @@ public sealed class SequenceModel<T> : Sequential<T> where T : unmanaged, IFloat
         using var ids = RentWorkspace(tokens.Length);
         ToValues(tokens, ids.Span, length);
         Forward(ids.Span, output, shape, IsTraining);
+    }
+
+    /// <summary>Runs the model on a (B, L) tensor of token ids and returns a new output tensor.</summary>
+    /// <param name="tokens">A dense (B, L) tensor of ids in [0, Vocabulary).</param>
+    /// <param name="lengths">Empty, or (B) valid lengths in [1, L] that mask padding in the pooling.</param>
+    /// <returns>(B, Outputs), or (B, L, Outputs) without pooling.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="tokens"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="tokens"/> is not dense or not of rank 2.</exception>
+    /// <exception cref="InvalidOperationException">The model reads real-valued inputs, or the call overlaps a call it must not overlap.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A token id is outside [0, Vocabulary), or a valid length is outside [1, L].</exception>
+    public Tensor<T> ForwardTokens(Tensor<int> tokens, ReadOnlySpan<int> lengths = default)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ReadOnlySpan<nint> shape = tokens.Lengths;
+        if (shape.Length != 2 || shape[0] > int.MaxValue || shape[1] > int.MaxValue)
+            throw new ArgumentException($"tokens has shape ({string.Join(", ", shape.ToArray())}) but (batch, length) is required.", nameof(tokens));
+        int batch = (int)shape[0], length = (int)shape[1];
+        var output = Tensor.CreateFromShape<T>(ReducesTime ? [batch, OutputFeatures] : [batch, length, OutputFeatures]);
+        ForwardTokens(tokens.AsReadOnlyTensorSpan().AsFlatSpan(nameof(tokens)), output.AsTensorSpan().AsFlatSpan(), batch, length, lengths);
+        return output;
     }
 
     /// <summary>As <see cref="Module{T}.Step(ReadOnlySpan{T}, Span{T}, StreamState{T})"/>, for a model that reads token ids.</summary>

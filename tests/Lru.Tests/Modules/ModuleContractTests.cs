@@ -100,6 +100,35 @@ public class ModuleContractTests
     }
 
     [Fact]
+    public void LruLayerStateOverloads_AndTokenModels_TakeTensorsToo()
+    {
+        const int batch = 2, length = 5, h = 4, n = 3;
+        var layer = new LruLayer<double>(new LruConfig(h, n), 1);
+        double[] u = Compare.Random(batch * length * h, 1), x0 = Compare.Random(batch * 2 * n, 2), g = Compare.Random(u.Length, 3);
+        double[] y = new double[u.Length], xL = new double[x0.Length], gu = new double[u.Length], gx0 = new double[x0.Length];
+        layer.Forward(u, y, batch, length, x0, xL);
+        layer.Backward(g, gu, batch, length, gx0);
+        var (ty, txL, tgu, tgx0) = (Tensor.CreateFromShape<double>([batch, length, h]), Tensor.CreateFromShape<double>([batch, 2 * n]),
+            Tensor.CreateFromShape<double>([batch, length, h]), Tensor.CreateFromShape<double>([batch, 2 * n]));
+        layer.ZeroGradients();
+        layer.Forward(Tensor.Create(u, [batch, length, h]).AsReadOnlyTensorSpan(), ty.AsTensorSpan(),
+            Tensor.Create(x0, [batch, 2 * n]).AsReadOnlyTensorSpan(), txL.AsTensorSpan());
+        layer.Backward(Tensor.Create(g, [batch, length, h]).AsReadOnlyTensorSpan(), tgu.AsTensorSpan(), tgx0.AsTensorSpan());
+        Assert.Equal(y, ty.ToArray());
+        Assert.Equal(xL, txL.ToArray());
+        Assert.Equal(gu, tgu.ToArray());
+        Assert.Equal(gx0, tgx0.ToArray());
+        Assert.Equal("initialState", Assert.Throws<ArgumentException>(() => layer.Forward(Tensor.Create(u, [batch, length, h]).AsReadOnlyTensorSpan(), ty.AsTensorSpan(),
+            Tensor.Create(x0, [2 * n, batch]).AsReadOnlyTensorSpan(), default)).ParamName);
+
+        var model = new SequenceModel<float>(new SequenceModelConfig(0, 9, 2, 1, Block), seed: 1) { IsTraining = false };
+        int[] tokens = [1, 2, 3, 8, 0, 4, 4, 5];
+        float[] expected = new float[2 * 2];
+        model.ForwardTokens(tokens, expected, 2, 4, [4, 3]);
+        Assert.Equal(expected, model.ForwardTokens(Tensor.Create(tokens, [2, 4]), [4, 3]).ToArray());
+    }
+
+    [Fact]
     public void IsTraining_ReachesEveryModuleOfTheTree()
     {
         var model = new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, 2, Block with { DropoutRate = 0.1 }));
