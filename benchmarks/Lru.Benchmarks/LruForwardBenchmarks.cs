@@ -45,14 +45,14 @@ public class LruForwardBenchmarks
     public void NaivePerStepLru() => NaiveLru.Forward(_layer, _input, _output, B, L);
 
     [Benchmark(Description = "LRU sequential")]
-    public void Sequential() => _layer.Forward(_input, _output, B, L, initialState: default, mode: ScanMode.Sequential);
+    public void Sequential() => _layer.ForwardWithState(_input, _output, B, L, initialState: default, mode: ScanMode.Sequential);
 
     [Benchmark(Description = "LRU chunked")]
-    public void Chunked() => _layer.Forward(_input, _output, B, L, initialState: default, mode: ScanMode.Chunked);
+    public void Chunked() => _layer.ForwardWithState(_input, _output, B, L, initialState: default, mode: ScanMode.Chunked);
 
     [Benchmark(Description = "LRU tree")]
-    public void Tree() => _layer.Forward(_input, _output, B, L, initialState: default, mode: ScanMode.Tree);
+    public void Tree() => _layer.ForwardWithState(_input, _output, B, L, initialState: default, mode: ScanMode.Tree);
 
     [Benchmark(Description = "LRU auto")]
-    public void Auto() => _layer.Forward(_input, _output, B, L, initialState: default, mode: ScanMode.Auto);
+    public void Auto() => _layer.ForwardWithState(_input, _output, B, L, initialState: default, mode: ScanMode.Auto);
 }

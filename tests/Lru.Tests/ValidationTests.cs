@@ -68,7 +68,7 @@ public class ValidationTests
         ["LruLayer.Forward(input of another length)"] = Refuses<ArgumentException>(
             () => new LruLayer<float>(new LruConfig(4, 3)).Forward(new float[5], new float[8], 1, 2), "input", "5"),
         ["LruLayer.Forward(initialState of another length)"] = Refuses<ArgumentException>(
-            () => new LruLayer<float>(new LruConfig(4, 3)).Forward(new float[8], new float[8], 1, 2, new float[5]), "initialState", "5"),
+            () => new LruLayer<float>(new LruConfig(4, 3)).ForwardWithState(new float[8], new float[8], 1, 2, new float[5]), "initialState", "5"),
         ["LruLayer.Step(state of another layer)"] = Refuses<ArgumentException>(
             () => new LruLayer<float>(new LruConfig(4, 3)).Step(new float[4], new float[4], new LruLayer<float>(new LruConfig(4, 5)).CreateState(1)), "state", "another module"),
         ["LruLayer.CreateState(0)"] = Refuses<ArgumentOutOfRangeException>(() => new LruLayer<float>(new LruConfig(4, 3)).CreateState(0), "batch", "0"),

@@ -21,7 +21,13 @@ public static class LruLayerFile
     /// <summary>The tensor names, in LRU-MATH order.</summary>
     public static readonly IReadOnlyList<string> Names = ["nu_log", "theta_log", "gamma_log", "B_re", "B_im", "C_re", "C_im", "D"];
 
-    /// <summary>Writes the layer's eight parameters atomically (F32 for a float layer, F64 for a double one), with H and N in the metadata.</summary>
+    /// <summary>The metadata key of the layer's direction in time: <c>forward</c> or <c>reverse</c> (<see cref="LruConfig.Reverse"/>); a file without it is a forward layer.</summary>
+    public const string DirectionKey = "lru.direction";
+
+    /// <summary>
+    /// Writes the layer's eight parameters atomically (F32 for a float layer, F64 for a double one), with H, N and the
+    /// direction in the metadata. A matrix <c>D</c> (<see cref="LruConfig.MatrixD"/>) is written as its (H, H) matrix.
+    /// </summary>
     /// <param name="path">The file to write or replace.</param>
     /// <param name="layer">The layer.</param>
     /// <exception cref="IOException">The file could not be written; any previous file is left intact.</exception>
@@ -35,6 +41,7 @@ public static class LruLayerFile
             ["lru.format"] = "lru.net-layer-1",
             ["hidden"] = layer.Hidden.ToString(CultureInfo.InvariantCulture),
             ["state"] = layer.StateSize.ToString(CultureInfo.InvariantCulture),
+            [DirectionKey] = layer.Config.Reverse ? "reverse" : "forward",
         });
     }
 
@@ -50,7 +57,7 @@ public static class LruLayerFile
     /// <summary>Reads a layer in the JAX reference layout.</summary>
     /// <param name="path">The file.</param>
     /// <returns>The layer with the file's parameters.</returns>
-    /// <exception cref="InvalidDataException">A tensor is missing, or the shapes are not those of one layer (the message names the tensor).</exception>
+    /// <exception cref="InvalidDataException">A tensor is missing, the shapes are not those of one layer (the message names the tensor), or the direction is unknown.</exception>
     public static LruLayer<T> Load<T>(string path) where T : unmanaged, IFloatingPointIeee754<T> => Load<T>(SafeTensorsFile.Read(path));
 
     /// <summary>Builds a layer from an already read file in the JAX reference layout.</summary>
@@ -64,10 +71,11 @@ public static class LruLayerFile
             if (!file.Contains(name)) throw new InvalidDataException($"{file.DisplayName}: tensor '{name}' of the LRU layer layout is missing.");
         var d = file.GetInfo("D");
         var nu = file.GetInfo("nu_log");
-        if (d.Shape.Count != 1 || nu.Shape.Count != 1 || d.Shape[0] < 1 || nu.Shape[0] < 1)
-            throw new InvalidDataException($"{file.DisplayName}: 'D' and 'nu_log' must be vectors (H) and (N); they have shapes ({string.Join(", ", d.Shape)}) and ({string.Join(", ", nu.Shape)}).");
+        bool matrixD = d.Shape.Count == 2 && d.Shape[0] == d.Shape[1];
+        if ((d.Shape.Count != 1 && !matrixD) || nu.Shape.Count != 1 || d.Shape[0] < 1 || nu.Shape[0] < 1)
+            throw new InvalidDataException($"{file.DisplayName}: 'D' must be a vector (H) or a square matrix (H, H) and 'nu_log' a vector (N); they have shapes ({string.Join(", ", d.Shape)}) and ({string.Join(", ", nu.Shape)}).");
         int h = d.Shape[0], n = nu.Shape[0];
-        var layer = new LruLayer<T>(new LruConfig(h, n));
+        var layer = new LruLayer<T>(new LruConfig(h, n, MatrixD: matrixD, Reverse: IsReverse(file)));
         foreach (var p in layer.Parameters)
         {
             var info = file.GetInfo(p.Name);
@@ -106,7 +114,7 @@ public static class LruLayerFile
             SafeTensorData.Create("gamma_log", layer.GammaLog.Value.ToArray(), n),
             SafeTensorData.Create("B", b, n, h, 2),
             SafeTensorData.Create("C", c, h, n, 2),
-        ], new Dictionary<string, string> { ["lru.format"] = "lru-pytorch-layer" });
+        ], new Dictionary<string, string> { ["lru.format"] = "lru-pytorch-layer", [DirectionKey] = layer.Config.Reverse ? "reverse" : "forward" });
     }
 
     /// <summary>Reads a layer in the LRU-pytorch layout into a layer with a matrix D (<see cref="LruConfig.MatrixD"/>).</summary>
@@ -125,7 +133,7 @@ public static class LruLayerFile
         if (n < 1) throw new InvalidDataException($"{file.DisplayName}: 'nu_log' must be a vector (N).");
         Expect(file, "theta_log", n); Expect(file, "gamma_log", n);
         Expect(file, "B", n, h, 2); Expect(file, "C", h, n, 2);
-        var layer = new LruLayer<T>(new LruConfig(h, n, MatrixD: true));
+        var layer = new LruLayer<T>(new LruConfig(h, n, MatrixD: true, Reverse: IsReverse(file)));
         layer.NuLog.Assign(file.Read<T>("nu_log"));
         layer.ThetaLog.Assign(file.Read<T>("theta_log"));
         layer.GammaLog.Assign(file.Read<T>("gamma_log"));
@@ -140,6 +148,12 @@ public static class LruLayerFile
         layer.CIm.Assign(cIm);
         return layer;
     }
+
+    /// <summary>The direction recorded in the metadata: absent or <c>forward</c> is forward in time, <c>reverse</c> backwards.</summary>
+    private static bool IsReverse(SafeTensorsFile file) =>
+        !file.Metadata.TryGetValue(DirectionKey, out var direction) || direction == "forward" ? false
+        : direction == "reverse" ? true
+        : throw new InvalidDataException($"{file.DisplayName}: '{DirectionKey}' is '{direction}'; it must be 'forward' or 'reverse'.");
 
     private static void Expect(SafeTensorsFile file, string name, params int[] shape)
     {

@@ -136,7 +136,15 @@ public static class ModelCheckpoint
         {
             throw new InvalidDataException($"{path}: '{ConfigKey}' does not hold a valid model configuration: {e.Message}", e);
         }
-        var model = new SequenceModel<T>(config);
+        SequenceModel<T> model;
+        try
+        {
+            model = new SequenceModel<T>(config);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{path}: its model cannot be built as a {typeof(T).Name} model: {e.Message}", e);
+        }
         var state = Restore(file, path, model);
         return new CheckpointData<T>(model, state.OptimizerState, state.Metadata);
     }
@@ -152,11 +160,28 @@ public static class ModelCheckpoint
     /// <returns>The optimiser state and the metadata.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is not a checkpoint, is damaged, or does not fit the module (the message names the tensor).</exception>
+    /// <exception cref="InvalidDataException">The file is not a checkpoint, is damaged, or does not fit the module (the message names the tensor, or for a <see cref="SequenceModel{T}"/> both configurations).</exception>
     public static CheckpointState<T> LoadInto<T>(string path, Module<T> model) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
-        return Restore(Open(path), path, model);
+        var file = Open(path);
+        // Names and shapes cannot tell a pre-norm block from a post-norm one, or a reverse LRU from a forward one: a
+        // SequenceModel must also have the configuration the file records.
+        if (model is SequenceModel<T> sequenceModel && file.Metadata.TryGetValue(ConfigKey, out var json))
+        {
+            SequenceModelConfig stored;
+            try
+            {
+                stored = ConfigJson.DeserializeModel(json);
+            }
+            catch (Exception e) when (e is JsonException or ArgumentException)
+            {
+                throw new InvalidDataException($"{path}: '{ConfigKey}' does not hold a valid model configuration: {e.Message}", e);
+            }
+            if (stored != sequenceModel.Config)
+                throw new InvalidDataException($"{path} holds a model of configuration {stored}, but the model given has {sequenceModel.Config}.");
+        }
+        return Restore(file, path, model);
     }
 
     private static SafeTensorsFile Open(string path)

@@ -14,13 +14,15 @@ namespace Lru.Layers;
 /// <c>projection.weight</c>, <c>projection.bias</c> for <see cref="BidirectionalCombine.ConcatProject"/>.
 /// With the sum, both directions write into the output (the second adds through a work array) and both add their
 /// input gradients to ∂x; with the projection, the two outputs are interleaved per step into a (B, L, 2H) work array.
+/// With valid lengths (padded sequences) the backward direction reads zeros at the padded steps, so it starts at each
+/// sequence's last valid step exactly as if the padding were not there.
 /// Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see
 /// <see cref="Module{T}"/>).
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T[] _gradConcat = [], _gradSplit = [];
+    private T[] _gradConcat = [], _gradSplit = [], _gradMasked = [];
 
     /// <summary>Creates the two directions (and the projection) from one seed.</summary>
     /// <param name="config">Sizes and initialisation ranges of each direction (its <see cref="LruConfig.Reverse"/> is ignored).</param>
@@ -65,18 +67,26 @@ public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloati
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
         int h = InputFeatures, count = input.Length, rows = shape.Rows;
+        bool padded = !shape.Lengths.IsEmpty;
+        using var work = RentWorkspace(checked((Projection is null ? 1 : 4) * count + (padded ? count : 0)));
+        ReadOnlySpan<T> backwardInput = input;
+        if (padded)
+        {
+            Span<T> masked = work.Span[^count..];
+            CopyValidSteps(input, masked, shape);
+            backwardInput = masked;
+        }
         if (Projection is null)
         {
-            using var work = RentWorkspace(count);
+            Span<T> backwardOutput = work.Span[..count];
             Forwards.Forward(input, output, shape, training);
-            Backwards.Forward(input, work.Span, shape, training);
-            TensorPrimitives.Add(output, work.Span, output);
+            Backwards.Forward(backwardInput, backwardOutput, shape, training);
+            TensorPrimitives.Add(output, backwardOutput, output);
             return;
         }
-        using var both = RentWorkspace(checked(4 * count));
-        Span<T> forward = both.Span[..count], backward = both.Span.Slice(count, count), concat = both.Span[(2 * count)..];
+        Span<T> forward = work.Span[..count], backward = work.Span.Slice(count, count), concat = work.Span.Slice(2 * count, 2 * count);
         Forwards.Forward(input, forward, shape, training);
-        Backwards.Forward(input, backward, shape, training);
+        Backwards.Forward(backwardInput, backward, shape, training);
         for (int r = 0; r < rows; r++)
         {
             forward.Slice(r * h, h).CopyTo(concat.Slice(2 * r * h, h));
@@ -91,7 +101,7 @@ public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloati
         if (Projection is null)
         {
             Forwards.Backward(gradOutput, gradInput);
-            Backwards.Backward(gradOutput, gradInput);
+            BackwardDirection(gradOutput, gradInput, shape);
             return;
         }
         int h = InputFeatures, count = gradOutput.Length, rows = shape.Rows;
@@ -105,6 +115,37 @@ public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloati
             gradConcat.Slice(2 * r * h + h, h).CopyTo(gradBackward.Slice(r * h, h));
         }
         Forwards.Backward(gradForward, gradInput);
-        Backwards.Backward(gradBackward, gradInput);
+        BackwardDirection(gradBackward, gradInput, shape);
+    }
+
+    /// <summary>The backward direction's input gradient, added at the valid steps only when the sequences are padded (its input there was zero).</summary>
+    private void BackwardDirection(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    {
+        if (shape.Lengths.IsEmpty || gradInput.IsEmpty)
+        {
+            Backwards.Backward(gradOutput, gradInput);
+            return;
+        }
+        Span<T> grad = Grow(ref _gradMasked, gradInput.Length);
+        grad.Clear();
+        Backwards.Backward(gradOutput, grad);
+        int h = InputFeatures;
+        for (int b = 0; b < shape.Batch; b++)
+        {
+            int start = b * shape.Length * h, valid = shape.ValidLength(b) * h;
+            TensorPrimitives.Add(gradInput.Slice(start, valid), grad.Slice(start, valid), gradInput.Slice(start, valid));
+        }
+    }
+
+    /// <summary>The input with every padded step set to zero.</summary>
+    private void CopyValidSteps(ReadOnlySpan<T> input, Span<T> masked, in SequenceShape shape)
+    {
+        int h = InputFeatures;
+        for (int b = 0; b < shape.Batch; b++)
+        {
+            int start = b * shape.Length * h, valid = shape.ValidLength(b) * h;
+            input.Slice(start, valid).CopyTo(masked.Slice(start, valid));
+            masked.Slice(start + valid, shape.Length * h - valid).Clear();
+        }
     }
 }

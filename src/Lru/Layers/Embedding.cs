@@ -98,6 +98,7 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IFloatingPoint
         int h = Features;
         for (int i = 0; i < tokens.Length; i++) w.Slice(tokens[i] * h, h).CopyTo(output.Slice(i * h, h));
         if (training) tokens.CopyTo(Grow(ref _tokens, tokens.Length));
+        scope.Complete();
     }
 
     /// <summary>

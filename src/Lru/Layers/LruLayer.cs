@@ -197,7 +197,7 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
     /// <exception cref="ArgumentException">A span's length does not match the shape; the message gives both.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative, or <paramref name="threads"/> is less than 1.</exception>
     /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer (see <see cref="Module{T}"/>).</exception>
-    public void Forward(
+    public void ForwardWithState(
         ReadOnlySpan<T> input, Span<T> output, int batch, int length,
         ReadOnlySpan<T> initialState, Span<T> finalState = default,
         ScanMode mode = ScanMode.Auto, int? threads = null)
@@ -210,10 +210,11 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
         bool training = IsTraining;
         using var scope = BeginForward(input.Length, output.Length, shape, training);
         Run(input, output, shape, initialState, finalState, mode, workers, training);
+        scope.Complete();
     }
 
     /// <summary>
-    /// As <see cref="Forward(ReadOnlySpan{T}, Span{T}, int, int, ReadOnlySpan{T}, Span{T}, ScanMode, int?)"/>, on
+    /// As <see cref="ForwardWithState(ReadOnlySpan{T}, Span{T}, int, int, ReadOnlySpan{T}, Span{T}, ScanMode, int?)"/>, on
     /// <c>System.Numerics.Tensors</c> spans without copying: input and output (B, L, H), states (B, 2N) or empty.
     /// </summary>
     /// <param name="input">A dense (B, L, H) tensor span.</param>
@@ -225,14 +226,14 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
     /// <exception cref="ArgumentException">A tensor is not dense or has the wrong shape (the message gives expected and actual shapes).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is less than 1.</exception>
     /// <exception cref="InvalidOperationException">A training-mode call overlaps another call on this layer.</exception>
-    public void Forward(in ReadOnlyTensorSpan<T> input, in TensorSpan<T> output, in ReadOnlyTensorSpan<T> initialState, in TensorSpan<T> finalState,
+    public void ForwardWithState(in ReadOnlyTensorSpan<T> input, in TensorSpan<T> output, in ReadOnlyTensorSpan<T> initialState, in TensorSpan<T> finalState,
         ScanMode mode = ScanMode.Auto, int? threads = null)
     {
         var (batch, length) = Guard.SequenceShape(input.Lengths, Hidden, nameof(input));
         Guard.TensorShape(output.Lengths, nameof(output), "batch, length, H", batch, length, Hidden);
         if (!initialState.IsEmpty) Guard.TensorShape(initialState.Lengths, nameof(initialState), "batch, 2N", batch, 2 * StateSize);
         if (!finalState.IsEmpty) Guard.TensorShape(finalState.Lengths, nameof(finalState), "batch, 2N", batch, 2 * StateSize);
-        Forward(input.AsFlatSpan(nameof(input)), output.AsFlatSpan(nameof(output)), batch, length,
+        ForwardWithState(input.AsFlatSpan(nameof(input)), output.AsFlatSpan(nameof(output)), batch, length,
             initialState.IsEmpty ? default : initialState.AsFlatSpan(nameof(initialState)), finalState.IsEmpty ? default : finalState.AsFlatSpan(nameof(finalState)), mode, threads);
     }
 
@@ -282,20 +283,20 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
 
     /// <summary>
     /// Back-propagates through the last training forward pass (LRU-MATH §4): adds ∂ℒ/∂u to <paramref name="gradInput"/>,
-    /// writes ∂ℒ/∂x_0, and adds the gradients of all eight parameters to their <see cref="Parameter{T}.Gradient"/>.
+    /// ∂ℒ/∂x_0 to <paramref name="gradInitialState"/>, and the gradients of all eight parameters to their <see cref="Parameter{T}.Gradient"/>.
     /// Four GEMMs and one scan of the same family as the forward pass, the other way in time.
     /// </summary>
     /// <param name="gradOutput">∂ℒ/∂y, (batch, length, H).</param>
     /// <param name="gradInput">∂ℒ/∂u is added to it, (batch, length, H); empty to skip.</param>
     /// <param name="batch">The batch size of the last forward pass.</param>
     /// <param name="length">The sequence length of the last forward pass.</param>
-    /// <param name="gradInitialState">Receives (overwritten) ∂ℒ/∂x_0 as (batch, 2N) [∂/∂Re | ∂/∂Im]; empty to skip.</param>
+    /// <param name="gradInitialState">∂ℒ/∂x_0 as (batch, 2N) [∂/∂Re | ∂/∂Im] is added to it (like every input gradient); empty to skip.</param>
     /// <param name="mode">The scan algorithm for the backward scan.</param>
     /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
     /// <exception cref="InvalidOperationException">The last forward pass was not a training pass of this batch and length, or the call overlaps another call on this layer.</exception>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative, or <paramref name="threads"/> is less than 1.</exception>
-    public void Backward(
+    public void BackwardWithState(
         ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length,
         Span<T> gradInitialState, ScanMode mode = ScanMode.Auto, int? threads = null)
     {
@@ -311,24 +312,24 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
     }
 
     /// <summary>
-    /// As <see cref="Backward(ReadOnlySpan{T}, Span{T}, int, int, Span{T}, ScanMode, int?)"/>, on <c>System.Numerics.Tensors</c>
+    /// As <see cref="BackwardWithState(ReadOnlySpan{T}, Span{T}, int, int, Span{T}, ScanMode, int?)"/>, on <c>System.Numerics.Tensors</c>
     /// spans without copying: ∂ℒ/∂y and ∂ℒ/∂u (B, L, H), ∂ℒ/∂x_0 (B, 2N); the last two may be empty.
     /// </summary>
     /// <param name="gradOutput">A dense (B, L, H) tensor span: ∂ℒ/∂y of the last training forward.</param>
     /// <param name="gradInput">An empty span, or a dense (B, L, H) tensor span that ∂ℒ/∂u is added to.</param>
-    /// <param name="gradInitialState">An empty span, or a dense (B, 2N) tensor span that receives ∂ℒ/∂x_0.</param>
+    /// <param name="gradInitialState">An empty span, or a dense (B, 2N) tensor span that ∂ℒ/∂x_0 is added to.</param>
     /// <param name="mode">The scan algorithm.</param>
     /// <param name="threads">The largest number of threads (null: <see cref="Parallelism.MaxThreads"/>).</param>
     /// <exception cref="ArgumentException">A tensor is not dense or has the wrong shape.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is less than 1.</exception>
     /// <exception cref="InvalidOperationException">No training forward of this shape precedes the call, or the call overlaps another call on this layer.</exception>
-    public void Backward(in ReadOnlyTensorSpan<T> gradOutput, in TensorSpan<T> gradInput, in TensorSpan<T> gradInitialState,
+    public void BackwardWithState(in ReadOnlyTensorSpan<T> gradOutput, in TensorSpan<T> gradInput, in TensorSpan<T> gradInitialState,
         ScanMode mode = ScanMode.Auto, int? threads = null)
     {
         var (batch, length) = Guard.SequenceShape(gradOutput.Lengths, Hidden, nameof(gradOutput));
         if (!gradInput.IsEmpty) Guard.TensorShape(gradInput.Lengths, nameof(gradInput), "batch, length, H", batch, length, Hidden);
         if (!gradInitialState.IsEmpty) Guard.TensorShape(gradInitialState.Lengths, nameof(gradInitialState), "batch, 2N", batch, 2 * StateSize);
-        Backward(gradOutput.AsFlatSpan(nameof(gradOutput)), gradInput.IsEmpty ? default : gradInput.AsFlatSpan(nameof(gradInput)), batch, length,
+        BackwardWithState(gradOutput.AsFlatSpan(nameof(gradOutput)), gradInput.IsEmpty ? default : gradInput.AsFlatSpan(nameof(gradInput)), batch, length,
             gradInitialState.IsEmpty ? default : gradInitialState.AsFlatSpan(nameof(gradInitialState)), mode, threads);
     }
 
@@ -339,7 +340,7 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
     private void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape, Span<T> gradInitialState, ScanMode mode, int workers)
     {
         int h = Hidden, n = StateSize, batch = shape.Batch, length = shape.Length, m = shape.Rows;
-        if (m == 0) { gradInitialState.Clear(); return; }
+        if (m == 0) return; // no step: nothing reaches x_0
         EnsureDerived();
 
         ReadOnlySpan<T> u = _cachedInput.AsSpan(0, m * h), x = _cachedStates.AsSpan(0, m * 2 * n);
@@ -402,7 +403,7 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
             Gemm.Multiply<T>(delta, _inputWeightsT, gradInput, m, h, 2 * n, transposeB: true, accumulate: true, threads: workers);
         }
 
-        // ∂x_0 = conj(λ) ⊙ δ at the first step processed (t = 0, or t = L − 1 for a reverse layer).
+        // ∂x_0 += conj(λ) ⊙ δ at the first step processed (t = 0, or t = L − 1 for a reverse layer).
         if (!gradInitialState.IsEmpty)
         {
             int first = Config.Reverse ? length - 1 : 0;
@@ -413,8 +414,8 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
                 for (int j = 0; j < n; j++)
                 {
                     T lr = _lambdaRe[j], li = _lambdaIm[j], dr = d1[j], di = d1[n + j];
-                    g0[j] = lr * dr + li * di;
-                    g0[n + j] = lr * di - li * dr;
+                    g0[j] += lr * dr + li * di;
+                    g0[n + j] += lr * di - li * dr;
                 }
             }
         }

@@ -40,6 +40,7 @@ public sealed class Mlp<T> : Sequential<T> where T : unmanaged, IFloatingPointIe
     public Mlp(int features, int expansion, GeluApproximation approximation, SeededRandom random)
         : base(Parts(features, expansion, approximation, random))
     {
+        FixModules(); // Fc1, Activation and Fc2 name the three children
     }
 
     private static (string, Module<T>)[] Parts(int features, int expansion, GeluApproximation approximation, SeededRandom random)

@@ -73,7 +73,10 @@ public sealed class SequenceModel<T> : Sequential<T> where T : unmanaged, IFloat
     public SequenceModel(SequenceModelConfig config, long seed = 0) : base(Parts(config, seed))
     {
         Config = config;
-        _blocks = ((Sequential<T>)this[1]).Modules.Cast<LruBlock<T>>().ToArray();
+        var blocks = (Sequential<T>)this[1];
+        _blocks = blocks.Modules.Cast<LruBlock<T>>().ToArray();
+        FixModules(); // the configuration describes the model and its checkpoint names
+        blocks.FixModules();
     }
 
     private static (string, Module<T>)[] Parts(SequenceModelConfig config, long seed)

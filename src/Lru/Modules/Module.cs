@@ -53,6 +53,9 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     private int[] _savedLengths = [];
     private bool _savedHasLengths;
 
+    // A training forward pass under way: its shape becomes the saved one only when it completes.
+    private int _pendingBatch, _pendingLength;
+
     /// <summary>Creates the module, in training mode, with no parameters or children.</summary>
     protected Module() => Calls = new CallGuard(GetType().Name);
 
@@ -275,7 +278,13 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
             if (!known.Contains(name))
                 throw new ArgumentException($"state has '{name}', which is not a parameter or buffer of this {TypeName}.", nameof(state));
         }
-        foreach (var (name, p) in parameters) p.Assign(state[name].AsReadOnlyTensorSpan());
+        // FlattenTo reads any layout (strided or broadcast), so nothing can fail once the checks have passed.
+        foreach (var (name, p) in parameters)
+        {
+            var values = new T[p.Length];
+            state[name].FlattenTo(values);
+            p.Assign(values);
+        }
         foreach (var (name, values) in buffers) state[name].FlattenTo(values);
 
         static void CheckEntry(IReadOnlyDictionary<string, Tensor<T>> state, string name, ReadOnlySpan<int> shape)
@@ -345,8 +354,8 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void Forward(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
         using var scope = BeginForward(input.Length, output.Length, shape, training);
-        if (output.IsEmpty) return;
-        ForwardCore(input, output, shape, training);
+        if (!output.IsEmpty) ForwardCore(input, output, shape, training);
+        scope.Complete();
     }
 
     /// <summary>Runs the module on <c>System.Numerics.Tensors</c> spans, without copying.</summary>
@@ -393,9 +402,11 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     protected abstract void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training);
 
     /// <summary>
-    /// Checks a forward call, enters the call guard and, for a training pass, records the shape for the backward pass:
-    /// the preamble of <see cref="Forward(ReadOnlySpan{T}, Span{T}, in SequenceShape, bool)"/>, for modules that add
-    /// overloads of their own (the LRU's initial and final state). Dispose the result when the call ends.
+    /// Checks a forward call and enters the call guard: the preamble of
+    /// <see cref="Forward(ReadOnlySpan{T}, Span{T}, in SequenceShape, bool)"/>, for modules that add overloads of their
+    /// own (the LRU's initial and final state). Call <see cref="CallScope.Complete"/> when the pass has succeeded — only
+    /// then does a training pass's shape become the one <see cref="Backward(ReadOnlySpan{T}, Span{T})"/> uses (a pass that
+    /// throws leaves no shape, so no backward pass can run on stale caches) — and dispose the result when the call ends.
     /// </summary>
     /// <param name="inputLength">The input span's length.</param>
     /// <param name="outputLength">The output span's length.</param>
@@ -414,14 +425,12 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (ReducesTime) Guard.Length(outputLength, "output", "batch, OutputFeatures", batch, OutputFeatures);
         else Guard.Length(outputLength, "output", "batch, length, OutputFeatures", batch, length, OutputFeatures);
         var scope = Calls.Enter(training, "Forward");
-        if (training)
-        {
-            _savedBatch = batch;
-            _savedLength = length;
-            _savedHasLengths = !shape.Lengths.IsEmpty;
-            if (_savedHasLengths) shape.Lengths.CopyTo(Grow(ref _savedLengths, batch));
-        }
-        return new CallScope(scope);
+        if (!training) return new CallScope(scope, null);
+        _savedBatch = -1; // until this pass completes
+        (_pendingBatch, _pendingLength) = (batch, length);
+        _savedHasLengths = !shape.Lengths.IsEmpty;
+        if (_savedHasLengths) shape.Lengths.CopyTo(Grow(ref _savedLengths, batch));
+        return new CallScope(scope, this);
     }
 
     // ───────────────────────────── backward ─────────────────────────────
@@ -431,11 +440,13 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// parameter's gradient to <see cref="Parameter{T}.Gradient"/>.
     /// </summary>
     /// <param name="gradOutput">∂ℒ/∂output, shaped like that forward pass's output.</param>
-    /// <param name="gradInput">(batch, length, InputFeatures), added to; empty (the default) when ∂ℒ/∂input is not needed.</param>
+    /// <param name="gradInput">(batch, length, InputFeatures), added to; empty (the default) when ∂ℒ/∂input is not needed. Must not overlap <paramref name="gradOutput"/>.</param>
     /// <exception cref="InvalidOperationException">No training forward pass precedes the call, or the call overlaps another call on this module.</exception>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="ArgumentException">A span's length does not match the shape, or the spans overlap.</exception>
     public void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput = default)
     {
+        if (gradInput.Overlaps(gradOutput))
+            throw new ArgumentException("gradInput overlaps gradOutput: ∂ℒ/∂input is added to gradInput while gradOutput is still read, so they must be separate buffers.", nameof(gradInput));
         using var scope = BeginBackward(gradOutput.Length, gradInput.Length, out var shape);
         if (gradOutput.IsEmpty && gradInput.IsEmpty) return;
         BackwardCore(gradOutput, gradInput, shape);
@@ -472,19 +483,21 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         Backward(gradOutput.AsFlatSpan(nameof(gradOutput)), gradInput.IsEmpty ? default : gradInput.AsFlatSpan(nameof(gradInput)));
     }
 
-    /// <summary>Back-propagates and returns ∂ℒ/∂input as a new tensor (parameter gradients are added to as always).</summary>
+    /// <summary>
+    /// Back-propagates with tensors: adds every parameter's gradient and, when <paramref name="gradInput"/> is given,
+    /// ∂ℒ/∂input to it. Without it nothing is allocated and the input gradient is not computed (a training step needs only
+    /// the parameters' gradients).
+    /// </summary>
     /// <param name="gradOutput">A dense tensor shaped like the last training forward's output.</param>
-    /// <returns>∂ℒ/∂input, (B, L, InputFeatures).</returns>
+    /// <param name="gradInput">Null, or a dense (B, L, InputFeatures) tensor that ∂ℒ/∂input is added to.</param>
     /// <exception cref="ArgumentNullException"><paramref name="gradOutput"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="gradOutput"/> is not dense or has the wrong shape.</exception>
+    /// <exception cref="ArgumentException">A tensor is not dense or has the wrong shape, or the two overlap.</exception>
     /// <exception cref="InvalidOperationException">No training forward pass precedes the call, or the call overlaps another call.</exception>
-    public Tensor<T> Backward(Tensor<T> gradOutput)
+    public void Backward(Tensor<T> gradOutput, Tensor<T>? gradInput = null)
     {
         ArgumentNullException.ThrowIfNull(gradOutput);
-        var (batch, length) = SavedShapeOrThrow();
-        var gradInput = Tensor.CreateFromShape<T>([batch, length, InputFeatures]);
-        Backward(gradOutput.AsReadOnlyTensorSpan(), gradInput.AsTensorSpan());
-        return gradInput;
+        if (gradInput is null) Backward(gradOutput.AsReadOnlyTensorSpan(), default(TensorSpan<T>));
+        else Backward(gradOutput.AsReadOnlyTensorSpan(), gradInput.AsTensorSpan());
     }
 
     /// <summary>
@@ -524,7 +537,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
             scope.Dispose();
             throw;
         }
-        return new CallScope(scope);
+        return new CallScope(scope, null);
     }
 
     private (int Batch, int Length) SavedShapeOrThrow() => _savedBatch >= 0
@@ -669,8 +682,15 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     protected readonly struct CallScope : IDisposable
     {
         private readonly CallGuard.Scope _scope;
+        private readonly Module<T>? _training;
 
-        internal CallScope(CallGuard.Scope scope) => _scope = scope;
+        internal CallScope(CallGuard.Scope scope, Module<T>? training) => (_scope, _training) = (scope, training);
+
+        /// <summary>Marks a forward pass as done: a training pass's shape becomes the one its backward pass uses.</summary>
+        public void Complete()
+        {
+            if (_training is { } module) (module._savedBatch, module._savedLength) = (module._pendingBatch, module._pendingLength);
+        }
 
         /// <summary>Leaves the call.</summary>
         public void Dispose() => _scope.Dispose();

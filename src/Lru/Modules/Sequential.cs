@@ -22,6 +22,7 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     private readonly List<Module<T>> _modules = [];
     private T[] _gradA = [], _gradB = [];
     private int[] _sizes = [];
+    private bool _fixed;
 
     /// <summary>Creates a container of named modules, run in the given order.</summary>
     /// <param name="modules">At least one (name, module) pair; names are local (not empty, without '.').</param>
@@ -62,9 +63,12 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <returns>This container (so calls can be chained).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="module"/> is null.</exception>
     /// <exception cref="ArgumentException">The name is invalid or taken, the module belongs to another tree, or the widths do not match.</exception>
+    /// <exception cref="InvalidOperationException">The container's modules are fixed (a <c>SequenceModel</c>, its blocks, an <c>Mlp</c>).</exception>
     public Sequential<T> Add(string name, Module<T> module)
     {
         ArgumentNullException.ThrowIfNull(module);
+        if (_fixed)
+            throw new InvalidOperationException($"The modules of this {TypeName} are fixed by what built it (its configuration or its constructor); build a Sequential of the same parts to add modules.");
         CheckAdd(name, module);
         if (_modules.Count > 0 && _modules[^1].OutputFeatures != module.InputFeatures)
             throw new ArgumentException(
@@ -78,7 +82,11 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <returns>This container.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="module"/> is null.</exception>
     /// <exception cref="ArgumentException">The module belongs to another tree, or the widths do not match.</exception>
+    /// <exception cref="InvalidOperationException">The container's modules are fixed.</exception>
     public Sequential<T> Add(Module<T> module) => Add(_modules.Count.ToString(CultureInfo.InvariantCulture), module);
+
+    /// <summary>Refuses further <see cref="Add(string, Module{T})"/> calls: for containers whose structure something else describes (a configuration, properties that name the children).</summary>
+    internal void FixModules() => _fixed = true;
 
     /// <summary>Refuses a module this kind of container cannot hold (nothing for <see cref="Sequential{T}"/>).</summary>
     /// <param name="name">The module's name.</param>
@@ -186,6 +194,8 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     {
         var buffers = (StepBuffers)state;
         int n = _modules.Count, batch = state.Batch;
+        if (state.Children.Count != n)
+            throw new InvalidOperationException($"state was made for {state.Children.Count} modules but this {TypeName} now has {n}; create a new state after adding modules.");
         ReadOnlySpan<T> x = input;
         for (int i = 0; i < n; i++)
         {

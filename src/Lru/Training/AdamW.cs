@@ -78,7 +78,7 @@ public sealed class AdamW<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
     }
 
     /// <inheritdoc/>
-    protected override void Update(int index, Parameter<T> parameter, double learningRate, double weightDecay, long step)
+    protected override void Update(int index, Span<T> values, ReadOnlySpan<T> gradient, double learningRate, double weightDecay, long step)
     {
         double beta1 = Settings.Beta1, beta2 = Settings.Beta2;
         double biasCorrection1 = 1.0 - Math.Pow(beta1, step);
@@ -94,7 +94,7 @@ public sealed class AdamW<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
             Epsilon = T.CreateChecked(Settings.Epsilon),
             StepSize = T.CreateChecked(learningRate / biasCorrection1),
         };
-        UpdateElements(ValuesOf(parameter), parameter.Gradient, _expAvg[index], _expAvgSq[index], c, applyDecay: weightDecay != 0 && learningRate != 0);
+        UpdateElements(values, gradient, _expAvg[index], _expAvgSq[index], c, applyDecay: weightDecay != 0 && learningRate != 0);
     }
 
     private struct Coefficients

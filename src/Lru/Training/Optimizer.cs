@@ -164,8 +164,15 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
         for (int i = 0; i < _parameters.Length; i++)
         {
             var group = _groups[_groupIndex[i]];
-            Update(i, _parameters[i], group.LearningRate * factor, group.WeightDecay, step);
-            _parameters[i].MarkModified();
+            var parameter = _parameters[i];
+            try
+            {
+                Update(i, parameter.Values, parameter.GradientArray, group.LearningRate * factor, group.WeightDecay, step);
+            }
+            finally
+            {
+                parameter.MarkModified(); // even a partial update must not leave derived weights stale
+            }
         }
         StepCount = step;
     }
@@ -257,21 +264,16 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>
-    /// Updates one parameter in place, through <see cref="ValuesOf"/> (the base class then increments its <see cref="Parameter{T}.Version"/>). Must not allocate.
+    /// Updates one parameter's values in place from its gradient. Must not allocate. The base class increments the
+    /// parameter's <see cref="Parameter{T}.Version"/> afterwards (even if this throws), so derived weights are rebuilt.
     /// </summary>
     /// <param name="index">The parameter's position in <see cref="Parameters"/>.</param>
-    /// <param name="parameter">The parameter; its gradient is allocated.</param>
+    /// <param name="values">The parameter's live values, to update.</param>
+    /// <param name="gradient">The parameter's gradient.</param>
     /// <param name="learningRate">The group's learning rate times the schedule's factor.</param>
     /// <param name="weightDecay">The group's decoupled weight decay.</param>
     /// <param name="step">The 1-based number of this step (<c>t</c> in the bias corrections).</param>
-    protected abstract void Update(int index, Parameter<T> parameter, double learningRate, double weightDecay, long step);
-
-    /// <summary>The live, writable values of a parameter, for <see cref="Update"/> (the base class marks them changed after the step).</summary>
-    /// <param name="parameter">The parameter.</param>
-    /// <returns>Its values.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="parameter"/> is null.</exception>
-    protected static Span<T> ValuesOf(Parameter<T> parameter) =>
-        (parameter ?? throw new ArgumentNullException(nameof(parameter))).Values;
+    protected abstract void Update(int index, Span<T> values, ReadOnlySpan<T> gradient, double learningRate, double weightDecay, long step);
 
     /// <summary>The live state buffers of one parameter with their name suffixes, in a fixed order.</summary>
     /// <param name="index">The parameter's position in <see cref="Parameters"/>.</param>

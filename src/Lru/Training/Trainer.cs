@@ -98,9 +98,13 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Creates a trainer for any module tree and loss.</summary>
     /// <param name="model">The module to train: input (B, L, features), output (B, outputs) or (B, L, outputs).</param>
     /// <param name="loss">The loss of the model's output against the data's targets.</param>
-    /// <param name="optimizer">An optimiser built over <c>model.NamedParameters()</c>.</param>
+    /// <param name="optimizer">
+    /// An optimiser over the model's parameters: all of them (<c>model.NamedParameters()</c>), or some (the others stay
+    /// frozen: their gradients are cleared every step but not clipped, checked or applied).
+    /// </param>
     /// <param name="options">Epochs, batch size, seed, clipping.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">The optimiser updates a parameter that is not part of the model (the message names it).</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
     public Trainer(Module<T> model, ILoss<T> loss, Optimizer<T> optimizer, TrainerOptions options)
     {
@@ -110,7 +114,16 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         (Model, _loss, Optimizer, Options) = (model, loss, optimizer, options);
-        var named = model.NamedParameters().ToArray();
+        var trained = new HashSet<Parameter<T>>(optimizer.Parameters, ReferenceEqualityComparer.Instance);
+        var named = model.NamedParameters().Where(p => trained.Contains(p.Parameter)).ToArray();
+        if (named.Length != trained.Count)
+        {
+            var inModel = new HashSet<Parameter<T>>(model.NamedParameters().Select(p => p.Parameter), ReferenceEqualityComparer.Instance);
+            int stranger = Enumerable.Range(0, optimizer.Parameters.Count).First(i => !inModel.Contains(optimizer.Parameters[i]));
+            throw new ArgumentException(
+                $"The optimiser updates '{optimizer.ParameterNames[stranger]}', which is not a parameter of this {model.TypeName}; build the optimiser over the model's NamedParameters().", nameof(optimizer));
+        }
+        // The trained parameters in the model's order, under the model's names (for messages).
         _parameters = named.Select(p => p.Parameter).ToArray();
         _names = named.Select(p => p.Name).ToArray();
     }
@@ -235,7 +248,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         Model.IsTraining = true;
         Model.ReseedRandomness(SeededRandom.Combine(Options.Seed, Optimizer.StepCount));
-        Optimizer.ZeroGradients();
+        Model.ZeroGradients(); // every parameter, trained or frozen, so no gradient grows across steps
         var metrics = ForwardLoss(data, indices, withGradient: true);
         if (!double.IsFinite(metrics.Loss))
             throw new NonFiniteException(NonFiniteKind.Loss, null, -1, metrics.Loss, 0, _parameters.Length, epoch, step, Optimizer.StepCount + 1);
@@ -380,7 +393,12 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
             {
                 ReadOnlySpan<int> tokens = data.Tokens.AsSpan(indices[i] * length, length);
                 Span<T> ids = x.Slice(i * row, row);
-                for (int t = 0; t < length; t++) ids[t] = T.CreateTruncating(tokens[t]);
+                for (int t = 0; t < length; t++)
+                {
+                    // Token ids travel as values of T; float holds integers exactly only below 2^24.
+                    if (typeof(T) == typeof(float) && tokens[t] >= 1 << 24) ThrowTokenTooLarge(tokens[t], indices[i], t);
+                    ids[t] = T.CreateTruncating(tokens[t]);
+                }
             }
         }
         Model.Forward(x, output, batch, length, lengths);
@@ -409,6 +427,10 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         for (int i = 0; i < batch; i++) data.ValueTargets.AsSpan(indices[i] * width, width).CopyTo(values.Slice(i * width, width));
         return _loss.Compute(output, new LossTargets<T>(rows, values, mask), grad);
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowTokenTooLarge(int token, int sequence, int step) =>
+        throw new ArgumentException($"Sequence {sequence} has the token id {token} at step {step}, which a float cannot hold exactly (2^24 and above); train in double.", "data");
 
     /// <summary>Count-weighted running means of loss and accuracy.</summary>
     private struct MetricSum

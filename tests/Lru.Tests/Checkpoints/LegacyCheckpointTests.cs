@@ -35,7 +35,31 @@ public class LegacyCheckpointTests
             model.ForwardTokens(expected.ReadFloat32("tokens").Select(v => (int)v).ToArray(), y, batch, length, lengths);
         else
             model.Forward(expected.ReadFloat32("input"), y, batch, length, lengths);
-        Assert.Equal(expected.ReadFloat32("output"), y);
+        float[] then = expected.ReadFloat32("output");
+        if (!model.Config.Block.Bidirectional)
+        {
+            Assert.Equal(then, y);
+        }
+        else
+        {
+            // A bidirectional block used to let the padded steps of a shorter sequence reach its valid steps through the
+            // backward direction; it no longer does. Full-length sequences give what they gave then, bit for bit, and a
+            // padded one now gives what the same sequence gives on its own, without padding.
+            int per = y.Length / batch, features = model.InputFeatures;
+            float[] input = expected.ReadFloat32("input");
+            for (int b = 0; b < batch; b++)
+            {
+                if (lengths[b] == length)
+                {
+                    Assert.Equal(then.AsSpan(b * per, per).ToArray(), y.AsSpan(b * per, per).ToArray());
+                    continue;
+                }
+                float[] alone = new float[per];
+                model.Forward(input.AsSpan(b * length * features, lengths[b] * features), alone, 1, lengths[b]);
+                Assert.Equal(alone, y.AsSpan(b * per, per).ToArray());
+                Assert.NotEqual(then.AsSpan(b * per, per).ToArray(), alone);
+            }
+        }
 
         // The optimiser state of three AdamW steps restores into a new optimiser over the same names.
         var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings());

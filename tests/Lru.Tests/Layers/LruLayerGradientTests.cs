@@ -28,7 +28,7 @@ public class LruLayerGradientTests(ITestOutputHelper log)
         double Loss()
         {
             double[] y = new double[u.Length];
-            layer.Forward(u, y, batch, length, x0, default, mode);
+            layer.ForwardWithState(u, y, batch, length, x0, default, mode);
             double s = 0;
             for (int i = 0; i < y.Length; i++) s += weights[i] * y[i];
             return s;
@@ -37,7 +37,7 @@ public class LruLayerGradientTests(ITestOutputHelper log)
         Loss();
         double[] gradU = new double[u.Length], gradX0 = new double[batch * 2 * n];
         foreach (var p in layer.Parameters) p.ZeroGradient();
-        layer.Backward(weights, gradU, batch, length, gradX0, mode);
+        layer.BackwardWithState(weights, gradU, batch, length, gradX0, mode);
 
         Compare.Close<double>(gradU, Numeric(u, Loss, () => { }), 1e-6, "input");
         if (withInitialState) Compare.Close<double>(gradX0, Numeric(x0, Loss, () => { }), 1e-6, "initial state");
@@ -67,14 +67,14 @@ public class LruLayerGradientTests(ITestOutputHelper log)
         double[] y = new double[u.Length];
         double Loss()
         {
-            layer.Forward(u, y, batch, length, x0, default, ScanMode.Chunked);
+            layer.ForwardWithState(u, y, batch, length, x0, default, ScanMode.Chunked);
             return GradientCheck.WeightedSum(y, weights);
         }
 
         Loss();
         double[] gradU = new double[u.Length], gradX0 = new double[x0.Length];
         foreach (var p in layer.Parameters) p.ZeroGradient();
-        layer.Backward(weights, gradU, batch, length, gradX0, ScanMode.Chunked);
+        layer.BackwardWithState(weights, gradU, batch, length, gradX0, ScanMode.Chunked);
         double[][] analytic = layer.Parameters.Select(p => p.Gradient.ToArray()).ToArray();
 
         log.WriteLine($"input: relative error {GradientCheck.Check(Loss, u, gradU, "input"):E2}");
@@ -101,9 +101,9 @@ public class LruLayerGradientTests(ITestOutputHelper log)
         T[] u = Compare.Cast<T>(RoundToFloat(Compare.Random(batch * length * h, 42)));
         T[] x0 = Compare.Cast<T>(RoundToFloat(Compare.Random(batch * 2 * n, 43)));
         T[] g = Compare.Cast<T>(RoundToFloat(Compare.Random(batch * length * h, 44)));
-        layer.Forward(u, new T[u.Length], batch, length, x0, default, mode);
+        layer.ForwardWithState(u, new T[u.Length], batch, length, x0, default, mode);
         T[] gradU = new T[u.Length], gradX0 = new T[x0.Length];
-        layer.Backward(g, gradU, batch, length, gradX0, mode);
+        layer.BackwardWithState(g, gradU, batch, length, gradX0, mode);
         return [Compare.ToDouble<T>(gradU), Compare.ToDouble<T>(gradX0), .. layer.Parameters.Select(p => Compare.ToDouble<T>(p.GradientArray))];
     }
 
@@ -227,8 +227,8 @@ public class LruLayerGradientThreadCountTests
             float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 1)), g = Compare.Cast<float>(Compare.Random(batch * length * h, 2));
             for (int i = 0; i < times; i++)
             {
-                layer.Forward(u, new float[u.Length], batch, length, default, default, ScanMode.Chunked, threads);
-                layer.Backward(g, new float[u.Length], batch, length, default, ScanMode.Chunked, threads);
+                layer.ForwardWithState(u, new float[u.Length], batch, length, default, default, ScanMode.Chunked, threads);
+                layer.BackwardWithState(g, new float[u.Length], batch, length, default, ScanMode.Chunked, threads);
             }
             return layer.Parameters.SelectMany(p => p.GradientArray).ToArray();
         }

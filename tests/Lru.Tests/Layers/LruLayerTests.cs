@@ -27,7 +27,7 @@ public class LruLayerTests
         var (expected, expectedFinal) = ReferenceLru.Forward(layer, u, batch, length);
 
         float[] y = new float[u.Length], final = new float[batch * 2 * n];
-        layer.Forward(Compare.Cast<float>(u), y, batch, length, default, final, mode, threads: 2);
+        layer.ForwardWithState(Compare.Cast<float>(u), y, batch, length, default, final, mode, threads: 2);
         Compare.Close<float>(y, expected, 1e-4, mode.ToString());
         Compare.Close<float>(final, Flatten(expectedFinal), 1e-4, "final state");
     }
@@ -38,7 +38,7 @@ public class LruLayerTests
         var layer = new LruLayer<double>(new LruConfig(h, n), seed: 5);
         double[] u = Compare.Random(batch * length * h, 4);
         double[] y = new double[u.Length];
-        layer.Forward(u, y, batch, length, initialState: default, mode: mode);
+        layer.ForwardWithState(u, y, batch, length, initialState: default, mode: mode);
         Compare.Close<double>(y, ReferenceLru.Forward(layer, u, batch, length).Output, 1e-10, mode.ToString());
     }
 
@@ -49,14 +49,14 @@ public class LruLayerTests
         var layer = new LruLayer<double>(new LruConfig(h, n), seed: 2);
         double[] u = Compare.Random(batch * length * h, 8);
         double[] whole = new double[u.Length], wholeFinal = new double[batch * 2 * n];
-        layer.Forward(u, whole, batch, length, default, wholeFinal);
+        layer.ForwardWithState(u, whole, batch, length, default, wholeFinal);
 
         // Split every sequence at `split`: first pieces, then the rest continued from their final states.
         double[] first = Slice(u, batch, length, h, 0, split), second = Slice(u, batch, length, h, split, length);
         double[] y1 = new double[first.Length], y2 = new double[second.Length];
         double[] mid = new double[batch * 2 * n], end = new double[batch * 2 * n];
-        layer.Forward(first, y1, batch, split, default, mid, ScanMode.Tree);
-        layer.Forward(second, y2, batch, length - split, mid, end, ScanMode.Chunked);
+        layer.ForwardWithState(first, y1, batch, split, default, mid, ScanMode.Tree);
+        layer.ForwardWithState(second, y2, batch, length - split, mid, end, ScanMode.Chunked);
         Compare.Close<double>(Slice(whole, batch, length, h, 0, split), y1, 1e-12);
         Compare.Close<double>(Slice(whole, batch, length, h, split, length), y2, 1e-12);
         Compare.Close<double>(wholeFinal, end, 1e-12);
@@ -139,7 +139,7 @@ public class LruLayerTests
         float[] y = new float[u.Length];
         foreach (var mode in new[] { ScanMode.Sequential, ScanMode.Chunked, ScanMode.Tree })
         {
-            layer.Forward(Compare.Cast<float>(u), y, 1, length, initialState: default, mode: mode);
+            layer.ForwardWithState(Compare.Cast<float>(u), y, 1, length, initialState: default, mode: mode);
             Assert.All(y, v => Assert.True(float.IsFinite(v)));
             Compare.Close<float>(y, expected, 1e-3, mode.ToString());
         }
@@ -202,7 +202,7 @@ public class LruLayerTests
         Assert.Equal("input", e.ParamName);
         Assert.Contains("length 23", e.Message);
         Assert.Contains("needs 24", e.Message);
-        Assert.Equal("initialState", Assert.Throws<ArgumentException>(() => layer.Forward(new float[24], new float[24], 2, 3, new float[5])).ParamName);
+        Assert.Equal("initialState", Assert.Throws<ArgumentException>(() => layer.ForwardWithState(new float[24], new float[24], 2, 3, new float[5])).ParamName);
         Assert.Equal("output", Assert.Throws<ArgumentException>(() => layer.Step(new float[8], new float[7], layer.CreateState(2))).ParamName);
         Assert.Equal("input", Assert.Throws<ArgumentException>(() => layer.Forward(Tensor.Create(new float[30], [2, 3, 5]))).ParamName);
     }
@@ -259,10 +259,10 @@ public class LruLayerThreadCountTests
             var layer = new LruLayer<float>(new LruConfig(h, n), seed: 9);
             float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 2));
             float[] one = new float[u.Length], two = new float[u.Length];
-            layer.Forward(u, one, batch, length, initialState: default, threads: 1);
+            layer.ForwardWithState(u, one, batch, length, initialState: default, threads: 1);
             TwoThreads.Prove(() =>
             {
-                layer.Forward(u, two, batch, length, initialState: default, threads: 2);
+                layer.ForwardWithState(u, two, batch, length, initialState: default, threads: 2);
                 return two;
             }, result => Assert.Equal(one, result), $"Forward of ({batch}, {length}, {h}), N = {n}");
         }

@@ -89,7 +89,8 @@ public class ModuleContractTests
         Tensor<double> output = module.Forward(Tensor.Create((double[])x.Clone(), [batch, length, module.InputFeatures]));
         nint[] expectedShape = module.ReducesTime ? [batch, module.OutputFeatures] : [batch, length, module.OutputFeatures];
         Assert.Equal(expectedShape, output.Lengths.ToArray());
-        Tensor<double> gradInput = module.Backward(Tensor.Create((double[])gy.Clone(), expectedShape));
+        var gradInput = Tensor.CreateFromShape<double>([batch, length, module.InputFeatures]);
+        module.Backward(Tensor.Create((double[])gy.Clone(), expectedShape), gradInput);
         Assert.Equal([(nint)batch, length, module.InputFeatures], gradInput.Lengths.ToArray());
         double[] flat = new double[y.Length];
         output.FlattenTo(flat);
@@ -106,19 +107,19 @@ public class ModuleContractTests
         var layer = new LruLayer<double>(new LruConfig(h, n), 1);
         double[] u = Compare.Random(batch * length * h, 1), x0 = Compare.Random(batch * 2 * n, 2), g = Compare.Random(u.Length, 3);
         double[] y = new double[u.Length], xL = new double[x0.Length], gu = new double[u.Length], gx0 = new double[x0.Length];
-        layer.Forward(u, y, batch, length, x0, xL);
-        layer.Backward(g, gu, batch, length, gx0);
+        layer.ForwardWithState(u, y, batch, length, x0, xL);
+        layer.BackwardWithState(g, gu, batch, length, gx0);
         var (ty, txL, tgu, tgx0) = (Tensor.CreateFromShape<double>([batch, length, h]), Tensor.CreateFromShape<double>([batch, 2 * n]),
             Tensor.CreateFromShape<double>([batch, length, h]), Tensor.CreateFromShape<double>([batch, 2 * n]));
         layer.ZeroGradients();
-        layer.Forward(Tensor.Create(u, [batch, length, h]).AsReadOnlyTensorSpan(), ty.AsTensorSpan(),
+        layer.ForwardWithState(Tensor.Create(u, [batch, length, h]).AsReadOnlyTensorSpan(), ty.AsTensorSpan(),
             Tensor.Create(x0, [batch, 2 * n]).AsReadOnlyTensorSpan(), txL.AsTensorSpan());
-        layer.Backward(Tensor.Create(g, [batch, length, h]).AsReadOnlyTensorSpan(), tgu.AsTensorSpan(), tgx0.AsTensorSpan());
+        layer.BackwardWithState(Tensor.Create(g, [batch, length, h]).AsReadOnlyTensorSpan(), tgu.AsTensorSpan(), tgx0.AsTensorSpan());
         Assert.Equal(y, ty.ToArray());
         Assert.Equal(xL, txL.ToArray());
         Assert.Equal(gu, tgu.ToArray());
         Assert.Equal(gx0, tgx0.ToArray());
-        Assert.Equal("initialState", Assert.Throws<ArgumentException>(() => layer.Forward(Tensor.Create(u, [batch, length, h]).AsReadOnlyTensorSpan(), ty.AsTensorSpan(),
+        Assert.Equal("initialState", Assert.Throws<ArgumentException>(() => layer.ForwardWithState(Tensor.Create(u, [batch, length, h]).AsReadOnlyTensorSpan(), ty.AsTensorSpan(),
             Tensor.Create(x0, [2 * n, batch]).AsReadOnlyTensorSpan(), default)).ParamName);
 
         var model = new SequenceModel<float>(new SequenceModelConfig(0, 9, 2, 1, Block), seed: 1) { IsTraining = false };
@@ -126,6 +127,83 @@ public class ModuleContractTests
         float[] expected = new float[2 * 2];
         model.ForwardTokens(tokens, expected, 2, 4, [4, 3]);
         Assert.Equal(expected, model.ForwardTokens(Tensor.Create(tokens, [2, 4]), [4, 3]).ToArray());
+    }
+
+    [Fact]
+    public void ATrainingForwardThatThrows_LeavesNoShapeForABackwardPass()
+    {
+        // A (1, 1) training pass fails inside BatchNorm (one value per feature); the backward pass must not then run on the
+        // caches of the pass before it.
+        var model = new Sequential<float>(new Linear<float>(3, 4, 1), new BatchNorm<float>(4));
+        model.Forward(new float[2 * 3 * 3], new float[2 * 3 * 4], 2, 3);
+        Assert.Throws<ArgumentException>(() => model.Forward(new float[3], new float[4], 1, 1));
+        Assert.Contains("training-mode Forward first", Assert.Throws<InvalidOperationException>(() => model.Backward(new float[4])).Message);
+        model.Forward(new float[2 * 3 * 3], new float[2 * 3 * 4], 2, 3);
+        model.Backward(new float[2 * 3 * 4]); // a completed pass is usable again
+    }
+
+    [Fact]
+    public void Backward_RefusesAGradInputThatOverlapsGradOutput()
+    {
+        var linear = new Linear<float>(4, 4, 1);
+        float[] x = new float[8], g = new float[8];
+        linear.Forward(x, new float[8], 2, 1);
+        Assert.Equal("gradInput", Assert.Throws<ArgumentException>(() => linear.Backward(g, g)).ParamName);
+    }
+
+    [Fact]
+    public void FixedContainers_RefuseNewModules_AndAStateRefusesAContainerThatGrew()
+    {
+        var model = new SequenceModel<float>(new SequenceModelConfig(3, 0, 2, 1, Block));
+        Assert.Throws<InvalidOperationException>(() => model.Add("extra", new Linear<float>(2, 2)));
+        Assert.Throws<InvalidOperationException>(() => ((Sequential<float>)model[1]).Add(new LruBlock<float>(Block)));
+        Assert.Throws<InvalidOperationException>(() => new Mlp<float>(4).Add(new Gelu<float>(4)));
+
+        var open = new Sequential<float>(("a", new Linear<float>(3, 3, 1)));
+        var state = open.CreateState(1);
+        open.Add("b", new Gelu<float>(3));
+        Assert.Contains("create a new state", Assert.Throws<InvalidOperationException>(() => open.Step(new float[3], new float[3], state)).Message);
+    }
+
+    [Fact]
+    public void LoadStateDictionary_ReadsStridedAndBroadcastTensors()
+    {
+        var linear = new Linear<float>(3, 2, 1);
+        var state = linear.StateDictionary();
+        state["bias"] = Tensor.Create(new float[] { 0.5f }, [2], [0]);                       // one value broadcast to (2)
+        state["weight"] = Tensor.Create(new float[] { 1, 2, 3, 4, 5, 6 }, [2, 3], [1, 2]);    // column-major (2, 3)
+        linear.LoadStateDictionary(state);
+        Assert.Equal([0.5f, 0.5f], linear.Bias!.Value.ToArray());
+        Assert.Equal([1f, 3, 5, 2, 4, 6], linear.Weight.Value.ToArray());
+    }
+
+    [Fact]
+    public void TheInitialStateGradient_Accumulates_LikeEveryInputGradient()
+    {
+        var layer = new LruLayer<double>(new LruConfig(3, 2), 1);
+        double[] u = Compare.Random(2 * 4 * 3, 1), x0 = Compare.Random(2 * 4, 2), g = Compare.Random(u.Length, 3);
+        layer.ForwardWithState(u, new double[u.Length], 2, 4, x0);
+        double[] once = new double[x0.Length], twice = new double[x0.Length];
+        layer.BackwardWithState(g, default, 2, 4, once);
+        layer.BackwardWithState(g, default, 2, 4, twice);
+        layer.BackwardWithState(g, default, 2, 4, twice);
+        Assert.Contains(once, v => v != 0);
+        Assert.Equal(once.Select(v => 2 * v).ToArray(), twice);
+    }
+
+    [Fact]
+    public void BidirectionalLru_KeepsPaddingOutOfTheValidSteps_AndItsGradientsMatchFiniteDifferences()
+    {
+        const int batch = 2, length = 6, h = 3;
+        int[] lengths = [6, 3];
+        var layer = new BidirectionalLru<double>(new LruConfig(h, 4, RMin: 0.5, RMax: 0.9), BidirectionalCombine.ConcatProject, 1) { IsTraining = false };
+        double[] x = Compare.Random(batch * length * h, 1), y1 = new double[x.Length], y2 = new double[x.Length];
+        layer.Forward(x, y1, batch, length, lengths);
+        for (int i = (length + 3) * h; i < 2 * length * h; i++) x[i] += 10; // the second sequence's padded steps
+        layer.Forward(x, y2, batch, length, lengths);
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < lengths[b] * h; i++) Assert.Equal(y1[b * length * h + i], y2[b * length * h + i]);
+        GradientCheck.Layer(layer, batch, length, seed: 5, lengths: lengths);
     }
 
     [Fact]

@@ -13,7 +13,7 @@ public class TrainerTests
     /// "Remember the first sign": a sequence of Gaussian noise, labelled by whether its first value is
     /// positive. With last-step pooling the answer must be carried through the recurrence for L − 1 steps.
     /// </summary>
-    private static SequenceDataset<float> FirstSign(int count, int length, int seed)
+    internal static SequenceDataset<float> FirstSign(int count, int length, int seed)
     {
         var random = new SeededRandom(seed);
         float[] x = new float[count * length];
@@ -166,5 +166,27 @@ public class TrainingAllocationTests
         {
             Parallelism.MaxThreads = previous;
         }
+    }
+
+    [Fact]
+    public void AnOptimiserOverSomeParameters_TrainsThoseOnly_AndTheFrozenGradientsDoNotGrow()
+    {
+        var train = TrainerTests.FirstSign(64, 12, seed: 5);
+        var block = new LruBlockConfig(new LruConfig(8, 8));
+        var model = new SequenceModel<float>(new SequenceModelConfig(1, 0, 2, 1, block, PoolingMode.Last), 3);
+        var optimizer = new AdamW<float>(model.NamedParameters().Where(p => !p.Name.StartsWith("encoder.", StringComparison.Ordinal)), new AdamWSettings());
+        var trainer = new Trainer<float>(model, optimizer, new TrainerOptions(1, 16, ClipNorm: 1));
+        float[] encoder = model.Encoder!.Weight.Value.ToArray();
+        trainer.TrainStep(train, [0, 1, 2, 3]);
+        float[] afterOne = model.Encoder.Weight.Gradient.ToArray();
+        trainer.TrainStep(train, [0, 1, 2, 3]);
+        Assert.Equal(encoder, model.Encoder.Weight.Value.ToArray());                     // frozen
+        Assert.NotEqual(afterOne.Select(v => 2 * v), model.Encoder.Weight.Gradient.ToArray()); // cleared each step, not summed
+        Assert.Contains(afterOne, v => v != 0);
+
+        var stranger = new AdamW<float>(new SequenceModel<float>(new SequenceModelConfig(1, 0, 2, 1, block, PoolingMode.Last), 4).NamedParameters(), new AdamWSettings());
+        var e = Assert.Throws<ArgumentException>(() => new Trainer<float>(model, stranger, new TrainerOptions()));
+        Assert.Equal("optimizer", e.ParamName);
+        Assert.Contains("'encoder.weight', which is not a parameter of this SequenceModel", e.Message);
     }
 }
