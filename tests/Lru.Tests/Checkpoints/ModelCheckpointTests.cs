@@ -155,4 +155,40 @@ public class ModelCheckpointTests : IDisposable
         foreach (var ((name, a), (_, b)) in model.NamedParameters().Zip(loaded.Model.NamedParameters()))
             Assert.True(a.Values.AsSpan().SequenceEqual(b.Value), name);
     }
+
+    [Fact]
+    public void LoadInto_RefusesASequenceModelOfAnotherConfiguration_ThatNamesAndShapesCannotTell()
+    {
+        var block = new LruBlockConfig(new LruConfig(6, 4));
+        var model = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 1, block), seed: 1);
+        string path = Path.Combine(_dir, "pre.safetensors");
+        ModelCheckpoint.Save(path, model);
+        var postNorm = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 1, block with { Placement = NormPlacement.Post }));
+        Assert.Contains("holds a model of configuration", Assert.Throws<InvalidDataException>(() => ModelCheckpoint.LoadInto(path, postNorm)).Message);
+        var same = new SequenceModel<float>(new SequenceModelConfig(2, 0, 2, 1, block), seed: 2);
+        ModelCheckpoint.LoadInto(path, same);
+        Assert.Equal(model.Decoder.Weight.Value.ToArray(), same.Decoder.Weight.Value.ToArray());
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void LruLayerFiles_KeepTheDirectionAndAMatrixD_InBothLayouts(bool reverse, bool matrixD)
+    {
+        var layer = new LruLayer<double>(new LruConfig(4, 3, MatrixD: matrixD, Reverse: reverse), seed: 2);
+        string jax = Path.Combine(_dir, "layer.safetensors"), pytorch = Path.Combine(_dir, "layer-pt.safetensors");
+        LruLayerFile.Save(jax, layer);
+        LruLayerFile.SavePyTorchLayout(pytorch, layer);
+        double[] u = Lru.Tests.Support.Compare.Random(2 * 5 * 4, 1), expected = new double[u.Length];
+        layer.Forward(u, expected, 2, 5);
+        foreach (var loaded in new[] { LruLayerFile.Load<double>(jax), LruLayerFile.LoadPyTorchLayout<double>(SafeTensorsFile.Read(pytorch)) })
+        {
+            Assert.Equal(reverse, loaded.Config.Reverse);
+            double[] y = new double[u.Length];
+            loaded.Forward(u, y, 2, 5);
+            Lru.Tests.Support.Compare.Close<double>(y, expected, 1e-14, $"reverse {reverse}, matrix D {matrixD}");
+        }
+    }
 }
