@@ -6,19 +6,19 @@ namespace Lru.Tensors;
 
 /// <summary>
 /// Row-wise products of a (rows × h) buffer with one h-vector. Short rows go through one SIMD loop over all rows:
-/// there (h = 64 is 4 vectors) a library call per row costs more in dispatch than in work. The accumulating forms
-/// of long rows (h ≥ <see cref="PerRowCallsFrom"/>) call <see cref="TensorPrimitives.MultiplyAdd{T}(ReadOnlySpan{T}, ReadOnlySpan{T}, ReadOnlySpan{T}, Span{T})"/>
-/// once per row instead (see that constant). Single-threaded, allocation-free; every element is computed as its
-/// scalar expression (product rounded, then sum rounded), so both paths give the same bits.
+/// there (h = 64 is 4 vectors) a library call per row costs more in dispatch than in work. Long rows
+/// (h ≥ <see cref="PerRowCallsFrom"/>) call <see cref="TensorPrimitives"/> (Multiply, MultiplyAdd) once per row
+/// instead (see that constant). Single-threaded, allocation-free; every element is computed as its scalar
+/// expression (product rounded, then sum rounded: MultiplyAdd is not fused), so both paths give the same bits.
 /// </summary>
 internal static unsafe class RowOps
 {
     /// <summary>
-    /// The row length from which <c>y += x ⊙ d</c> and <see cref="AccumulateProducts"/> use one TensorPrimitives call
-    /// per row. Measured on an AMD EPYC family 26 with AVX-512, 8192 rows of floats (docs/handwritten.md): on
-    /// arrays as the GC places them (8 to 24 bytes past a 64-byte boundary), the loop below took 1.6-2.3x the time of
-    /// the per-row calls at h = 256 and 512 (its 512-bit read-modify-write accesses split cache lines; TensorPrimitives
-    /// aligns its stores), and 0.69-0.92x at h = 64 and 128.
+    /// The row length from which every form uses one TensorPrimitives call per row. Measured on an AMD EPYC
+    /// family 26 with AVX-512, 8192 rows of floats, on arrays as the GC places them (8 to 24 bytes past a 64-byte
+    /// boundary; docs/handwritten.md): the loop below took 0.69-0.92x the time of the per-row calls at h = 64 and
+    /// 128, but 1.4-2.8x at h = 256 and 512 for the accumulating forms (its 512-bit read-modify-write accesses split
+    /// cache lines; TensorPrimitives aligns its stores) and 0.75-1.46x (no consistent win) for <c>y = x ⊙ d</c>.
     /// </summary>
     internal const int PerRowCallsFrom = 256;
 
@@ -32,12 +32,13 @@ internal static unsafe class RowOps
         int h = d.Length;
         Guard.Length(x.Length, nameof(x), "rows, h", rows, h);
         Guard.Length(y.Length, nameof(y), "rows, h", rows, h);
-        if (accumulate && h >= PerRowCallsFrom)
+        if (h >= PerRowCallsFrom)
         {
             for (int r = 0; r < rows; r++)
             {
                 Span<T> yr = y.Slice(r * h, h);
-                TensorPrimitives.MultiplyAdd(x.Slice(r * h, h), d, yr, yr);
+                if (accumulate) TensorPrimitives.MultiplyAdd(x.Slice(r * h, h), d, yr, yr);
+                else TensorPrimitives.Multiply(x.Slice(r * h, h), d, yr);
             }
             return;
         }
