@@ -193,10 +193,11 @@ internal static class HandWrittenAccuracy
             RowOps.MultiplyRows<float>(x, d, mR, rows);
             for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(x.AsSpan(r * h, h), d, mT.AsSpan(r * h, h));
             Tensor.Multiply<float>(new ReadOnlyTensorSpan<float>(x, [rows, h]), new ReadOnlyTensorSpan<float>(d, [1, h]), new TensorSpan<float>(mB, [rows, h]));
-            float[] yF = (float[])y0.Clone(), accF = new float[h];
+            float[] yF = (float[])y0.Clone(), accF = new float[h], mF = new float[rows * h];
+            FormerRowOps.MultiplyRows(x, d, mF, rows);
             FormerRowOps.MultiplyAccumulateRows(x, d, yF, rows);
             FormerRowOps.AccumulateProducts(x, y0, accF, rows);
-            Console.WriteLine($"h = {h}: y = x·d {Differ(mR, mT)} differ (broadcast Tensor.Multiply {Differ(mR, mB)}); y += x·d {Differ(yR, yT)} (former loop {Differ(yR, yF)}); acc += Σ a·b {Differ(accR, accT)} (former loop {Differ(accR, accF)})");
+            Console.WriteLine($"h = {h}: y = x·d {Differ(mR, mT)} differ (former loop {Differ(mR, mF)}, broadcast Tensor.Multiply {Differ(mR, mB)}); y += x·d {Differ(yR, yT)} (former loop {Differ(yR, yF)}); acc += Σ a·b {Differ(accR, accT)} (former loop {Differ(accR, accF)})");
         }
     }
 

@@ -224,6 +224,9 @@ public class HandWrittenRowOpsBenchmarks
     }
 
     [Benchmark, BenchmarkCategory("y = x*d")]
+    public void HandWrittenLoop_Multiply() => FormerRowOps.MultiplyRows(X, _d, Y, Rows);
+
+    [Benchmark, BenchmarkCategory("y = x*d")]
     public void RowOps_Multiply() => RowOps.MultiplyRows<float>(X, _d, Y, Rows);
 
     [Benchmark, BenchmarkCategory("y = x*d")]
@@ -264,11 +267,30 @@ public class HandWrittenRowOpsBenchmarks
 }
 
 /// <summary>
-/// A verbatim copy (T = float) of RowOps' accumulating loop as it was before the audit, when every h went through it;
+/// A verbatim copy (T = float) of RowOps' loops as they were before the audit, when every h went through them;
 /// since the audit RowOps calls TensorPrimitives per row from h = RowOps.PerRowCallsFrom on.
 /// </summary>
 internal static unsafe class FormerRowOps
 {
+    public static void MultiplyRows(ReadOnlySpan<float> x, ReadOnlySpan<float> d, Span<float> y, int rows)
+    {
+        int h = d.Length;
+        fixed (float* px = x, pd = d, py = y)
+            for (int r = 0; r < rows; r++) Products(px + (long)r * h, pd, py + (long)r * h, h);
+    }
+
+    private static void Products(float* x, float* d, float* y, int h)
+    {
+        int c = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; c <= h - Vector512<float>.Count; c += Vector512<float>.Count)
+                (Vector512.Load(x + c) * Vector512.Load(d + c)).Store(y + c);
+        if (Vector256.IsHardwareAccelerated)
+            for (; c <= h - Vector256<float>.Count; c += Vector256<float>.Count)
+                (Vector256.Load(x + c) * Vector256.Load(d + c)).Store(y + c);
+        for (; c < h; c++) y[c] = x[c] * d[c];
+    }
+
     public static void MultiplyAccumulateRows(ReadOnlySpan<float> x, ReadOnlySpan<float> d, Span<float> y, int rows)
     {
         int h = d.Length;
