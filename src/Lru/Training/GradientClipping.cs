@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using Lru.Modules;
 
 namespace Lru.Training;
@@ -12,8 +13,10 @@ public static class GradientClipping
 
     /// <summary>
     /// The global 2-norm <c>sqrt(Σ g²)</c> over the gradients of all <paramref name="parameters"/>, computed in
-    /// <see cref="double"/> in a fixed order (parameter by parameter, four interleaved partial sums per parameter
-    /// combined in a fixed order), so the result does not depend on threads or hardware.
+    /// <see cref="double"/> on the calling thread, parameter by parameter, each parameter's sum by
+    /// <see cref="TensorPrimitives.SumOfSquares{T}(ReadOnlySpan{T})"/> over its gradient widened to double, so the
+    /// result does not depend on the thread count. Its last bits may differ between machines of different SIMD width
+    /// (TensorPrimitives' partial sums follow the vector width), as those of every other TensorPrimitives reduction do.
     /// </summary>
     /// <remarks>
     /// If the sum of squares overflows although every element is finite (possible only for <see cref="double"/>
@@ -114,26 +117,28 @@ public static class GradientClipping
         return scale * Math.Sqrt(scaled);
     }
 
+    /// <summary>
+    /// Σ g² in double: double gradients straight through <see cref="TensorPrimitives.SumOfSquares{T}(ReadOnlySpan{T})"/>,
+    /// others widened to double in blocks of 1024 first (<see cref="TensorPrimitives.ConvertTruncating{TFrom, TTo}(ReadOnlySpan{TFrom}, Span{TTo})"/>,
+    /// exact). Measured against the former scalar double loop (docs/handwritten.md): 1.7-2.7x faster on float
+    /// gradients of 10^5 to 10^7 elements and more accurate (relative error of Σ g² 4e-16 to 5e-15 instead of 8e-15 to 2e-12).
+    /// </summary>
     private static double SumOfSquares<T>(ReadOnlySpan<T> g) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i <= g.Length - 4; i += 4)
+        if (typeof(T) == typeof(double)) return TensorPrimitives.SumOfSquares(MemoryMarshal.Cast<T, double>(g));
+        Span<double> block = stackalloc double[WidenBlock];
+        double sum = 0;
+        for (int start = 0; start < g.Length; start += WidenBlock)
         {
-            double a = double.CreateTruncating(g[i]), b = double.CreateTruncating(g[i + 1]);
-            double c = double.CreateTruncating(g[i + 2]), d = double.CreateTruncating(g[i + 3]);
-            s0 += a * a;
-            s1 += b * b;
-            s2 += c * c;
-            s3 += d * d;
+            Span<double> widened = block[..Math.Min(WidenBlock, g.Length - start)];
+            TensorPrimitives.ConvertTruncating<T, double>(g.Slice(start, widened.Length), widened);
+            sum += TensorPrimitives.SumOfSquares<double>(widened);
         }
-        for (; i < g.Length; i++)
-        {
-            double a = double.CreateTruncating(g[i]);
-            s0 += a * a;
-        }
-        return (s0 + s1) + (s2 + s3);
+        return sum;
     }
+
+    /// <summary>Elements widened to double at a time (8 KiB of stack).</summary>
+    private const int WidenBlock = 1024;
 
     private static void ThrowNonFinite<T>(Parameter<T>[] parameters, double norm) where T : unmanaged, IFloatingPointIeee754<T>
     {

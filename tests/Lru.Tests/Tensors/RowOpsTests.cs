@@ -10,7 +10,8 @@ namespace Lru.Tests.Tensors;
 /// </summary>
 public class RowOpsTests
 {
-    public static TheoryData<int, int> Shapes() => new() { { 1, 1 }, { 3, 7 }, { 5, 16 }, { 4, 64 }, { 2, 75 }, { 9, 130 } };
+    // h = 300 takes the per-row TensorPrimitives path of the accumulating forms (RowOps.PerRowCallsFrom).
+    public static TheoryData<int, int> Shapes() => new() { { 1, 1 }, { 3, 7 }, { 5, 16 }, { 4, 64 }, { 2, 75 }, { 9, 130 }, { 3, 300 } };
 
     [Theory, MemberData(nameof(Shapes))]
     public void MultiplyRows_EqualsTheScalarLoop(int rows, int h)
@@ -26,6 +27,24 @@ public class RowOpsTests
             for (int r = 0; r < rows; r++)
                 for (int c = 0; c < h; c++)
                     Assert.True(x[r * h + c] * d[c] == y[r * h + c], $"r={r} c={c}");
+        }
+    }
+
+    [Theory, MemberData(nameof(Shapes))]
+    public void MultiplyRows_Accumulating_EqualsTheScalarLoop(int rows, int h)
+    {
+        Check<float>(rows, h);
+        Check<double>(rows, h);
+
+        static void Check<T>(int rows, int h) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var rng = new Random(rows * 100 + h + 2);
+            T[] x = Fill<T>(rng, rows * h), d = Fill<T>(rng, h), y = Fill<T>(rng, rows * h);
+            T[] expected = (T[])y.Clone();
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < h; c++) expected[r * h + c] = x[r * h + c] * d[c] + expected[r * h + c];
+            RowOps.MultiplyRows<T>(x, d, y, rows, accumulate: true);
+            Assert.Equal(expected, y);
         }
     }
 
