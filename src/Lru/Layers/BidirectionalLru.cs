@@ -106,8 +106,7 @@ public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloati
         }
         int h = InputFeatures, count = gradOutput.Length, rows = shape.Rows;
         Span<T> gradConcat = Grow(ref _gradConcat, 2 * count), split = Grow(ref _gradSplit, 2 * count);
-        gradConcat.Clear();
-        Projection.Backward(gradOutput, gradConcat);
+        Projection.BackwardReplacing(gradOutput, gradConcat);
         Span<T> gradForward = split[..count], gradBackward = split[count..];
         for (int r = 0; r < rows; r++)
         {
@@ -127,8 +126,7 @@ public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloati
             return;
         }
         Span<T> grad = Grow(ref _gradMasked, gradInput.Length);
-        grad.Clear();
-        Backwards.Backward(gradOutput, grad);
+        Backwards.BackwardReplacing(gradOutput, grad);
         int h = InputFeatures;
         for (int b = 0; b < shape.Batch; b++)
         {

@@ -101,6 +101,10 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
         if (!gradInput.IsEmpty) ApplyMask(gradOutput, gradInput, shape.Batch, shape.Length, accumulate: true);
     }
 
+    /// <summary><c>∂x = ∂y ⊙ mask</c>.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        ApplyMask(gradOutput, gradInput, shape.Batch, shape.Length, accumulate: false);
+
     private void DrawMask(int batch, int length)
     {
         int h = Features;

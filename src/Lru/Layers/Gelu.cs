@@ -83,12 +83,23 @@ public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     /// <summary><c>∂x += ∂y ⊙ GELU′(x)</c>; GELU has no parameters.</summary>
-    protected override unsafe void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, accumulate: true);
+
+    /// <summary><c>∂x = ∂y ⊙ GELU′(x)</c>.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, accumulate: false);
+
+    private unsafe void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, bool accumulate)
     {
         if (gradInput.IsEmpty) return;
         fixed (T* x = _input, dy = gradOutput, dx = gradInput)
         {
-            var work = new Work { X = x, DY = dy, Y = dx, Count = gradOutput.Length, Tanh = Approximation == GeluApproximation.Tanh, Derivative = true };
+            var work = new Work
+            {
+                X = x, DY = dy, Y = dx, Count = gradOutput.Length, Tanh = Approximation == GeluApproximation.Tanh, Derivative = true,
+                Accumulate = accumulate,
+            };
             Parallelism.For((gradOutput.Length + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
         }
     }
@@ -114,14 +125,14 @@ public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
 
     /// <summary>
     /// One block of elements: <c>Y = GELU(X)</c> (copying X to <see cref="Cache"/> when that is set), or
-    /// <c>Y += DY ⊙ GELU′(X)</c> when <see cref="Derivative"/> is set. Uses <see cref="GeluKernels"/> where the
+    /// <c>Y += DY ⊙ GELU′(X)</c> when <see cref="Derivative"/> is set (<c>Y = …</c> unless <see cref="Accumulate"/> is set too). Uses <see cref="GeluKernels"/> where the
     /// machine supports them and the double-precision scalar formulas otherwise.
     /// </summary>
     private unsafe struct Work : IIndexedWork
     {
         public T* X, Y, DY, Cache;
         public int Count;
-        public bool Tanh, Derivative;
+        public bool Tanh, Derivative, Accumulate;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
@@ -131,13 +142,13 @@ public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
             {
                 if (typeof(T) == typeof(float))
                 {
-                    if (Derivative) GeluKernels.Backward((float*)X + start, (float*)DY + start, (float*)Y + start, n, Tanh);
+                    if (Derivative) GeluKernels.Backward((float*)X + start, (float*)DY + start, (float*)Y + start, n, Tanh, Accumulate);
                     else GeluKernels.Forward((float*)X + start, (float*)Y + start, Cache == null ? null : (float*)Cache + start, n, Tanh);
                     return;
                 }
                 if (typeof(T) == typeof(double))
                 {
-                    if (Derivative) GeluKernels.Backward((double*)X + start, (double*)DY + start, (double*)Y + start, n, Tanh);
+                    if (Derivative) GeluKernels.Backward((double*)X + start, (double*)DY + start, (double*)Y + start, n, Tanh, Accumulate);
                     else GeluKernels.Forward((double*)X + start, (double*)Y + start, Cache == null ? null : (double*)Cache + start, n, Tanh);
                     return;
                 }
@@ -145,7 +156,10 @@ public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
             if (Derivative)
             {
                 for (int i = start; i < end; i++)
-                    Y[i] += T.CreateTruncating(double.CreateTruncating(DY[i]) * Gelu<T>.Derivative(double.CreateTruncating(X[i]), Tanh));
+                {
+                    T d = T.CreateTruncating(double.CreateTruncating(DY[i]) * Gelu<T>.Derivative(double.CreateTruncating(X[i]), Tanh));
+                    Y[i] = Accumulate ? Y[i] + d : d;
+                }
             }
             else
             {

@@ -111,19 +111,25 @@ internal static class GeluKernels
         new ReadOnlySpan<float>(buffer, rest).CopyTo(new Span<float>(y + i, rest));
     }
 
-    /// <summary><c>dx[i] += dy[i]·GELU′(x[i])</c> for <c>i &lt; count</c> (the product rounded to the data type once, then added). <paramref name="dx"/> must not overlap <paramref name="dy"/>.</summary>
-    public static unsafe void Backward(double* x, double* dy, double* dx, int count, bool tanh)
+    /// <summary>
+    /// <c>dx[i] += dy[i]·GELU′(x[i])</c> for <c>i &lt; count</c> (the product rounded to the data type once, then added), or
+    /// <c>dx[i] = …</c> when <paramref name="accumulate"/> is false. <paramref name="dx"/> must not overlap <paramref name="dy"/>.
+    /// </summary>
+    public static unsafe void Backward(double* x, double* dy, double* dx, int count, bool tanh, bool accumulate)
     {
-        if (tanh) Backward<TanhForm>(x, dy, dx, count);
-        else Backward<ExactForm>(x, dy, dx, count);
+        if (tanh) Backward<TanhForm>(x, dy, dx, count, accumulate);
+        else Backward<ExactForm>(x, dy, dx, count, accumulate);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Backward<TForm>(double* x, double* dy, double* dx, int count) where TForm : IForm
+    private static unsafe void Backward<TForm>(double* x, double* dy, double* dx, int count, bool accumulate) where TForm : IForm
     {
         int i = 0;
         for (; i <= count - 8; i += 8)
-            (Vector512.Load(dx + i) + Vector512.Load(dy + i) * TForm.Derivative(Vector512.Load(x + i))).Store(dx + i);
+        {
+            Vector512<double> d = Vector512.Load(dy + i) * TForm.Derivative(Vector512.Load(x + i));
+            (accumulate ? Vector512.Load(dx + i) + d : d).Store(dx + i);
+        }
         if (i == count) return;
         double* bx = stackalloc double[16];
         double* bg = bx + 8;
@@ -133,22 +139,24 @@ internal static class GeluKernels
         new ReadOnlySpan<double>(x + i, rest).CopyTo(new Span<double>(bx, rest));
         new ReadOnlySpan<double>(dy + i, rest).CopyTo(new Span<double>(bg, rest));
         (Vector512.Load(bg) * TForm.Derivative(Vector512.Load(bx))).Store(bg);
-        for (int k = 0; k < rest; k++) dx[i + k] += bg[k];
+        for (int k = 0; k < rest; k++) dx[i + k] = accumulate ? dx[i + k] + bg[k] : bg[k];
     }
 
     /// <summary>As the double overload, for float data computed in double and rounded once.</summary>
-    public static unsafe void Backward(float* x, float* dy, float* dx, int count, bool tanh)
+    public static unsafe void Backward(float* x, float* dy, float* dx, int count, bool tanh, bool accumulate)
     {
-        if (tanh) Backward<TanhForm>(x, dy, dx, count);
-        else Backward<ExactForm>(x, dy, dx, count);
+        if (tanh) Backward<TanhForm>(x, dy, dx, count, accumulate);
+        else Backward<ExactForm>(x, dy, dx, count, accumulate);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Backward<TForm>(float* x, float* dy, float* dx, int count) where TForm : IForm
+    private static unsafe void Backward<TForm>(float* x, float* dy, float* dx, int count, bool accumulate) where TForm : IForm
     {
         int i = 0;
-        for (; i <= count - 16; i += 16)
-            BackwardVector<TForm>(x + i, dy + i, dx + i);
+        if (accumulate)
+            for (; i <= count - 16; i += 16) BackwardVector<TForm>(x + i, dy + i, dx + i, accumulate: true);
+        else
+            for (; i <= count - 16; i += 16) BackwardVector<TForm>(x + i, dy + i, dx + i, accumulate: false);
         if (i == count) return;
         float* bx = stackalloc float[48];
         float* bg = bx + 16, bd = bx + 32;
@@ -158,16 +166,17 @@ internal static class GeluKernels
         int rest = count - i;
         new ReadOnlySpan<float>(x + i, rest).CopyTo(new Span<float>(bx, rest));
         new ReadOnlySpan<float>(dy + i, rest).CopyTo(new Span<float>(bg, rest));
-        BackwardVector<TForm>(bx, bg, bd);
-        for (int k = 0; k < rest; k++) dx[i + k] += bd[k];
+        BackwardVector<TForm>(bx, bg, bd, accumulate: false);
+        for (int k = 0; k < rest; k++) dx[i + k] = accumulate ? dx[i + k] + bd[k] : bd[k];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void BackwardVector<TForm>(float* x, float* dy, float* dx) where TForm : IForm
+    private static unsafe void BackwardVector<TForm>(float* x, float* dy, float* dx, bool accumulate) where TForm : IForm
     {
         (Vector512<double> x0, Vector512<double> x1) = Vector512.Widen(Vector512.Load(x));
         (Vector512<double> g0, Vector512<double> g1) = Vector512.Widen(Vector512.Load(dy));
-        (Vector512.Load(dx) + Vector512.Narrow(g0 * TForm.Derivative(x0), g1 * TForm.Derivative(x1))).Store(dx);
+        Vector512<float> d = Vector512.Narrow(g0 * TForm.Derivative(x0), g1 * TForm.Derivative(x1));
+        (accumulate ? Vector512.Load(dx) + d : d).Store(dx);
     }
 
     /// <summary>erfc over a span (used by the tests to measure accuracy); any input, NaN gives NaN.</summary>

@@ -86,21 +86,36 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     }
 
     /// <summary><c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>; then out1 and out2 each add their part to <c>∂x</c>.</summary>
-    protected override unsafe void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    {
+        GateGradients(gradOutput, out var gradA, out var gradG);
+        Out1.Backward(gradA, gradInput);
+        Out2.Backward(gradG, gradInput);
+    }
+
+    /// <summary>As <see cref="BackwardCore"/>: <c>out1</c> writes <c>∂x</c>, <c>out2</c> adds to it.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    {
+        GateGradients(gradOutput, out var gradA, out var gradG);
+        Out1.BackwardReplacing(gradA, gradInput);
+        Out2.Backward(gradG, gradInput);
+    }
+
+    /// <summary>
+    /// <c>∂a = ∂z ⊙ s</c> and <c>∂g = ∂a ⊙ a ⊙ (1 − s) = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c> into the layer's buffers: one fused pass,
+    /// split over blocks.
+    /// </summary>
+    private unsafe void GateGradients(ReadOnlySpan<T> gradOutput, out Span<T> gradA, out Span<T> gradG)
     {
         int count = gradOutput.Length;
         ReadOnlySpan<T> a = _a.AsSpan(0, count), s = _s.AsSpan(0, count);
-        Span<T> gradA = Grow(ref _gradA, count), gradG = Grow(ref _gradG, count);
-
-        // ∂a = ∂z ⊙ s;  ∂g = ∂a ⊙ a ⊙ (1 − s) = ∂z ⊙ a ⊙ s ⊙ (1 − s): one fused pass, split over blocks.
+        gradA = Grow(ref _gradA, count);
+        gradG = Grow(ref _gradG, count);
         fixed (T* dz = gradOutput, pa = a, ps = s, da = gradA, dg = gradG)
         {
             var work = new GateBackward { DZ = dz, A = pa, S = ps, DA = da, DG = dg, Count = count };
             Parallelism.For((count + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
         }
-
-        Out1.Backward(gradA, gradInput);
-        Out2.Backward(gradG, gradInput);
     }
 
     /// <summary>Elements per work item of the elementwise passes (16 KiB of floats), so small inputs run inline.</summary>

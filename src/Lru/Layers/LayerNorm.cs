@@ -60,7 +60,14 @@ public sealed class LayerNorm<T> : Normalization<T> where T : unmanaged, IFloati
     /// <c>∂weight += Σ ∂y ⊙ x̂</c>, <c>∂bias += Σ ∂y</c> (sums within fixed blocks of rows in row order, then over the
     /// blocks in order, so the result depends on the shape only, never on the thread count).
     /// </summary>
-    protected override unsafe void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, accumulate: true);
+
+    /// <summary>As <see cref="BackwardCore"/>, writing ∂x instead of adding it.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, accumulate: false);
+
+    private unsafe void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape, bool accumulate)
     {
         int h = Features, rows = shape.Rows;
         if (rows == 0) return;
@@ -72,7 +79,7 @@ public sealed class LayerNorm<T> : Normalization<T> where T : unmanaged, IFloati
             var work = new BackwardWork
             {
                 DY = dy, DX = gradInput.IsEmpty ? null : dx, X = x, Mean = mean, Rstd = rstd, W = w, Partials = partials,
-                H = h, Rows = rows, RowsPerBlock = rowsPerBlock,
+                H = h, Rows = rows, RowsPerBlock = rowsPerBlock, Accumulate = accumulate,
             };
             Parallelism.For(blocks, Parallelism.MaxThreads, ref work);
         }
@@ -175,13 +182,15 @@ public sealed class LayerNorm<T> : Normalization<T> where T : unmanaged, IFloati
     }
 
     /// <summary>
-    /// One block of rows of the backward pass: adds ∂x to its rows (unless <see cref="DX"/> is null) and its own
+    /// One block of rows of the backward pass: adds ∂x to its rows (writes it unless <see cref="Accumulate"/>; nothing when
+    /// <see cref="DX"/> is null) and its own
     /// partial sums <c>Σ ∂y</c> (first H) and <c>Σ ∂y ⊙ x̂</c> (next H) at <c>Partials + 2H·index</c>.
     /// </summary>
     private unsafe struct BackwardWork : IIndexedWork
     {
         public T* DY, DX, X, Mean, Rstd, W, Partials;
         public int H, Rows, RowsPerBlock;
+        public bool Accumulate;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
@@ -228,12 +237,14 @@ public sealed class LayerNorm<T> : Normalization<T> where T : unmanaged, IFloati
                 {
                     Vector<T> m = new(mean), s = new(rstd), vg = new(meanG), vgn = new(meanGN);
                     Vector<T> n = (Vector.Load(x + i) - m) * s, gw = Vector.Load(dy + i) * Vector.Load(W + i);
-                    (Vector.Load(dx + i) + (gw - vg - n * vgn) * s).Store(dx + i);
+                    Vector<T> d = (gw - vg - n * vgn) * s;
+                    (Accumulate ? Vector.Load(dx + i) + d : d).Store(dx + i);
                 }
                 for (; i < h; i++)
                 {
                     T n = (x[i] - mean) * rstd, gw = dy[i] * W[i];
-                    dx[i] += (gw - meanG - n * meanGN) * rstd;
+                    T d = (gw - meanG - n * meanGN) * rstd;
+                    dx[i] = Accumulate ? dx[i] + d : d;
                 }
             }
         }

@@ -114,13 +114,20 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
     }
 
     /// <summary><c>∂x += ∂y·W</c>, <c>∂W += ∂yᵀ·x</c>, <c>∂b += Σ_rows ∂y</c>.</summary>
-    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, accumulate: true);
+
+    /// <summary>As <see cref="BackwardCore"/>, writing <c>∂x = ∂y·W</c>.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, accumulate: false);
+
+    private void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape, bool accumulate)
     {
         int rows = shape.Rows, n = InputFeatures, m = OutputFeatures;
 
-        // ∂x += ∂y · W  (rows × Out)·(Out × In).
+        // ∂x (+)= ∂y · W  (rows × Out)·(Out × In).
         if (!gradInput.IsEmpty)
-            Gemm.Multiply<T>(gradOutput, Weight.Value, gradInput, rows, n, m, accumulate: true);
+            Gemm.Multiply<T>(gradOutput, Weight.Value, gradInput, rows, n, m, accumulate: accumulate);
 
         // ∂W += ∂yᵀ · x  (Out × rows)·(rows × In).
         Gemm.Multiply<T>(gradOutput, _input.AsSpan(0, rows * n), Weight.Gradient, m, n, rows, transposeA: true, accumulate: true);

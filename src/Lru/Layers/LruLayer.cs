@@ -337,7 +337,12 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
     protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
         Backprop(gradOutput, gradInput, shape, default, Scan, Parallelism.MaxThreads);
 
-    private void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape, Span<T> gradInitialState, ScanMode mode, int workers)
+    /// <summary>As <see cref="BackwardCore"/>, writing ∂ℒ/∂u.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, default, Scan, Parallelism.MaxThreads, accumulate: false);
+
+    private void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape, Span<T> gradInitialState, ScanMode mode, int workers,
+        bool accumulate = true)
     {
         int h = Hidden, n = StateSize, batch = shape.Batch, length = shape.Length, m = shape.Rows;
         if (m == 0) return; // no step: nothing reaches x_0
@@ -393,13 +398,13 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
             gradGamma[j] += TensorPrimitives.Dot<T>(BRe.Value.Slice(j * h, h), re) + TensorPrimitives.Dot<T>(BIm.Value.Slice(j * h, h), im);
         }
 
-        // ∂u_t += D ⊙ g_t (or Dᵀ g_t) + Δ · (W_inᵀ)ᵀ.
+        // ∂u_t (+)= D ⊙ g_t (or Dᵀ g_t) + Δ · (W_inᵀ)ᵀ.
         if (!gradInput.IsEmpty)
         {
             if (Config.MatrixD)
-                Gemm.Multiply<T>(gradOutput, D.Value, gradInput, m, h, h, accumulate: true, threads: workers);
+                Gemm.Multiply<T>(gradOutput, D.Value, gradInput, m, h, h, accumulate: accumulate, threads: workers);
             else
-                RowOps.MultiplyRows<T>(gradOutput, D.Value, gradInput, m, accumulate: true);
+                RowOps.MultiplyRows<T>(gradOutput, D.Value, gradInput, m, accumulate: accumulate);
             Gemm.Multiply<T>(delta, _inputWeightsT, gradInput, m, h, 2 * n, transposeB: true, accumulate: true, threads: workers);
         }
 

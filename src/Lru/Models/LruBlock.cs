@@ -131,10 +131,17 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
     }
 
     /// <summary>
-    /// The wiring backwards: the skip adds ∂z to ∂x, and every child adds its input gradient to a zeroed buffer that is
-    /// the previous child's output gradient.
+    /// The wiring backwards: the skip adds ∂z to ∂x, and every child writes its input gradient into a buffer that is the
+    /// previous child's output gradient.
     /// </summary>
-    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, accumulate: true);
+
+    /// <summary>As <see cref="BackwardCore"/>, writing ∂x: the skip copies ∂z, or the first child writes.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, accumulate: false);
+
+    private void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape, bool accumulate)
     {
         int count = gradOutput.Length;
         Span<T> g1 = Grow(ref _g1, count), g2 = Grow(ref _g2, count);
@@ -145,44 +152,43 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
         if (!pre)
         {
             Span<T> g3 = Grow(ref _g3, count);
-            g3.Clear();
-            Norm.Backward(gradOutput, g3);
+            Norm.BackwardReplacing(gradOutput, g3);
             gradZ = g3;
         }
-        if (Config.Residual && !gradInput.IsEmpty) TensorPrimitives.Add(gradInput, gradZ, gradInput);
+        if (Config.Residual && !gradInput.IsEmpty)
+        {
+            if (accumulate) TensorPrimitives.Add(gradInput, gradZ, gradInput);
+            else gradZ.CopyTo(gradInput);
+            accumulate = true; // the first child adds to the skip's part
+        }
 
         ReadOnlySpan<T> gradMixerOut = gradZ;
         if (Dropout2 is not null)
         {
-            g1.Clear();
-            Dropout2.Backward(gradZ, g1);
+            Dropout2.BackwardReplacing(gradZ, g1);
             gradMixerOut = g1;
         }
-        g2.Clear();
-        Mixer.Backward(gradMixerOut, g2);
+        Mixer.BackwardReplacing(gradMixerOut, g2);
         Span<T> gradActivationOut = g2, gradLruOut = g1;
         if (Dropout1 is not null)
         {
-            g1.Clear();
-            Dropout1.Backward(g2, g1);
+            Dropout1.BackwardReplacing(g2, g1);
             gradActivationOut = g1;
             gradLruOut = g2;
         }
-        gradLruOut.Clear();
-        Activation.Backward(gradActivationOut, gradLruOut);
+        Activation.BackwardReplacing(gradActivationOut, gradLruOut);
 
         // The LRU's input gradient goes to the norm (pre-norm; the norm needs it for its parameters even when ∂x is not
         // wanted) or straight to ∂x.
         if (pre)
         {
             Span<T> gradNormOut = gradActivationOut;
-            gradNormOut.Clear();
-            Lru.Backward(gradLruOut, gradNormOut);
-            Norm.Backward(gradNormOut, gradInput);
+            Lru.BackwardReplacing(gradLruOut, gradNormOut);
+            Norm.Backward(gradNormOut, gradInput, accumulate);
         }
         else
         {
-            Lru.Backward(gradLruOut, gradInput);
+            Lru.Backward(gradLruOut, gradInput, accumulate);
         }
     }
 

@@ -511,6 +511,37 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     protected abstract void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape);
 
     /// <summary>
+    /// For containers: back-propagates into a buffer whose contents do not matter, so the module may write ∂ℒ/∂input
+    /// there instead of adding it (parameter gradients are added as always). Saves the zeroing pass and the extra read of
+    /// an adding kernel between the children of a block or a <see cref="Sequential{T}"/>.
+    /// </summary>
+    internal void BackwardReplacing(ReadOnlySpan<T> gradOutput, Span<T> gradInput)
+    {
+        if (gradInput.Overlaps(gradOutput))
+            throw new ArgumentException("gradInput overlaps gradOutput.", nameof(gradInput));
+        using var scope = BeginBackward(gradOutput.Length, gradInput.Length, out var shape);
+        if (gradInput.IsEmpty) BackwardCore(gradOutput, gradInput, shape);
+        else BackwardReplacingCore(gradOutput, gradInput, shape);
+    }
+
+    /// <summary><see cref="Backward(ReadOnlySpan{T}, Span{T})"/> when <paramref name="accumulate"/> is set, else <see cref="BackwardReplacing"/>.</summary>
+    internal void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, bool accumulate)
+    {
+        if (accumulate) Backward(gradOutput, gradInput);
+        else BackwardReplacing(gradOutput, gradInput);
+    }
+
+    /// <summary>
+    /// Writes (rather than adds) ∂ℒ/∂input to a non-empty <paramref name="gradInput"/>, and adds the parameter gradients. The
+    /// default clears the buffer and runs <see cref="BackwardCore"/>; the library's layers write directly.
+    /// </summary>
+    private protected virtual void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    {
+        gradInput.Clear();
+        BackwardCore(gradOutput, gradInput, shape);
+    }
+
+    /// <summary>
     /// Enters the call guard for a backward pass and gives the shape of the last training forward after checking the
     /// spans against it: the preamble of <see cref="Backward(ReadOnlySpan{T}, Span{T})"/>, for modules that add overloads.
     /// </summary>

@@ -169,8 +169,7 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         for (int i = n - 1; i >= 1; i--)
         {
             Span<T> gradBetween = i % 2 == 0 ? Grow(ref _gradA, sizes[i]) : Grow(ref _gradB, sizes[i]);
-            gradBetween.Clear();
-            _modules[i].Backward(g, gradBetween);
+            _modules[i].BackwardReplacing(g, gradBetween);
             g = gradBetween;
         }
         _modules[0].Backward(g, gradInput);

@@ -277,7 +277,7 @@ public class GeluTests(ITestOutputHelper log)
             double[] result = new double[x.Length], ones = Enumerable.Repeat(1.0, x.Length).ToArray();
             fixed (double* px = x, pr = result, pg = ones)
             {
-                if (derivative) GeluKernels.Backward(px, pg, pr, x.Length, tanh);
+                if (derivative) GeluKernels.Backward(px, pg, pr, x.Length, tanh, accumulate: true);
                 else GeluKernels.Forward(px, pr, null, x.Length, tanh);
             }
             return result;

@@ -74,6 +74,52 @@ public class ModuleContractTests
         Assert.Contains(fromZero, v => v != 0); // every module here passes a gradient to its input
     }
 
+    /// <summary>
+    /// Containers pass their intermediate gradients with the internal replacing backward (no zeroing pass): into a buffer of
+    /// NaNs it must write exactly what <see cref="Module{T}.Backward(ReadOnlySpan{T}, Span{T})"/> adds to zeros, every
+    /// element of it, and add the same parameter gradients.
+    /// </summary>
+    [Theory, MemberData(nameof(Modules))]
+    public void ReplacingBackward_WritesWhatBackwardAddsToZeros(string name)
+    {
+        var module = Make(name);
+        const int batch = 3, length = 4;
+        double[] x = Compare.Random(batch * length * module.InputFeatures, 1);
+        double[] gy = Compare.Random(module.OutputSize(batch, length), 2);
+        module.ReseedRandomness(5);
+        module.Forward(x, new double[gy.Length], batch, length);
+        module.ZeroGradients();
+        double[] fromZero = new double[x.Length];
+        module.Backward(gy, fromZero);
+        double[][] once = module.NamedParameters().Select(p => p.Parameter.Gradient.ToArray()).ToArray();
+        double[] replaced = Enumerable.Repeat(double.NaN, x.Length).ToArray();
+        module.BackwardReplacing(gy, replaced);
+        for (int i = 0; i < x.Length; i++) Assert.True(fromZero[i] == replaced[i], $"∂x[{i}]: {fromZero[i]} vs {replaced[i]}");
+        // The second pass adds its sums onto the first's, so "twice" holds to rounding (normwise, as above).
+        var named = module.NamedParameters().ToArray();
+        double scale = once.SelectMany(g => g).Select(Math.Abs).DefaultIfEmpty(0).Max();
+        for (int j = 0; j < named.Length; j++)
+            for (int i = 0; i < once[j].Length; i++)
+                Assert.True(Math.Abs(named[j].Parameter.Gradient[i] - 2 * once[j][i]) <= 1e-12 * scale, $"{named[j].Name}[{i}]");
+    }
+
+    [Theory]
+    [InlineData(NormPlacement.Pre, false)]
+    [InlineData(NormPlacement.Post, true)]
+    public void ReplacingBackward_OfAFloatBlock_WritesWhatBackwardAddsToZeros(NormPlacement placement, bool residual)
+    {
+        // Float runs the AVX-512 GELU kernels' float path (vectors of 16 and a tail: H = 20).
+        var block = new LruBlock<float>(new LruBlockConfig(new LruConfig(20, 8)) { Placement = placement, Residual = residual }, 3);
+        const int batch = 2, length = 5;
+        float[] x = Compare.Random(batch * length * 20, 1).Select(v => (float)v).ToArray();
+        float[] gy = Compare.Random(x.Length, 2).Select(v => (float)v).ToArray();
+        block.Forward(x, new float[x.Length], batch, length);
+        float[] fromZero = new float[x.Length], replaced = Enumerable.Repeat(float.NaN, x.Length).ToArray();
+        block.Backward(gy, fromZero);
+        block.BackwardReplacing(gy, replaced);
+        for (int i = 0; i < x.Length; i++) Assert.True(fromZero[i] == replaced[i], $"∂x[{i}]: {fromZero[i]} vs {replaced[i]}");
+    }
+
     [Theory, MemberData(nameof(Modules))]
     public void TensorOverloads_EqualTheSpanCalls(string name)
     {
