@@ -9,7 +9,7 @@ using Lru.Training;
 namespace Lru.Benchmarks;
 
 /// <summary>
-/// The accuracy half of the hand-written-code audit (docs/handwritten.md), printed as text:
+/// The accuracy half of the hand-written-code audit (docs/architecture.md, "Hand-written code, and why it stays"), printed as text:
 /// <c>dotnet run -c Release --project benchmarks/Lru.Benchmarks -- accuracy</c>.
 /// </summary>
 internal static class HandWrittenAccuracy
@@ -123,7 +123,7 @@ internal static class HandWrittenAccuracy
     private static void AdamW()
     {
         Console.WriteLine();
-        Console.WriteLine("## AdamW: the fused loop (copy), the library's AdamW.Step and TensorPrimitives passes, 10 steps, bitwise");
+        Console.WriteLine("## AdamW: the fused loop (called directly), the library's AdamW.Step and TensorPrimitives passes, 10 steps, bitwise");
         const int rows = 317, cols = 331, n = rows * cols; // an odd count: vector body and scalar tail
         var (p0, g, m0, v0) = AdamWFixture.State(n);
         float[] pF = (float[])p0.Clone(), mF = (float[])m0.Clone(), vF = (float[])v0.Clone();
@@ -133,7 +133,7 @@ internal static class HandWrittenAccuracy
         parameter.Assign(p0);
         g.CopyTo(parameter.Gradient);
         var optimizer = new AdamW<float>([("w", parameter)], new AdamWSettings { LearningRate = 1e-3, WeightDecay = 0.01 });
-        // The library starts from zero moments; give the copies the same start.
+        // The library starts from zero moments; give the direct calls the same start.
         Array.Clear(mF); Array.Clear(vF); Array.Clear(mT); Array.Clear(vT); Array.Clear(mB); Array.Clear(vB);
         for (long step = 1; step <= 10; step++)
         {
@@ -143,8 +143,8 @@ internal static class HandWrittenAccuracy
             AdamWFixture.UpdateByTensorPrimitives(pB, g, mB, vB, scratch, c, 4096);
             optimizer.Step();
         }
-        Console.WriteLine($"copy vs AdamW.Step: p {Differ(pF, parameter.Value)}, m {Differ(mF, optimizer.FirstMoment("w"))}, v {Differ(vF, optimizer.SecondMoment("w"))} elements differ of {n}");
-        Console.WriteLine($"copy vs TensorPrimitives passes: p {Differ(pF, pT)}, m {Differ(mF, mT)}, v {Differ(vF, vT)}; blocked: p {Differ(pF, pB)}, m {Differ(mF, mB)}, v {Differ(vF, vB)}");
+        Console.WriteLine($"fused loop vs AdamW.Step: p {Differ(pF, parameter.Value)}, m {Differ(mF, optimizer.FirstMoment("w"))}, v {Differ(vF, optimizer.SecondMoment("w"))} elements differ of {n}");
+        Console.WriteLine($"fused loop vs TensorPrimitives passes: p {Differ(pF, pT)}, m {Differ(mF, mT)}, v {Differ(vF, vT)}; blocked: p {Differ(pF, pB)}, m {Differ(mF, mB)}, v {Differ(vF, vB)}");
     }
 
     private static int Differ(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
@@ -159,7 +159,7 @@ internal static class HandWrittenAccuracy
     private static void Glu()
     {
         Console.WriteLine();
-        Console.WriteLine("## Glu backward gate: the library (read back from the layer), the copy, TensorPrimitives passes, bitwise");
+        Console.WriteLine("## Glu backward gate: the library (read back from the layer), its kernel called directly, TensorPrimitives passes, bitwise");
         const int batch = 3, length = 700, h = 67; // 140,700 elements: several blocks and a tail
         var glu = new Glu<float>(h, seed: 11);
         var random = new SeededRandom(12);
@@ -174,7 +174,7 @@ internal static class HandWrittenAccuracy
         float[] daF = new float[count], dgF = new float[count], daT = new float[count], dgT = new float[count];
         GluFixture.BackwardFused(dz, a, s, daF, dgF);
         GluFixture.BackwardByTensorPrimitives(dz, a, s, daT, dgT);
-        Console.WriteLine($"copy vs library: ∂a {Differ(daF, daLib)}, ∂g {Differ(dgF, dgLib)}; TensorPrimitives vs library: ∂a {Differ(daT, daLib)}, ∂g {Differ(dgT, dgLib)} elements differ of {count}");
+        Console.WriteLine($"kernel vs layer: ∂a {Differ(daF, daLib)}, ∂g {Differ(dgF, dgLib)}; TensorPrimitives vs library: ∂a {Differ(daT, daLib)}, ∂g {Differ(dgT, dgLib)} elements differ of {count}");
     }
 
     // ---- RowOps ----------------------------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     }
 
     /// <summary>Elements per work item of the elementwise passes (16 KiB of floats), so small inputs run inline.</summary>
-    private const int BlockSize = 4096;
+    internal const int BlockSize = 4096;
 
     /// <summary><c>s ← sigmoid(s)</c>, then <c>z = a ⊙ s</c>, block by block over threads; <paramref name="z"/> may be <paramref name="a"/>.</summary>
     private static unsafe void Gate(ReadOnlySpan<T> a, Span<T> s, Span<T> z)
@@ -148,7 +148,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     }
 
     /// <summary>One block of the backward gate: <c>DA = DZ ⊙ S</c>, <c>DG = (1 − S) ⊙ A ⊙ DA</c>, in one SIMD pass with a scalar tail.</summary>
-    private unsafe struct GateBackward : IIndexedWork
+    internal unsafe struct GateBackward : IIndexedWork
     {
         public T* DZ, A, S, DA, DG;
         public int Count;

@@ -16,7 +16,7 @@ internal static unsafe class RowOps
     /// <summary>
     /// The row length from which every form uses one TensorPrimitives call per row. Measured on an AMD EPYC
     /// family 26 with AVX-512, 8192 rows of floats, on arrays as the GC places them (8 to 24 bytes past a 64-byte
-    /// boundary; docs/handwritten.md): the loop below took 0.69-0.92x the time of the per-row calls at h = 64 and
+    /// boundary; docs/architecture.md): the loop below took 0.69-0.92x the time of the per-row calls at h = 64 and
     /// 128, but 1.4-2.8x at h = 256 and 512 for the accumulating forms (its 512-bit read-modify-write accesses split
     /// cache lines; TensorPrimitives aligns its stores) and 0.75-1.46x (no consistent win) for <c>y = x ⊙ d</c>.
     /// </summary>

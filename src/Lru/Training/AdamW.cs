@@ -97,13 +97,13 @@ public sealed class AdamW<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         UpdateElements(values, gradient, _expAvg[index], _expAvgSq[index], c, applyDecay: weightDecay != 0 && learningRate != 0);
     }
 
-    private struct Coefficients
+    internal struct Coefficients
     {
         public T Decay, Beta1, OneMinusBeta1, Beta2, OneMinusBeta2, BiasCorrection2Sqrt, Epsilon, StepSize;
     }
 
     /// <summary>The fused elementwise update; vector and scalar paths perform the same operations in the same order.</summary>
-    private static void UpdateElements(Span<T> p, ReadOnlySpan<T> g, Span<T> m, Span<T> v, in Coefficients c, bool applyDecay)
+    internal static void UpdateElements(Span<T> p, ReadOnlySpan<T> g, Span<T> m, Span<T> v, in Coefficients c, bool applyDecay)
     {
         int n = p.Length;
         int i = 0;

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
 using Lru.Data;
 using Lru.Tests.IO;
 using Xunit.Abstractions;
@@ -21,27 +19,6 @@ public class FashionMnistTests(ITestOutputHelper log)
     private static readonly byte[] TrainLabels = [3, 0, 9, 1, 7];
     private static readonly byte[] TestLabels = [9, 0, 5];
 
-    /// <summary>An IDX file: 00 00, the type code (0x08 unsigned byte), the rank, big-endian lengths, then the data.</summary>
-    private static byte[] Idx(uint[] shape, byte[] data)
-    {
-        var bytes = new List<byte> { 0, 0, 0x08, (byte)shape.Length };
-        foreach (uint d in shape)
-        {
-            var b = new byte[4];
-            BinaryPrimitives.WriteUInt32BigEndian(b, d);
-            bytes.AddRange(b);
-        }
-        bytes.AddRange(data);
-        return bytes.ToArray();
-    }
-
-    private static byte[] Gzip(byte[] raw)
-    {
-        var output = new MemoryStream();
-        using (var gz = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true)) gz.Write(raw);
-        return output.ToArray();
-    }
-
     private static byte[] Images(int set, int count, int side = Side)
     {
         var data = new byte[count * side * side];
@@ -49,20 +26,20 @@ public class FashionMnistTests(ITestOutputHelper log)
             for (int r = 0; r < side; r++)
                 for (int c = 0; c < side; c++)
                     data[(i * side + r) * side + c] = Pixel(set, i, r, c);
-        return Idx([(uint)count, (uint)side, (uint)side], data);
+        return IdxTests.Build(0x08, [(uint)count, (uint)side, (uint)side], data);
     }
 
     /// <summary>Writes one file under its Fashion-MNIST name, gzipped (with the .gz suffix) or raw.</summary>
     private static void Write(TempDirectory dir, string name, byte[] idx, bool gzip) =>
-        File.WriteAllBytes(dir.File(gzip ? name + ".gz" : name), gzip ? Gzip(idx) : idx);
+        File.WriteAllBytes(dir.File(gzip ? name + ".gz" : name), gzip ? IdxTests.Gzip(idx) : idx);
 
     /// <summary>The four files of the synthetic set: 5 training and 3 test images with their labels.</summary>
     private static void WriteSet(TempDirectory dir, bool gzipTrain, bool gzipTest)
     {
         Write(dir, "train-images-idx3-ubyte", Images(0, TrainLabels.Length), gzipTrain);
-        Write(dir, "train-labels-idx1-ubyte", Idx([(uint)TrainLabels.Length], TrainLabels), gzipTrain);
+        Write(dir, "train-labels-idx1-ubyte", IdxTests.Build(0x08, [(uint)TrainLabels.Length], TrainLabels), gzipTrain);
         Write(dir, "t10k-images-idx3-ubyte", Images(1, TestLabels.Length), gzipTest);
-        Write(dir, "t10k-labels-idx1-ubyte", Idx([(uint)TestLabels.Length], TestLabels), gzipTest);
+        Write(dir, "t10k-labels-idx1-ubyte", IdxTests.Build(0x08, [(uint)TestLabels.Length], TestLabels), gzipTest);
     }
 
     /// <summary>
@@ -115,7 +92,7 @@ public class FashionMnistTests(ITestOutputHelper log)
         WriteSet(dir, gzipTrain: true, gzipTest: true);
         // Raw files of the same names holding something else (one image less): the .gz files must be the ones read.
         Write(dir, "train-images-idx3-ubyte", Images(2, TrainLabels.Length - 1), gzip: false);
-        Write(dir, "train-labels-idx1-ubyte", Idx([(uint)TrainLabels.Length - 1], TrainLabels[..^1]), gzip: false);
+        Write(dir, "train-labels-idx1-ubyte", IdxTests.Build(0x08, [(uint)TrainLabels.Length - 1], TrainLabels[..^1]), gzip: false);
         var (train, _) = FashionMnist.Load(dir.Path);
         AssertSet(train, 0, TrainLabels, TrainLabels.Length);
     }
@@ -158,13 +135,13 @@ public class FashionMnistTests(ITestOutputHelper log)
 
         // One label too few.
         WriteSet(dir, gzipTrain: false, gzipTest: false);
-        Write(dir, "train-labels-idx1-ubyte", Idx([(uint)TrainLabels.Length - 1], TrainLabels[..^1]), gzip: false);
+        Write(dir, "train-labels-idx1-ubyte", IdxTests.Build(0x08, [(uint)TrainLabels.Length - 1], TrainLabels[..^1]), gzip: false);
         var count = Assert.Throws<InvalidDataException>(() => FashionMnist.Load(dir.Path));
         Assert.Contains("train has 5 images but labels of shape (4)", count.Message);
 
         // A label that is no class.
         WriteSet(dir, gzipTrain: false, gzipTest: false);
-        Write(dir, "train-labels-idx1-ubyte", Idx([(uint)TrainLabels.Length], [3, 0, 10, 1, 7]), gzip: false);
+        Write(dir, "train-labels-idx1-ubyte", IdxTests.Build(0x08, [(uint)TrainLabels.Length], [3, 0, 10, 1, 7]), gzip: false);
         var label = Assert.Throws<InvalidDataException>(() => FashionMnist.Load(dir.Path));
         Assert.Contains("train label 2 is 10, not a class 0-9", label.Message);
     }

@@ -9,7 +9,7 @@ public class IdxTests
     private const string Name = "bad-idx3-ubyte";
 
     /// <summary>An IDX file: 00 00, the type code, the rank, big-endian lengths, then <paramref name="data"/> as given.</summary>
-    private static byte[] Build(byte type, uint[] shape, byte[] data)
+    internal static byte[] Build(byte type, uint[] shape, byte[] data)
     {
         var bytes = new List<byte> { 0, 0, type, (byte)shape.Length };
         foreach (uint d in shape)
@@ -22,7 +22,7 @@ public class IdxTests
         return bytes.ToArray();
     }
 
-    private static byte[] Gzip(byte[] raw)
+    internal static byte[] Gzip(byte[] raw)
     {
         var output = new MemoryStream();
         using (var gz = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true)) gz.Write(raw);

@@ -271,7 +271,6 @@ public class GeluTests(ITestOutputHelper log)
     public unsafe void Kernels_MatchTheTable_AndADenseGrid(GeluApproximation approximation)
     {
         bool tanh = approximation == GeluApproximation.Tanh;
-        var (values, derivatives) = TableFor(tanh);
         double[] Run(double[] x, bool derivative)
         {
             double[] result = new double[x.Length], ones = Enumerable.Repeat(1.0, x.Length).ToArray();
@@ -283,29 +282,7 @@ public class GeluTests(ITestOutputHelper log)
             return result;
         }
 
-        var table = new Worst($"AVX-512 {approximation} vs the 60-digit table");
-        double[] y = Run(GeluReference.X, false), d = Run(GeluReference.X, true);
-        for (int i = 0; i < y.Length; i++)
-        {
-            double x = GeluReference.X[i];
-            var t = PathTolerance(kernel: true, tanh, x);
-            table.Add(x, y[i], values[i], t.Rel, t.Abs);
-            table.Add(x, d[i], derivatives[i], t.DerivRel, t.DerivAbs);
-        }
-        log.WriteLine(table.Check());
-
-        double[] grid = Grid(tanh ? -40 : -11, tanh ? 40 : 11, 80_001);
-        var dense = new Worst($"AVX-512 {approximation} vs {(tanh ? "the sigmoid form" : "MathNet")} on a dense grid");
-        double[] gy = Run(grid, false), gd = Run(grid, true);
-        for (int i = 0; i < grid.Length; i++)
-        {
-            double x = grid[i];
-            var t = PathTolerance(kernel: true, tanh, x);
-            var r = Reference(tanh, x);
-            dense.Add(x, gy[i], r.Value, t.Rel, t.Abs + r.ValueError);
-            dense.Add(x, gd[i], r.Derivative, t.DerivRel, t.DerivAbs + r.DerivativeError);
-        }
-        log.WriteLine(dense.Check());
+        CheckTableAndGrid("AVX-512", approximation, kernel: true, x => (Run(x, false), Run(x, true)), gridPoints: 80_001);
     }
 
     /// <summary>
@@ -317,7 +294,7 @@ public class GeluTests(ITestOutputHelper log)
     [InlineData(GeluApproximation.Tanh)]
     public void Layer_Double_MatchesTheTable_AndADenseGrid(GeluApproximation approximation)
     {
-        bool tanh = approximation == GeluApproximation.Tanh, kernel = GeluKernels.IsSupported;
+        bool kernel = GeluKernels.IsSupported;
         log.WriteLine(kernel ? "this machine has AVX-512F: the layer runs the vector kernels" : "no AVX-512F: the layer runs the scalar formulas");
         (double[] Y, double[] D) Run(double[] x)
         {
@@ -328,9 +305,19 @@ public class GeluTests(ITestOutputHelper log)
             return (y, gx);
         }
 
+        CheckTableAndGrid("layer", approximation, kernel, Run, gridPoints: 160_001);
+    }
+
+    /// <summary>
+    /// Values and derivatives from <paramref name="run"/> against the 60-digit table and against a dense grid (MathNet's erfc
+    /// or the sigmoid form, with their own error added), with the tolerance of the path (kernel or scalar); both logged.
+    /// </summary>
+    private void CheckTableAndGrid(string what, GeluApproximation approximation, bool kernel, Func<double[], (double[] Y, double[] D)> run, int gridPoints)
+    {
+        bool tanh = approximation == GeluApproximation.Tanh;
         var (values, derivatives) = TableFor(tanh);
-        var table = new Worst($"layer {approximation} vs the 60-digit table");
-        var (ty, td) = Run(GeluReference.X);
+        var table = new Worst($"{what} {approximation} vs the 60-digit table");
+        var (ty, td) = run(GeluReference.X);
         for (int i = 0; i < ty.Length; i++)
         {
             double x = GeluReference.X[i];
@@ -340,9 +327,9 @@ public class GeluTests(ITestOutputHelper log)
         }
         log.WriteLine(table.Check());
 
-        double[] grid = Grid(tanh ? -40 : -11, tanh ? 40 : 11, 160_001);
-        var dense = new Worst($"layer {approximation} vs {(tanh ? "the sigmoid form" : "MathNet")} on a dense grid");
-        var (gy, gd) = Run(grid);
+        double[] grid = Grid(tanh ? -40 : -11, tanh ? 40 : 11, gridPoints);
+        var dense = new Worst($"{what} {approximation} vs {(tanh ? "the sigmoid form" : "MathNet")} on a dense grid");
+        var (gy, gd) = run(grid);
         for (int i = 0; i < grid.Length; i++)
         {
             double x = grid[i];

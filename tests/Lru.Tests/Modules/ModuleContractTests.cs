@@ -46,31 +46,48 @@ public class ModuleContractTests
         _ => throw new ArgumentException(name),
     };
 
-    [Theory, MemberData(nameof(Modules))]
-    public void Backward_AddsTheInputGradientToWhatIsThere(string name)
+    /// <summary>
+    /// A fresh module of that name, a training forward of random x (B = 3, L = 4), then one backward of random ∂y into
+    /// zeros with the parameter gradients zeroed first: the module, x, ∂y, that ∂x and the parameter gradients it gave.
+    /// </summary>
+    private static (Module<double> Module, double[] X, double[] GradY, double[] GradX, double[][] ParameterGradients) ForwardAndBackwardIntoZeros(string name)
     {
-        // The same forward pass, then two backward passes: into zeros and into a buffer holding c. The second must be c + the first,
-        // and the parameter gradients of the second pass must equal the first's added once more.
         var module = Make(name);
         const int batch = 3, length = 4;
         double[] x = Compare.Random(batch * length * module.InputFeatures, 1);
         double[] gy = Compare.Random(module.OutputSize(batch, length), 2);
-        double[] y = new double[gy.Length];
         module.ReseedRandomness(5);
-        module.Forward(x, y, batch, length);
+        module.Forward(x, new double[gy.Length], batch, length);
         module.ZeroGradients();
         double[] fromZero = new double[x.Length];
         module.Backward(gy, fromZero);
-        double[][] once = module.NamedParameters().Select(p => p.Parameter.Gradient.ToArray()).ToArray();
-        double[] c = Compare.Random(x.Length, 3), onTop = (double[])c.Clone();
-        module.Backward(gy, onTop);
-        for (int i = 0; i < x.Length; i++) Assert.Equal(c[i] + fromZero[i], onTop[i], 1e-12);
-        // Normwise over the whole tree: a gradient that is 0 in exact arithmetic (the bias before a post-norm BatchNorm) is rounding noise.
+        return (module, x, gy, fromZero, module.NamedParameters().Select(p => p.Parameter.Gradient.ToArray()).ToArray());
+    }
+
+    /// <summary>
+    /// After a second backward pass every parameter gradient is twice the first pass's. The second pass adds its sums onto
+    /// the first's, so this holds to rounding, normwise over the whole tree: a gradient that is 0 in exact arithmetic (the
+    /// bias before a post-norm BatchNorm) is rounding noise.
+    /// </summary>
+    private static void AssertParameterGradientsAreTwice(Module<double> module, double[][] once)
+    {
         var named = module.NamedParameters().ToArray();
         double scale = once.SelectMany(g => g).Select(Math.Abs).DefaultIfEmpty(0).Max();
         for (int j = 0; j < named.Length; j++)
             for (int i = 0; i < once[j].Length; i++)
                 Assert.True(Math.Abs(named[j].Parameter.Gradient[i] - 2 * once[j][i]) <= 1e-12 * scale, $"{named[j].Name}[{i}]");
+    }
+
+    [Theory, MemberData(nameof(Modules))]
+    public void Backward_AddsTheInputGradientToWhatIsThere(string name)
+    {
+        // The same forward pass, then two backward passes: into zeros and into a buffer holding c. The second must be c + the first,
+        // and the parameter gradients of the second pass must equal the first's added once more.
+        var (module, x, gy, fromZero, once) = ForwardAndBackwardIntoZeros(name);
+        double[] c = Compare.Random(x.Length, 3), onTop = (double[])c.Clone();
+        module.Backward(gy, onTop);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(c[i] + fromZero[i], onTop[i], 1e-12);
+        AssertParameterGradientsAreTwice(module, once);
         Assert.Contains(fromZero, v => v != 0); // every module here passes a gradient to its input
     }
 
@@ -82,25 +99,11 @@ public class ModuleContractTests
     [Theory, MemberData(nameof(Modules))]
     public void ReplacingBackward_WritesWhatBackwardAddsToZeros(string name)
     {
-        var module = Make(name);
-        const int batch = 3, length = 4;
-        double[] x = Compare.Random(batch * length * module.InputFeatures, 1);
-        double[] gy = Compare.Random(module.OutputSize(batch, length), 2);
-        module.ReseedRandomness(5);
-        module.Forward(x, new double[gy.Length], batch, length);
-        module.ZeroGradients();
-        double[] fromZero = new double[x.Length];
-        module.Backward(gy, fromZero);
-        double[][] once = module.NamedParameters().Select(p => p.Parameter.Gradient.ToArray()).ToArray();
+        var (module, x, gy, fromZero, once) = ForwardAndBackwardIntoZeros(name);
         double[] replaced = Enumerable.Repeat(double.NaN, x.Length).ToArray();
         module.BackwardReplacing(gy, replaced);
         for (int i = 0; i < x.Length; i++) Assert.True(fromZero[i] == replaced[i], $"∂x[{i}]: {fromZero[i]} vs {replaced[i]}");
-        // The second pass adds its sums onto the first's, so "twice" holds to rounding (normwise, as above).
-        var named = module.NamedParameters().ToArray();
-        double scale = once.SelectMany(g => g).Select(Math.Abs).DefaultIfEmpty(0).Max();
-        for (int j = 0; j < named.Length; j++)
-            for (int i = 0; i < once[j].Length; i++)
-                Assert.True(Math.Abs(named[j].Parameter.Gradient[i] - 2 * once[j][i]) <= 1e-12 * scale, $"{named[j].Name}[{i}]");
+        AssertParameterGradientsAreTwice(module, once);
     }
 
     [Theory]
