@@ -96,11 +96,18 @@ public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloati
     }
 
     /// <summary>Both directions add their input gradients to <c>∂x</c> (through the projection's split gradient when there is one).</summary>
-    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, accumulate: true);
+
+    /// <summary>As <see cref="BackwardCore"/>, with the forward direction writing <c>∂x</c> and the reverse one adding to it.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, accumulate: false);
+
+    private void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape, bool accumulate)
     {
         if (Projection is null)
         {
-            Forwards.Backward(gradOutput, gradInput);
+            Forwards.Backward(gradOutput, gradInput, accumulate);
             BackwardDirection(gradOutput, gradInput, shape);
             return;
         }
@@ -113,7 +120,7 @@ public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloati
             gradConcat.Slice(2 * r * h, h).CopyTo(gradForward.Slice(r * h, h));
             gradConcat.Slice(2 * r * h + h, h).CopyTo(gradBackward.Slice(r * h, h));
         }
-        Forwards.Backward(gradForward, gradInput);
+        Forwards.Backward(gradForward, gradInput, accumulate);
         BackwardDirection(gradBackward, gradInput, shape);
     }
 

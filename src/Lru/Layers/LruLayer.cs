@@ -300,13 +300,9 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
         ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length,
         Span<T> gradInitialState, ScanMode mode = ScanMode.Auto, int? threads = null)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        CheckSavedShape(batch, length);
         int workers = Parallelism.Resolve(threads);
-        using var scope = BeginBackward(gradOutput.Length, gradInput.Length, out var shape);
-        if (shape.Batch != batch || shape.Length != length)
-            throw new InvalidOperationException(
-                $"LruLayer.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {shape.Batch}, length {shape.Length}.");
+        using var scope = BeginBackward(gradOutput, gradInput, out var shape);
         if (!gradInitialState.IsEmpty) Guard.Length(gradInitialState.Length, nameof(gradInitialState), "batch, 2N", batch, 2 * StateSize);
         Backprop(gradOutput, gradInput, shape, gradInitialState, mode, workers);
     }

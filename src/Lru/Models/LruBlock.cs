@@ -19,7 +19,8 @@ namespace Lru.Models;
 /// <c>dropout2</c> (when the rate is positive), and <c>glu</c> (<c>glu.out1.*</c>, <c>glu.out2.*</c>) or <c>mlp</c>
 /// (<c>mlp.fc1.*</c>, <c>mlp.fc2.*</c>). The block writes only the wiring; each child keeps what its backward pass
 /// needs, the activations between children of a forward pass come from the block's work-space pool, and the
-/// backward pass lets every child add its input gradient to a zeroed buffer (and the skip add ∂y to ∂x).
+/// backward pass lets every child write its input gradient into the buffer that is the previous child's output gradient
+/// (and the skip add ∂y to ∂x).
 /// It can stream unless its LRU is bidirectional; evaluation-mode calls may run on several threads at once, training is
 /// single-threaded (see <see cref="Module{T}"/>).
 /// </remarks>

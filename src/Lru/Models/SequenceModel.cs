@@ -63,6 +63,9 @@ public sealed record SequenceModelConfig(
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class SequenceModel<T> : Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    /// <summary>True: the backward pass is <see cref="Sequential{T}"/>'s.</summary>
+    private protected override bool BackwardIsSequential => true;
+
     private readonly LruBlock<T>[] _blocks;
 
     /// <summary>Builds the model; every layer draws from a seed derived from <paramref name="seed"/>.</summary>

@@ -445,9 +445,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <exception cref="ArgumentException">A span's length does not match the shape, or the spans overlap.</exception>
     public void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput = default)
     {
-        if (gradInput.Overlaps(gradOutput))
-            throw new ArgumentException("gradInput overlaps gradOutput: ∂ℒ/∂input is added to gradInput while gradOutput is still read, so they must be separate buffers.", nameof(gradInput));
-        using var scope = BeginBackward(gradOutput.Length, gradInput.Length, out var shape);
+        using var scope = BeginBackward(gradOutput, gradInput, out var shape);
         if (gradOutput.IsEmpty && gradInput.IsEmpty) return;
         BackwardCore(gradOutput, gradInput, shape);
     }
@@ -462,12 +460,20 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
     public void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int batch, int length)
     {
+        CheckSavedShape(batch, length);
+        Backward(gradOutput, gradInput);
+    }
+
+    /// <summary>Refuses a backward call that names a shape other than that of the last training forward (none saved: left to <see cref="BeginBackward"/>).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> or <paramref name="length"/> is negative.</exception>
+    /// <exception cref="InvalidOperationException">The last training forward had another shape.</exception>
+    private protected void CheckSavedShape(int batch, int length)
+    {
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         if (_savedBatch >= 0 && (batch != _savedBatch || length != _savedLength))
             throw new InvalidOperationException(
                 $"{TypeName}.Backward was called with batch {batch}, length {length}, but the last training Forward had batch {_savedBatch}, length {_savedLength}.");
-        Backward(gradOutput, gradInput);
     }
 
     /// <summary>Back-propagates with <c>System.Numerics.Tensors</c> spans, without copying.</summary>
@@ -517,9 +523,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// </summary>
     internal void BackwardReplacing(ReadOnlySpan<T> gradOutput, Span<T> gradInput)
     {
-        if (gradInput.Overlaps(gradOutput))
-            throw new ArgumentException("gradInput overlaps gradOutput.", nameof(gradInput));
-        using var scope = BeginBackward(gradOutput.Length, gradInput.Length, out var shape);
+        using var scope = BeginBackward(gradOutput, gradInput, out var shape);
         if (gradInput.IsEmpty) BackwardCore(gradOutput, gradInput, shape);
         else BackwardReplacingCore(gradOutput, gradInput, shape);
     }
@@ -533,7 +537,8 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>
     /// Writes (rather than adds) ∂ℒ/∂input to a non-empty <paramref name="gradInput"/>, and adds the parameter gradients. The
-    /// default clears the buffer and runs <see cref="BackwardCore"/>; the library's layers write directly.
+    /// default clears the buffer and runs <see cref="BackwardCore"/>; most of the library's modules write directly (not
+    /// BatchNorm, pooling or embedding, whose writes would need the same zeroing).
     /// </summary>
     private protected virtual void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
@@ -545,14 +550,17 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// Enters the call guard for a backward pass and gives the shape of the last training forward after checking the
     /// spans against it: the preamble of <see cref="Backward(ReadOnlySpan{T}, Span{T})"/>, for modules that add overloads.
     /// </summary>
-    /// <param name="gradOutputLength">The length of ∂ℒ/∂output.</param>
-    /// <param name="gradInputLength">The length of ∂ℒ/∂input, 0 when not needed.</param>
+    /// <param name="gradOutput">∂ℒ/∂output.</param>
+    /// <param name="gradInput">∂ℒ/∂input, empty when not needed; must not overlap <paramref name="gradOutput"/>.</param>
     /// <param name="shape">Receives the shape of the last training forward.</param>
     /// <returns>The held call guard.</returns>
     /// <exception cref="InvalidOperationException">No training forward precedes the call, or it overlaps another call.</exception>
-    /// <exception cref="ArgumentException">A length does not match the shape.</exception>
-    protected CallScope BeginBackward(int gradOutputLength, int gradInputLength, out SequenceShape shape)
+    /// <exception cref="ArgumentException">A length does not match the shape, or the spans overlap.</exception>
+    protected CallScope BeginBackward(ReadOnlySpan<T> gradOutput, ReadOnlySpan<T> gradInput, out SequenceShape shape)
     {
+        if (gradInput.Overlaps(gradOutput))
+            throw new ArgumentException("gradInput overlaps gradOutput: ∂ℒ/∂input is added to gradInput while gradOutput is still read, so they must be separate buffers.", nameof(gradInput));
+        int gradOutputLength = gradOutput.Length, gradInputLength = gradInput.Length;
         var scope = Calls.Enter(training: true, "Backward");
         try
         {
@@ -752,8 +760,11 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     private nint[] OutputLengths(int batch, int length) => ReducesTime ? [batch, OutputFeatures] : [batch, length, OutputFeatures];
 
-    private void CheckOutputShape(ReadOnlySpan<nint> lengths, int batch, int length, string paramName) =>
-        CheckShape(lengths, paramName, OutputLengths(batch, length), ReducesTime ? "batch, OutputFeatures" : "batch, length, OutputFeatures");
+    private void CheckOutputShape(ReadOnlySpan<nint> lengths, int batch, int length, string paramName)
+    {
+        if (ReducesTime) CheckShape(lengths, paramName, [batch, OutputFeatures], "batch, OutputFeatures");
+        else CheckShape(lengths, paramName, [batch, length, OutputFeatures], "batch, length, OutputFeatures");
+    }
 
     private static void CheckShape(ReadOnlySpan<nint> actual, string paramName, ReadOnlySpan<nint> expected, string names)
     {

@@ -13,7 +13,7 @@ namespace Lru.Modules;
 /// one step. Valid lengths of padded sequences are passed to every module up to the first that reduces time.
 /// The forward pass keeps no activations of its own (each child keeps what its backward needs) and takes its two
 /// ping-pong buffers from its work-space pool, so evaluation calls may run concurrently; the backward pass runs the
-/// children in reverse, each adding its input gradient to a zeroed buffer that is the next one's output gradient.
+/// children in reverse, each writing its input gradient into a buffer that is the next one's output gradient.
 /// The container can stream when every child can; its state holds every child's state and the step's work space.
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
@@ -154,8 +154,29 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    /// <summary>Runs the modules' backward passes in reverse order; each adds its input gradient to a zeroed buffer.</summary>
-    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    /// <summary>
+    /// Runs the modules' backward passes in reverse order: each writes its input gradient into a buffer that is the next
+    /// one's output gradient, and the first adds to <paramref name="gradInput"/>.
+    /// </summary>
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape, accumulate: true);
+
+    /// <summary>
+    /// True when the backward pass is this class's own <see cref="BackwardCore"/>: for <see cref="Sequential{T}"/> itself
+    /// and the library's sealed subclasses, which say so. A subclass written elsewhere may override
+    /// <see cref="BackwardCore"/>, so its replacing backward keeps the safe default (clear, then <see cref="BackwardCore"/>).
+    /// </summary>
+    private protected virtual bool BackwardIsSequential => GetType() == typeof(Sequential<T>);
+
+    /// <summary>As <see cref="BackwardCore"/>, with the first module writing ∂ℒ/∂input.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    {
+        if (BackwardIsSequential) Backprop(gradOutput, gradInput, shape, accumulate: false);
+        else base.BackwardReplacingCore(gradOutput, gradInput, shape);
+    }
+
+    /// <summary>The children's backward passes in reverse order; the first adds to or writes <paramref name="gradInput"/>.</summary>
+    private protected void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape, bool accumulate)
     {
         int n = _modules.Count;
         // sizes[i]: the number of values module i reads (the output of module i − 1).
@@ -172,7 +193,7 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             _modules[i].BackwardReplacing(g, gradBetween);
             g = gradBetween;
         }
-        _modules[0].Backward(g, gradInput);
+        _modules[0].Backward(g, gradInput, accumulate);
     }
 
     /// <summary>The children's states and two step buffers of the widest boundary.</summary>
@@ -262,7 +283,23 @@ public class Residual<T> : Sequential<T> where T : unmanaged, IFloatingPointIeee
     protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
         if (!gradInput.IsEmpty) System.Numerics.Tensors.TensorPrimitives.Add(gradInput, gradOutput, gradInput);
-        base.BackwardCore(gradOutput, gradInput, shape);
+        Backprop(gradOutput, gradInput, shape, accumulate: true);
+    }
+
+    /// <summary>True for <see cref="Residual{T}"/> itself (see <see cref="Sequential{T}"/>).</summary>
+    private protected override bool BackwardIsSequential => GetType() == typeof(Residual<T>);
+
+    /// <summary><c>∂x = ∂y</c> (the skip), then the branch adds its part.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    {
+        if (!BackwardIsSequential)
+        {
+            gradInput.Clear();
+            BackwardCore(gradOutput, gradInput, shape);
+            return;
+        }
+        gradOutput.CopyTo(gradInput);
+        Backprop(gradOutput, gradInput, shape, accumulate: true);
     }
 
     /// <summary>One step of <c>y = branch(x) + x</c>.</summary>

@@ -106,6 +106,40 @@ public class ModuleContractTests
         AssertParameterGradientsAreTwice(module, once);
     }
 
+    /// <summary>A container written outside the library that changes the backward pass: ∂x gets 0.5·x added (as from a penalty ¼‖x‖²).</summary>
+    private sealed class PenalisedSequential(params Module<double>[] modules) : Sequential<double>(modules)
+    {
+        private double[] _x = [];
+
+        protected override void ForwardCore(ReadOnlySpan<double> input, Span<double> output, in SequenceShape shape, bool training)
+        {
+            if (training) input.CopyTo(Grow(ref _x, input.Length));
+            base.ForwardCore(input, output, shape, training);
+        }
+
+        protected override void BackwardCore(ReadOnlySpan<double> gradOutput, Span<double> gradInput, in SequenceShape shape)
+        {
+            base.BackwardCore(gradOutput, gradInput, shape);
+            if (!gradInput.IsEmpty) TensorPrimitives.MultiplyAdd(_x.AsSpan(0, gradInput.Length), 0.5, gradInput, gradInput);
+        }
+    }
+
+    [Fact]
+    public void ReplacingBackward_OfAUserSubclassOfSequential_RunsItsOwnBackward()
+    {
+        var inner = new PenalisedSequential(new Linear<double>(6, 6, 1), new Gelu<double>(6));
+        var outer = new Sequential<double>(new Linear<double>(6, 6, 2), inner, new Linear<double>(6, 3, 3));
+        const int batch = 2, length = 3;
+        double[] x = Compare.Random(batch * length * 6, 1), gy = Compare.Random(batch * length * 3, 2);
+        outer.Forward(x, new double[gy.Length], batch, length);
+        double[] gradBetween = Compare.Random(batch * length * 6, 4);
+        // The inner container's input gradient, added to zeros and written over NaNs.
+        double[] fromZero = new double[gradBetween.Length], replaced = Enumerable.Repeat(double.NaN, gradBetween.Length).ToArray();
+        inner.Backward(gradBetween, fromZero);
+        inner.BackwardReplacing(gradBetween, replaced);
+        Assert.Equal(fromZero, replaced); // the library's own replacing path would leave out the 0.5·x term
+    }
+
     [Theory]
     [InlineData(NormPlacement.Pre, false)]
     [InlineData(NormPlacement.Post, true)]
@@ -198,6 +232,11 @@ public class ModuleContractTests
         float[] x = new float[8], g = new float[8];
         linear.Forward(x, new float[8], 2, 1);
         Assert.Equal("gradInput", Assert.Throws<ArgumentException>(() => linear.Backward(g, g)).ParamName);
+        var lru = new LruLayer<float>(new LruConfig(4, 3), 1);
+        lru.Forward(x, new float[8], 2, 1);
+        Assert.Equal("gradInput", Assert.Throws<ArgumentException>(() => lru.BackwardWithState(g, g, 2, 1, default)).ParamName);
+        // A shape other than the last training forward's is an InvalidOperationException, even with spans sized for it.
+        Assert.Throws<InvalidOperationException>(() => lru.BackwardWithState(g, new float[8], 1, 2, default));
     }
 
     [Fact]
