@@ -9,6 +9,7 @@ using Lru.Training;
 
 var (train, test) = (CopyTask.Generate(10_000, seed: 1), CopyTask.Generate(500, seed: 2));
 int length = train.Length, features = train.Features, outputs = train.Outputs, batch = 64, epochs = 3;
+int steps = epochs * (train.Count / batch); // full batches only
 var block = new LruBlockConfig(new LruConfig(Hidden: 64, State: 64));
 var model = new Sequential<float>(
     ("encoder", new Linear<float>(features, 64, seed: 1)),
@@ -18,7 +19,7 @@ var model = new Sequential<float>(
     ("decoder", new Linear<float>(64, outputs, seed: 4)));
 var optimizer = new AdamW<float>(model.NamedParameters(), new AdamWSettings
 {
-    LearningRate = 4e-3, SsmLearningRate = 1e-3, WeightDecay = 0.01, Schedule = new LinearWarmupCosineSchedule(30, 4 * 157),
+    LearningRate = 4e-3, SsmLearningRate = 1e-3, WeightDecay = 0.01, Schedule = new LinearWarmupCosineSchedule(30, steps),
 });
 var loss = new BinaryCrossEntropy<float>();
 

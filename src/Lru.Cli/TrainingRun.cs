@@ -27,17 +27,8 @@ internal static class TrainingRun
             throw new InvalidDataException($"The checkpoint has no '{SettingsKey}' entry: it was not written by lru train.");
         try
         {
+            // Format-1 settings also hold the LRU's sizes flat beside their Block; those copies are ignored.
             var node = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("not a JSON object");
-            // Before the module redesign the settings held the LRU's sizes flat (and a derived Block); read both forms.
-            if (node["Block"] is not JsonObject block)
-            {
-                block = new JsonObject();
-                foreach (string key in new[] { "Hidden", "State", "RMin", "RMax", "MaxPhase", "Norm" })
-                    if (node[key] is { } value) block[key] = value.DeepClone();
-                if (node["Dropout"] is { } dropout) block["DropoutRate"] = dropout.DeepClone();
-                node["Block"] = block;
-            }
-            ConfigJson.UpgradeBlock(block);
             return node.Deserialize<TrainingSettings>(ConfigJson.Options)
                 ?? throw new InvalidDataException($"The checkpoint's '{SettingsKey}' entry is empty.");
         }

@@ -9,7 +9,7 @@ namespace Lru.Checkpoints;
 /// <summary>
 /// A single LRU layer as a safetensors file, in the JAX reference's layout (LRU-MATH §1): eight tensors
 /// named <c>nu_log</c> (N), <c>theta_log</c> (N), <c>gamma_log</c> (N), <c>B_re</c>, <c>B_im</c> (N × H),
-/// <c>C_re</c>, <c>C_im</c> (H × N) and <c>D</c> (H), with no prefix. H and N are read from the shapes, so a
+/// <c>C_re</c>, <c>C_im</c> (H × N) and <c>D</c> (H, or H × H for a matrix D), with no prefix. H and N are read from the shapes, so a
 /// file written from the reference's parameter dictionary (F32, F64, F16 or BF16) loads as it is.
 /// The LRU-pytorch layout is supported too (<see cref="SavePyTorchLayout{T}"/>, <see cref="LoadPyTorchLayout{T}(SafeTensorsFile)"/>):
 /// <c>nu_log</c>, <c>theta_log</c>, <c>gamma_log</c> (N), complex <c>B</c> (N × H) and <c>C</c> (H × N) stored as
@@ -38,7 +38,7 @@ public static class LruLayerFile
         var tensors = layer.Parameters.Select(p => SafeTensorData.Create(p.Name, p.Value.ToArray(), p.Shape.ToArray()));
         SafeTensorsWriter.Write(path, tensors, new Dictionary<string, string>
         {
-            ["lru.format"] = "lru.net-layer-1",
+            [ModelCheckpoint.FormatKey] = "lru.net-layer-1",
             ["hidden"] = layer.Hidden.ToString(CultureInfo.InvariantCulture),
             ["state"] = layer.StateSize.ToString(CultureInfo.InvariantCulture),
             [DirectionKey] = layer.Config.Reverse ? "reverse" : "forward",
@@ -63,7 +63,8 @@ public static class LruLayerFile
     /// <summary>Builds a layer from an already read file in the JAX reference layout.</summary>
     /// <param name="file">The file.</param>
     /// <returns>The layer with the file's parameters.</returns>
-    /// <exception cref="InvalidDataException">A tensor is missing, or the shapes are not those of one layer.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="file"/> is null.</exception>
+    /// <exception cref="InvalidDataException">A tensor is missing, the shapes are not those of one layer (the message names the tensor), or the direction is unknown.</exception>
     public static LruLayer<T> Load<T>(SafeTensorsFile file) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(file);
@@ -114,7 +115,7 @@ public static class LruLayerFile
             SafeTensorData.Create("gamma_log", layer.GammaLog.Value.ToArray(), n),
             SafeTensorData.Create("B", b, n, h, 2),
             SafeTensorData.Create("C", c, h, n, 2),
-        ], new Dictionary<string, string> { ["lru.format"] = "lru-pytorch-layer", [DirectionKey] = layer.Config.Reverse ? "reverse" : "forward" });
+        ], new Dictionary<string, string> { [ModelCheckpoint.FormatKey] = "lru-pytorch-layer", [DirectionKey] = layer.Config.Reverse ? "reverse" : "forward" });
     }
 
     /// <summary>Reads a layer in the LRU-pytorch layout into a layer with a matrix D (<see cref="LruConfig.MatrixD"/>).</summary>

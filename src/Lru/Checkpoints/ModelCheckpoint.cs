@@ -127,15 +127,7 @@ public static class ModelCheckpoint
         var file = Open(path);
         if (!file.Metadata.TryGetValue(ConfigKey, out var json))
             throw new InvalidDataException($"{path}: the metadata has no '{ConfigKey}', so the model cannot be rebuilt from the file; build the module and use ModelCheckpoint.LoadInto.");
-        SequenceModelConfig config;
-        try
-        {
-            config = ConfigJson.DeserializeModel(json);
-        }
-        catch (Exception e) when (e is JsonException or ArgumentException)
-        {
-            throw new InvalidDataException($"{path}: '{ConfigKey}' does not hold a valid model configuration: {e.Message}", e);
-        }
+        var config = ReadConfig(json, path);
         SequenceModel<T> model;
         try
         {
@@ -169,19 +161,24 @@ public static class ModelCheckpoint
         // SequenceModel must also have the configuration the file records.
         if (model is SequenceModel<T> sequenceModel && file.Metadata.TryGetValue(ConfigKey, out var json))
         {
-            SequenceModelConfig stored;
-            try
-            {
-                stored = ConfigJson.DeserializeModel(json);
-            }
-            catch (Exception e) when (e is JsonException or ArgumentException)
-            {
-                throw new InvalidDataException($"{path}: '{ConfigKey}' does not hold a valid model configuration: {e.Message}", e);
-            }
+            var stored = ReadConfig(json, path);
             if (stored != sequenceModel.Config)
                 throw new InvalidDataException($"{path} holds a model of configuration {stored}, but the model given has {sequenceModel.Config}.");
         }
         return Restore(file, path, model);
+    }
+
+    /// <summary>The model configuration stored in a checkpoint, or <see cref="InvalidDataException"/> naming the file.</summary>
+    private static SequenceModelConfig ReadConfig(string json, string path)
+    {
+        try
+        {
+            return ConfigJson.DeserializeModel(json);
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException)
+        {
+            throw new InvalidDataException($"{path}: '{ConfigKey}' does not hold a valid model configuration: {e.Message}", e);
+        }
     }
 
     private static SafeTensorsFile Open(string path)
