@@ -6,8 +6,9 @@ using System.Text.Unicode;
 namespace Lru.IO;
 
 /// <summary>
-/// Reads and writes NumPy .npy files (format versions 1.0, 2.0 and 3.0) holding C-order little-endian
-/// float32 (<c>'&lt;f4'</c>) or float64 (<c>'&lt;f8'</c>) arrays.
+/// Reads and writes NumPy .npy files (format versions 1.0, 2.0 and 3.0) holding C-order little-endian arrays of
+/// float32, float64, signed and unsigned 8-, 16-, 32- and 64-bit integers, or bool (see <see cref="NpyDType"/>):
+/// whatever <c>numpy.save</c> writes for those types by default.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -21,8 +22,8 @@ namespace Lru.IO;
 /// <see cref="InvalidDataException"/> naming the file and the problem: a wrong magic or version; a
 /// header longer than <see cref="MaxHeaderBytes"/> or than the rest of the file, holding more than
 /// <see cref="MaxHeaderValues"/> values or nested more than 16 levels deep, or not a dict literal with exactly the keys
-/// <c>descr</c>, <c>fortran_order</c> and <c>shape</c>; any descr other than <c>'&lt;f4'</c> and
-/// <c>'&lt;f8'</c> (big-endian, integer, object and structured dtypes are named in the message);
+/// <c>descr</c>, <c>fortran_order</c> and <c>shape</c>; any descr other than those of <see cref="NpyDType"/>
+/// (big-endian, object, string, complex and structured dtypes are named in the message); a bool byte other than 0 or 1;
 /// <c>fortran_order: True</c>; a shape that is not a tuple of at most <see cref="MaxDimensions"/>
 /// integers from 0 to <see cref="int.MaxValue"/>; data larger than <see cref="MaxDataBytes"/>; data
 /// shorter than the shape needs; and bytes after the data (NumPy ignores them; this reader treats them as
@@ -121,19 +122,7 @@ public static class NpyFile
         }
 
         var (dtype, shape, count) = ParseHeader(header, file);
-        NpyArray array;
-        if (dtype == NpyDType.Float32)
-        {
-            float[] data = BlockIO.ReadArray<float>(stream, count, Kind, file, $"the data of shape ({string.Join(", ", shape)})");
-            if (!BitConverter.IsLittleEndian) BlockIO.ReverseEndianness<float>(data);
-            array = new NpyArray(data, shape);
-        }
-        else
-        {
-            double[] data = BlockIO.ReadArray<double>(stream, count, Kind, file, $"the data of shape ({string.Join(", ", shape)})");
-            if (!BitConverter.IsLittleEndian) BlockIO.ReverseEndianness<double>(data);
-            array = new NpyArray(data, shape);
-        }
+        NpyArray array = NpyArray.ReadData(stream, dtype, count, shape, Kind, file);
         BlockIO.ExpectEnd(stream, Kind, file, "the data");
         return array;
     }
@@ -201,7 +190,7 @@ public static class NpyFile
             1 => $"({shape[0].ToString(CultureInfo.InvariantCulture)},)",
             _ => "(" + string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture))) + ")",
         };
-        string descr = array.DType == NpyDType.Float32 ? "<f4" : "<f8";
+        string descr = Descrs.First(d => d.DType == array.DType).Descr;
         string dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shapeText}, }}";
         if (shape.Count > 0) dict += new string(' ', GrowthAxisMaxDigits - shape[0].ToString(CultureInfo.InvariantCulture).Length);
 
@@ -252,14 +241,15 @@ public static class NpyFile
         if (shapeValue is null) throw Error(file, "header has no 'shape' key.");
 
         // descr
+        const string Supported = "only little-endian float32, float64, int8-64, uint8-64 and bool ('<f4', '<f8', '|i1', '<i2', '<i4', '<i8', '|u1', '<u2', '<u4', '<u8', '|b1') are";
         NpyDType dtype = descr switch
         {
-            "<f4" => NpyDType.Float32,
-            "<f8" => NpyDType.Float64,
-            ">f4" or ">f8" => throw Error(file, $"dtype '{descr}' is big-endian; only little-endian '<f4' (float32) and '<f8' (float64) are supported."),
-            "|O" or "O" or "<O" or ">O" => throw Error(file, $"dtype '{descr}' is an object array (pickled Python objects), which is not supported; only '<f4' (float32) and '<f8' (float64) are."),
-            string other => throw Error(file, $"dtype '{other}' is not supported; only '<f4' (float32) and '<f8' (float64) are."),
-            PySequence { IsTuple: false } => throw Error(file, "dtype is a structured (record) dtype, which is not supported; only '<f4' (float32) and '<f8' (float64) are."),
+            string text when Descrs.FirstOrDefault(d => d.Descr == text || d.Aliases.Contains(text)) is { Descr: not null } known => known.DType,
+            string text when text.Length > 1 && text[0] == '>' && Descrs.Any(d => d.Descr[1..] == text[1..])
+                => throw Error(file, $"dtype '{text}' is big-endian; {Supported}."),
+            "|O" or "O" or "<O" or ">O" => throw Error(file, $"dtype '{descr}' is an object array (pickled Python objects), which is not supported; {Supported}."),
+            string other => throw Error(file, $"dtype '{other}' is not supported; {Supported}."),
+            PySequence { IsTuple: false } => throw Error(file, $"dtype is a structured (record) dtype, which is not supported; {Supported}."),
             _ => throw Error(file, $"'descr' must be a string but is {Describe(descr)}."),
         };
 
@@ -283,12 +273,24 @@ public static class NpyFile
             shape[i] = (int)d;
             dims[i] = d;
         }
-        int size = dtype == NpyDType.Float32 ? 4 : 8;
+        int size = NpyArray.SizeOf(dtype);
         long count = BlockIO.ElementCount(dims, MaxDataBytes / size);
         if (count < 0)
             throw Error(file, $"shape ({string.Join(", ", shape)}) needs more than the limit of {MaxDataBytes} bytes.");
         return (dtype, shape, count);
     }
+
+    /// <summary>
+    /// Every supported element type with the descr NumPy writes for it and the equivalent spelling NumPy also
+    /// accepts (a 1-byte type has no byte order: NumPy writes '|', and '&lt;' or '&gt;' mean the same).
+    /// </summary>
+    private static readonly (NpyDType DType, string Descr, string[] Aliases)[] Descrs =
+    [
+        (NpyDType.Float32, "<f4", []), (NpyDType.Float64, "<f8", []),
+        (NpyDType.Int8, "|i1", ["<i1", ">i1"]), (NpyDType.Int16, "<i2", []), (NpyDType.Int32, "<i4", []), (NpyDType.Int64, "<i8", []),
+        (NpyDType.UInt8, "|u1", ["<u1", ">u1"]), (NpyDType.UInt16, "<u2", []), (NpyDType.UInt32, "<u4", []), (NpyDType.UInt64, "<u8", []),
+        (NpyDType.Bool, "|b1", ["<b1", ">b1"]),
+    ];
 
     private static string Describe(object? value) => value switch
     {

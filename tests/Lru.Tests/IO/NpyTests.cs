@@ -41,6 +41,36 @@ public class NpyTests
         /// <summary>int32 (3,).</summary>
         public const string I4 = "k05VTVBZAQB2AHsnZGVzY3InOiAnPGk0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAQAAAAIAAAA=";
 
+        /// <summary>int8 (3,): -128, 0, 127.</summary>
+        public const string I1 = "k05VTVBZAQB2AHsnZGVzY3InOiAnfGkxJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAqAAH8=";
+
+        /// <summary>int16 (3,): -32768, 1, 32767.</summary>
+        public const string I2 = "k05VTVBZAQB2AHsnZGVzY3InOiAnPGkyJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAgAEA/38=";
+
+        /// <summary>int32 (2, 2): int.MinValue, 1, 2, int.MaxValue.</summary>
+        public const string I4_2x2 = "k05VTVBZAQB2AHsnZGVzY3InOiAnPGk0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDIpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAACAAQAAAAIAAAD///9/";
+
+        /// <summary>int64 (3,): long.MinValue, 3, long.MaxValue.</summary>
+        public const string I8 = "k05VTVBZAQB2AHsnZGVzY3InOiAnPGk4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAAAAgAMAAAAAAAAA/////////38=";
+
+        /// <summary>uint8 (3,): 0, 7, 255.</summary>
+        public const string U1 = "k05VTVBZAQB2AHsnZGVzY3InOiAnfHUxJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAB/8=";
+
+        /// <summary>uint16 (2,): 0, 65535.</summary>
+        public const string U2 = "k05VTVBZAQB2AHsnZGVzY3InOiAnPHUyJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAP//";
+
+        /// <summary>uint32 (2,): 0, uint.MaxValue.</summary>
+        public const string U4 = "k05VTVBZAQB2AHsnZGVzY3InOiAnPHU0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAA/////w==";
+
+        /// <summary>uint64 (2,): 0, ulong.MaxValue.</summary>
+        public const string U8 = "k05VTVBZAQB2AHsnZGVzY3InOiAnPHU4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAAAAAP//////////";
+
+        /// <summary>bool (3,): True, False, True.</summary>
+        public const string B1 = "k05VTVBZAQB2AHsnZGVzY3InOiAnfGIxJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoBAAE=";
+
+        /// <summary><c>numpy.save(f, numpy.array([3, 1, 4, 1, 5]))</c>: NumPy's default integer, int64 on Linux.</summary>
+        public const string DefaultInt = "k05VTVBZAQB2AHsnZGVzY3InOiAnPGk4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDUsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoDAAAAAAAAAAEAAAAAAAAABAAAAAAAAAABAAAAAAAAAAUAAAAAAAAA";
+
         /// <summary>An object array [1, 'a'] (pickled).</summary>
         public const string Object = "k05VTVBZAQB2AHsnZGVzY3InOiAnfE8nLCAnZm9ydHJhbl9vcmRlcic6IEZhbHNlLCAnc2hhcGUnOiAoMiwpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAqAA2NudW1weS5jb3JlLm11bHRpYXJyYXkKX3JlY29uc3RydWN0CnEAY251bXB5Cm5kYXJyYXkKcQFLAIVxAkMBYnEDh3EEUnEFKEsBSwKFcQZjbnVtcHkKZHR5cGUKcQdYAgAAAE84cQiJiIdxCVJxCihLA1gBAAAAfHELTk5OSv////9K/////0s/dHEMYoldcQ0oSwFYAQAAAGFxDmV0cQ9iLg==";
 
@@ -119,6 +149,79 @@ public class NpyTests
         Assert.Equal([12345, 0], Load(Numpy.F32_12345x0).Shape);
         Assert.Equal([0d, 1d, 2d], Load(Numpy.V2).ToFloat64());
         Assert.Equal([0f, 1f, 2f], Load(Numpy.V3).ToFloat32());
+    }
+
+    [Fact]
+    public void Reads_IntegerAndBoolFilesWrittenByNumpy_Exactly()
+    {
+        Assert.Equal(NpyDType.Int8, Load(Numpy.I1).DType);
+        Assert.Equal([(sbyte)-128, 0, 127], Load(Numpy.I1).ToArray<sbyte>());
+        Assert.Equal([(short)-32768, 1, 32767], Load(Numpy.I2).ToArray<short>());
+        var i4 = Load(Numpy.I4_2x2);
+        Assert.Equal([2, 2], i4.Shape);
+        Assert.Equal([int.MinValue, 1, 2, int.MaxValue], i4.ToArray<int>());
+        Assert.Equal([long.MinValue, 3, long.MaxValue], Load(Numpy.I8).ToInt64());
+        Assert.Equal([(byte)0, 7, 255], Load(Numpy.U1).ToArray<byte>());
+        Assert.Equal([(ushort)0, 65535], Load(Numpy.U2).ToArray<ushort>());
+        Assert.Equal([0u, uint.MaxValue], Load(Numpy.U4).ToArray<uint>());
+        Assert.Equal([0ul, ulong.MaxValue], Load(Numpy.U8).ToArray<ulong>());
+        Assert.Equal([true, false, true], Load(Numpy.B1).ToArray<bool>());
+        var labels = Load(Numpy.DefaultInt);
+        Assert.Equal(NpyDType.Int64, labels.DType);
+        Assert.True(labels.IsInteger);
+        Assert.Equal([3L, 1, 4, 1, 5], labels.ToInt64());
+        Assert.Equal([3f, 1f, 4f, 1f, 5f], labels.ToFloat32());
+        Assert.Equal([3d, 1d, 4d, 1d, 5d], labels.ToFloat64());
+        Assert.Equal([1L, 0, 1], Load(Numpy.B1).ToInt64());
+        Assert.Equal([-2147483648d, 1, 2, 2147483647], i4.ToFloat64());
+        // float32 rounds to nearest: 2^63 - 1 becomes 2^63.
+        Assert.Equal([-9.223372036854775808e18f, 3f, 9.223372036854775808e18f], Load(Numpy.I8).ToFloat32());
+        Assert.Equal("int32 (2, 2)", i4.ToString());
+        Assert.Equal("bool (3)", Load(Numpy.B1).ToString());
+        Assert.Equal([0, 1, 2], Load(Numpy.I4).ToArray<int>());
+    }
+
+    [Fact]
+    public void IntegerFiles_RoundTripByteForByte_AsNumpyWritesThem()
+    {
+        foreach (string file in new[] { Numpy.I1, Numpy.I2, Numpy.I4_2x2, Numpy.I8, Numpy.U1, Numpy.U2, Numpy.U4, Numpy.U8, Numpy.B1, Numpy.DefaultInt })
+        {
+            var read = Load(file);
+            NpyArray copy = read.DType switch
+            {
+                NpyDType.Int8 => NpyArray.Create(read.ToArray<sbyte>(), [.. read.Shape]),
+                NpyDType.Int16 => NpyArray.Create(read.ToArray<short>(), [.. read.Shape]),
+                NpyDType.Int32 => NpyArray.Create(read.ToArray<int>(), [.. read.Shape]),
+                NpyDType.Int64 => NpyArray.Create(read.ToArray<long>(), [.. read.Shape]),
+                NpyDType.UInt8 => NpyArray.Create(read.ToArray<byte>(), [.. read.Shape]),
+                NpyDType.UInt16 => NpyArray.Create(read.ToArray<ushort>(), [.. read.Shape]),
+                NpyDType.UInt32 => NpyArray.Create(read.ToArray<uint>(), [.. read.Shape]),
+                NpyDType.UInt64 => NpyArray.Create(read.ToArray<ulong>(), [.. read.Shape]),
+                _ => NpyArray.Create(read.ToArray<bool>(), [.. read.Shape]),
+            };
+            Assert.Equal(Convert.FromBase64String(file), Save(copy));
+        }
+    }
+
+    [Fact]
+    public void ToInt64_RefusesWhatIsNotAWholeNumber_NamingTheIndex()
+    {
+        Assert.Equal([2L, -7, 0], new NpyArray([2.0, -7.0, -0.0], 3).ToInt64());
+        Assert.Contains("2.5 at [1, 0]", Assert.Throws<InvalidDataException>(() => new NpyArray([1f, 2.5f], 2, 1).ToInt64()).Message);
+        Assert.Contains("NaN at [0]", Assert.Throws<InvalidDataException>(() => new NpyArray([double.NaN], 1).ToInt64()).Message);
+        Assert.Contains("9.223372036854776E+18 at [0]", Assert.Throws<InvalidDataException>(() => new NpyArray([9.223372036854775808e18], 1).ToInt64()).Message);
+        Assert.Contains("18446744073709551615 at [1]", Assert.Throws<InvalidDataException>(() => Load(Numpy.U8).ToInt64()).Message);
+        Assert.Contains("not Int32", Assert.Throws<InvalidOperationException>(() => Load(Numpy.I8).ToArray<int>()).Message);
+        Assert.Contains("element type", Assert.Throws<ArgumentException>(() => NpyArray.Create(new char[1], 1)).Message);
+    }
+
+    [Fact]
+    public void RefusesABoolByteOtherThanZeroOrOne()
+    {
+        byte[] valid = Convert.FromBase64String(Numpy.B1);
+        byte[] bad = [.. valid];
+        bad[^2] = 2;
+        Refused(bad, "boolean element 1 is the byte 2");
     }
 
     [Fact]
@@ -206,7 +309,6 @@ public class NpyTests
     {
         Refused(Convert.FromBase64String(Numpy.F32_BigEndian), "dtype '>f4' is big-endian");
         Refused(Convert.FromBase64String(Numpy.F32_Fortran), "fortran_order is True");
-        Refused(Convert.FromBase64String(Numpy.I4), "dtype '<i4' is not supported");
         Refused(Convert.FromBase64String(Numpy.Object), "dtype '|O' is an object array");
         Refused(Convert.FromBase64String(Numpy.Structured), "structured (record) dtype");
     }
@@ -220,7 +322,10 @@ public class NpyTests
         { "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", 4, "key 'descr' more than once" },
         { "{1: '<f4', 'fortran_order': False, 'shape': (1,)}", 4, "a key that is not a string: 1" },
         { "{'descr': '<f2', 'fortran_order': False, 'shape': (1,)}", 2, "dtype '<f2' is not supported" },
-        { "{'descr': '|u1', 'fortran_order': False, 'shape': (4,)}", 4, "dtype '|u1' is not supported" },
+        { "{'descr': '<c8', 'fortran_order': False, 'shape': (1,)}", 8, "dtype '<c8' is not supported" },
+        { "{'descr': '>i8', 'fortran_order': False, 'shape': (1,)}", 8, "dtype '>i8' is big-endian" },
+        { "{'descr': '>u2', 'fortran_order': False, 'shape': (1,)}", 2, "dtype '>u2' is big-endian" },
+        { "{'descr': '|S3', 'fortran_order': False, 'shape': (1,)}", 3, "dtype '|S3' is not supported" },
         { "{'descr': '>f8', 'fortran_order': False, 'shape': (1,)}", 8, "dtype '>f8' is big-endian" },
         { "{'descr': 5, 'fortran_order': False, 'shape': (1,)}", 4, "'descr' must be a string but is 5" },
         { "{'descr': '<f4', 'fortran_order': 'no', 'shape': (1,)}", 4, "'fortran_order' must be True or False but is the string 'no'" },
