@@ -5,6 +5,8 @@ var root = new RootCommand("lru: Linear Recurrent Units for .NET — train, eval
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(TrainCommand.CreateEval());
 root.Subcommands.Add(ForwardCommand.Create());
+root.Subcommands.Add(InteropCommand.CreateImport());
+root.Subcommands.Add(InteropCommand.CreateExport());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(CheckpointSoakCommand.Create());
 return root.Parse(args).Invoke();

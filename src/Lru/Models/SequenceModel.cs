@@ -14,6 +14,10 @@ namespace Lru.Models;
 /// <param name="Block">The settings shared by every block (width H, state N, norm, mixer, dropout, …).</param>
 /// <param name="Pooling">Mean or last over time (one prediction per sequence), or none (one per time step).</param>
 /// <param name="Output">Classification or regression.</param>
+/// <param name="LogSoftmax">
+/// True when the decoder's outputs pass through <see cref="LogSoftmax{T}"/> (log-probabilities, as the models of
+/// minimal-LRU give); false for raw outputs (logits). Cross-entropy training is the same either way.
+/// </param>
 public sealed record SequenceModelConfig(
     int InputFeatures,
     int Vocabulary,
@@ -21,7 +25,8 @@ public sealed record SequenceModelConfig(
     int Layers,
     LruBlockConfig Block,
     PoolingMode Pooling = PoolingMode.Mean,
-    OutputKind Output = OutputKind.Classification)
+    OutputKind Output = OutputKind.Classification,
+    bool LogSoftmax = false)
 {
     /// <summary>True when the model reads token ids through an embedding.</summary>
     public bool UsesTokens => Vocabulary > 0;
@@ -40,6 +45,8 @@ public sealed record SequenceModelConfig(
         if (Layers < 1) throw new ArgumentOutOfRangeException(nameof(Layers), Layers, "Layers must be at least 1.");
         if (!Enum.IsDefined(Pooling)) throw new ArgumentOutOfRangeException(nameof(Pooling), Pooling, "Unknown pooling mode.");
         if (!Enum.IsDefined(Output)) throw new ArgumentOutOfRangeException(nameof(Output), Output, "Unknown output kind.");
+        if (LogSoftmax && Output != OutputKind.Classification)
+            throw new ArgumentOutOfRangeException(nameof(LogSoftmax), LogSoftmax, $"LogSoftmax is for classification models; this one's output is {Output}.");
     }
 }
 
@@ -94,7 +101,8 @@ public sealed class SequenceModel<T> : Sequential<T> where T : unmanaged, IFloat
             : new Linear<T>(config.InputFeatures, h, seed * 1024 + 1);
         var blocks = new Sequential<T>(Enumerable.Range(0, config.Layers)
             .Select(i => (Module<T>)new LruBlock<T>(config.Block, seed * 1024 + 16 + i)).ToArray());
-        return [("encoder", encoder), ("blocks", blocks), ("pooling", new Pooling<T>(config.Pooling, h)), ("decoder", new Linear<T>(h, config.Outputs, seed * 1024 + 2))];
+        (string, Module<T>)[] parts = [("encoder", encoder), ("blocks", blocks), ("pooling", new Pooling<T>(config.Pooling, h)), ("decoder", new Linear<T>(h, config.Outputs, seed * 1024 + 2))];
+        return config.LogSoftmax ? [.. parts, ("log_softmax", new LogSoftmax<T>(config.Outputs))] : parts;
     }
 
     /// <summary>The model's settings.</summary>

@@ -18,7 +18,7 @@ public class ModuleContractTests
     [
         "LruLayer", "LruLayer reverse", "LruLayer matrix D", "Linear", "LayerNorm", "BatchNorm", "Gelu", "Dropout", "Glu", "Mlp",
         "BidirectionalLru sum", "BidirectionalLru project", "Pooling mean", "Pooling last", "Pooling none", "LruBlock pre", "LruBlock post BatchNorm",
-        "Sequential", "Residual", "SequenceModel",
+        "Sequential", "Residual", "SequenceModel", "LogSoftmax", "SequenceModel log_softmax",
     ];
 
     private static Module<double> Make(string name) => name switch
@@ -43,6 +43,8 @@ public class ModuleContractTests
         "Sequential" => new Sequential<double>(new Linear<double>(6, 6, 1), new Gelu<double>(6), new Linear<double>(6, 3, 2)),
         "Residual" => new Residual<double>(new Linear<double>(6, 6, 1), new Gelu<double>(6)),
         "SequenceModel" => new SequenceModel<double>(new SequenceModelConfig(6, 0, 3, 2, Block with { DropoutRate = 0.2 }), 1),
+        "LogSoftmax" => new LogSoftmax<double>(6),
+        "SequenceModel log_softmax" => new SequenceModel<double>(new SequenceModelConfig(6, 0, 3, 2, Block, PoolingMode.None, LogSoftmax: true), 1),
         _ => throw new ArgumentException(name),
     };
 
