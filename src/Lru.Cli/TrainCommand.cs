@@ -15,7 +15,7 @@ namespace Lru.Cli;
 /// <summary><c>lru train</c> and <c>lru eval</c>: train a built-in task with progress and checkpoints, or evaluate a checkpoint.</summary>
 internal static class TrainCommand
 {
-    private sealed class Options
+    internal sealed class Options
     {
         public readonly Option<string> Task = new("--task") { Description = "The task: " + string.Join(", ", BuiltInTasks.All.Select(t => t.Name)) + ".", DefaultValueFactory = _ => "copy" };
         public readonly Option<int?> Layers = new("--layers") { Description = "Blocks K." };
@@ -42,6 +42,15 @@ internal static class TrainCommand
         public readonly Option<bool> Resume = new("--resume") { Description = "Continue the run saved in --checkpoint." };
         public readonly Option<bool> Json = new("--json") { Description = "End with one line holding a JSON object of the results." };
         public readonly Option<string?> Log = new("--log") { Description = "Append one JSON line per finished epoch to this file (for training curves)." };
+        public readonly Option<string?> Inputs = new("--inputs") { Description = "Your data: (N, L, F) or (N, L) .npy inputs, any numeric type (instead of --task)." };
+        public readonly Option<string?> Targets = new("--targets") { Description = "Your data: .npy targets. (N) integers: classes; (N) or (N, O) floats: regression; (N, L) integers or (N, L, O) floats: a target per step." };
+        public readonly Option<string?> Lengths = new("--lengths") { Description = "Your data: (N) integer valid lengths of sequences padded to L; padding is left out of pooling, losses and metrics." };
+        public readonly Option<string?> TestInputs = new("--test-inputs") { Description = "Your data: test inputs, reported at the end (default: the validation split is reported)." };
+        public readonly Option<string?> TestTargets = new("--test-targets") { Description = "Your data: test targets." };
+        public readonly Option<string?> TestLengths = new("--test-lengths") { Description = "Your data: test valid lengths." };
+        public readonly Option<double?> ValidationSplit = new("--validation-split") { Description = $"Your data: share of the training sequences held out to keep the best epoch (default {DataDefaults.ValidationSplit}; 0: keep the last epoch)." };
+        public readonly Option<string> Objective = new("--objective") { Description = "Your data: auto (integer targets are classes, floats are values), classification or regression.", DefaultValueFactory = _ => "auto" };
+        public readonly Option<string?> Pooling = new("--pooling") { Description = "Your data, one target per sequence: mean (over the valid steps, the default) or last." };
         public readonly Option<bool> NoCheckFinite = new("--no-check-finite") { Description = "Skip the check of every gradient and weight for NaN and infinity after each step (a NaN or infinite loss still stops the run)." };
     }
 
@@ -49,9 +58,12 @@ internal static class TrainCommand
     {
         var o = new Options();
         o.Norm.AcceptOnlyFromAmong("layer", "batch");
-        var command = new Command("train", "Train a deep LRU on a built-in task, with a live progress bar, checkpoints (--checkpoint, --resume) and Ctrl+C that stops cleanly.")
+        o.Objective.AcceptOnlyFromAmong("auto", "classification", "regression");
+        o.Pooling.AcceptOnlyFromAmong("mean", "last");
+        var command = new Command("train", "Train a deep LRU on a built-in task (--task) or on your own .npy arrays (--inputs, --targets), with a live progress bar, checkpoints (--checkpoint, --resume) and Ctrl+C that stops cleanly.")
         {
-            o.Task, o.Layers, o.Hidden, o.State, o.RMin, o.RMax, o.MaxPhase, o.Batch, o.Epochs, o.Lr, o.SsmLr, o.WeightDecay, o.Dropout,
+            o.Task, o.Inputs, o.Targets, o.Lengths, o.TestInputs, o.TestTargets, o.TestLengths, o.ValidationSplit, o.Objective, o.Pooling,
+            o.Layers, o.Hidden, o.State, o.RMin, o.RMax, o.MaxPhase, o.Batch, o.Epochs, o.Lr, o.SsmLr, o.WeightDecay, o.Dropout,
             o.Norm, o.Clip, o.Seed, o.TrainCount, o.TestCount, o.Length, o.Threads, o.Data, o.Checkpoint, o.Resume, o.Json, o.Log, o.NoCheckFinite,
         };
         command.SetAction(result => Cli.Run(() => Train(result, o)));
@@ -72,6 +84,8 @@ internal static class TrainCommand
             var loaded = ModelCheckpoint.Load(result.GetValue(checkpoint)!);
             var settings = TrainingRun.SettingsFrom(loaded.Metadata);
             string taskName = result.GetValue(task) ?? TrainingRun.TaskFrom(loaded.Metadata);
+            if (taskName == UserDataRun.TaskName)
+                throw new ArgumentException($"{result.GetValue(checkpoint)} was trained on your own data: score it with lru predict on your test inputs (or pass --task for a built-in task's data).");
             var builtIn = BuiltInTasks.Get(taskName);
             var (_, test) = builtIn.CreateData(settings, result.GetValue(data));
             var trainer = new Trainer<float>(loaded.Model, new AdamW<float>(loaded.Model.NamedParameters(), new AdamWSettings()), new TrainerOptions(1, settings.BatchSize));
@@ -87,6 +101,26 @@ internal static class TrainCommand
         return command;
     }
 
+    /// <summary>Everything a run needs, from a built-in task or from the user's arrays.</summary>
+    /// <param name="Name">The task's name (user data: <c>user-data</c>).</param>
+    /// <param name="Header">The first line printed.</param>
+    /// <param name="MetricName">accuracy or mse.</param>
+    /// <param name="Settings">Model and optimisation settings.</param>
+    /// <param name="Train">The training set.</param>
+    /// <param name="Evaluation">The set evaluated after every epoch (the test set of a built-in task, the validation split of user data).</param>
+    /// <param name="EvaluationName">What <paramref name="Evaluation"/> is called in the output: test or validation.</param>
+    /// <param name="Model">The model (restored when resuming).</param>
+    /// <param name="Saved">The checkpoint resumed from, or null.</param>
+    /// <param name="Metadata">What checkpoints record about the run.</param>
+    /// <param name="KeepBest">Restore the epoch with the best <paramref name="Evaluation"/> metric at the end.</param>
+    /// <param name="Final">The final report: metric, loss and extra JSON fields, from the model as it ends.</param>
+    internal sealed record Plan(string Name, string Header, string MetricName, TrainingSettings Settings,
+        SequenceDataset<float> Train, SequenceDataset<float>? Evaluation, string EvaluationName, SequenceModel<float> Model, CheckpointData<float>? Saved,
+        Func<int?, Dictionary<string, string>> Metadata, bool KeepBest, Func<Trainer<float>, EpochResult?, FinalReport> Final);
+
+    /// <summary>The test figures a run ends with.</summary>
+    internal sealed record FinalReport(double Metric, double Loss, int Count, Dictionary<string, object?> Extra);
+
     private static int Train(ParseResult r, Options o)
     {
         Parallelism.MaxThreads = CheckThreads(r.GetValue(o.Threads));
@@ -96,7 +130,12 @@ internal static class TrainCommand
         // Refuse paths that cannot be written now, not after the first epoch.
         if (checkpoint is not null) Cli.CheckWritable(checkpoint, "--checkpoint");
         if (r.GetValue(o.Log) is { } logPath) Cli.CheckWritable(logPath, "--log");
+        var plan = r.GetValue(o.Inputs) is not null || r.GetValue(o.Targets) is not null ? UserDataRun.Plan(r, o) : BuiltInPlan(r, o, checkpoint, resume);
+        return Run(plan, r, o, checkpoint);
+    }
 
+    private static Plan BuiltInPlan(ParseResult r, Options o, string? checkpoint, bool resume)
+    {
         BuiltInTask task;
         TrainingSettings settings;
         CheckpointData<float>? saved = null;
@@ -104,7 +143,10 @@ internal static class TrainCommand
         {
             if (!File.Exists(checkpoint)) throw new FileNotFoundException($"--resume: checkpoint {checkpoint} does not exist.");
             saved = ModelCheckpoint.Load(checkpoint!);
-            task = BuiltInTasks.Get(TrainingRun.TaskFrom(saved.Metadata));
+            string name = TrainingRun.TaskFrom(saved.Metadata);
+            if (name == UserDataRun.TaskName)
+                throw new ArgumentException($"--resume: {checkpoint} was trained on your own data; --resume continues built-in tasks only (train again with more --epochs).");
+            task = BuiltInTasks.Get(name);
             settings = TrainingRun.SettingsFrom(saved.Metadata);
             if (r.GetValue(o.Epochs) is int more) settings = settings with { Epochs = more };
         }
@@ -114,30 +156,46 @@ internal static class TrainCommand
             settings = Override(task.Defaults, r, o);
         }
 
-        // Every setting is checked before any data is made; a bad one is reported with the option that sets it.
-        SequenceDataset<float> train, test;
+        var (train, test) = CheckedData(() => task.CreateData(settings, r.GetValue(o.Data)), settings);
+        var model = saved?.Model ?? new SequenceModel<float>(task.ModelConfig(settings), settings.Seed);
+        string metric = task.MetricName;
+        return new Plan(task.Name, $"lru train --task {task.Name}: {task.Description}", metric, settings, train, test, "test", model, saved,
+            _ => TrainingRun.Metadata(task.Name, settings), KeepBest: false, (trainer, last) =>
+            {
+                var m = last?.Test ?? trainer.Evaluate(test);
+                return new FinalReport(metric == "mse" ? m.Loss : m.Accuracy, m.Loss, test.Count, []);
+            });
+    }
+
+    /// <summary>Validates the settings, then makes the data; a bad setting is reported with the option that sets it.</summary>
+    internal static TData CheckedData<TData>(Func<TData> create, TrainingSettings settings)
+    {
         try
         {
             settings.Validate();
-            (train, test) = task.CreateData(settings, r.GetValue(o.Data));
+            return create();
         }
         catch (ArgumentOutOfRangeException e) when (e.ParamName is { } name && OptionOf.TryGetValue(name, out string? option))
         {
             throw new ArgumentOutOfRangeException(option, e.ActualValue, $"{option}: {Cli.OneLine(e)}");
         }
-        var model = saved?.Model ?? new SequenceModel<float>(task.ModelConfig(settings), settings.Seed);
+    }
+
+    private static int Run(Plan plan, ParseResult r, Options o, string? checkpoint)
+    {
+        var (settings, train, evaluation, model) = (plan.Settings, plan.Train, plan.Evaluation, plan.Model);
         int stepsPerEpoch = (train.Count + settings.BatchSize - 1) / settings.BatchSize;
         var optimizer = new AdamW<float>(model.NamedParameters(), settings.Optimizer((long)stepsPerEpoch * settings.Epochs));
-        if (saved is not null) optimizer.LoadState(saved.OptimizerState);
+        if (plan.Saved is not null) optimizer.LoadState(plan.Saved.OptimizerState);
         var trainer = new Trainer<float>(model, optimizer, new TrainerOptions(settings.Epochs, settings.BatchSize, settings.Seed, settings.ClipNorm, CheckFinite: !r.GetValue(o.NoCheckFinite)));
         long done = optimizer.StepCount;
         int startEpoch = (int)(done / stepsPerEpoch) + 1, startStep = (int)(done % stepsPerEpoch);
 
         long parameters = model.ParameterCount;
-        Console.WriteLine($"lru train --task {task.Name}: {task.Description}");
-        Console.WriteLine($"  model: {settings.Layers} blocks, H={settings.Block.Hidden}, N={settings.Block.State}, {parameters:N0} parameters; data: {train.Count:N0} train / {test.Count:N0} test sequences of length {train.Length}");
+        Console.WriteLine(plan.Header);
+        Console.WriteLine($"  model: {settings.Layers} blocks, H={settings.Block.Hidden}, N={settings.Block.State}, {parameters:N0} parameters; data: {train.Count:N0} train / {evaluation?.Count ?? 0:N0} {plan.EvaluationName} sequences of length {train.Length}");
         Console.WriteLine($"  training: {settings.Epochs} epochs × {stepsPerEpoch} steps, batch {settings.BatchSize}, lr {settings.LearningRate:G3} (SSM {settings.SsmLearningRate:G3}), wd {settings.WeightDecay:G3}, dropout {settings.Block.DropoutRate:G3}, threads {Parallelism.MaxThreads}, seed {settings.Seed}"
-            + (resume ? $"; resuming at epoch {startEpoch}, step {startStep}" : ""));
+            + (plan.Saved is not null ? $"; resuming at epoch {startEpoch}, step {startStep}" : ""));
 
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -150,20 +208,29 @@ internal static class TrainCommand
         var clock = Stopwatch.StartNew();
         TrainingResult result;
         string? log = r.GetValue(o.Log);
-        long? savedStep = saved is null ? null : optimizer.StepCount; // the optimiser step the file at --checkpoint holds
+        long? savedStep = plan.Saved is null ? null : optimizer.StepCount; // the optimiser step the file at --checkpoint holds
+        string metric = plan.MetricName;
+        double Value(Metrics m) => metric == "mse" ? m.Loss : m.Accuracy;
+        int? bestEpoch = null;
+        double bestValue = double.NaN;
+        Dictionary<string, System.Numerics.Tensors.Tensor<float>>? best = null;
         void Save(EpochResult? epoch)
         {
+            if (plan.KeepBest && epoch?.Test is { } v && (bestEpoch is null || (metric == "mse" ? Value(v) < bestValue : Value(v) > bestValue)))
+            {
+                (bestEpoch, bestValue, best) = (epoch.Epoch, Value(v), model.StateDictionary());
+            }
             if (checkpoint is not null)
             {
-                ModelCheckpoint.Save(checkpoint, model, optimizer, TrainingRun.Metadata(task.Name, settings));
+                ModelCheckpoint.Save(checkpoint, model, optimizer, plan.Metadata(null));
                 savedStep = optimizer.StepCount;
             }
             if (log is not null && epoch is not null)
                 File.AppendAllText(log, JsonSerializer.Serialize(new Dictionary<string, object?>
                 {
-                    ["task"] = task.Name, ["epoch"] = epoch.Epoch, ["seconds"] = Math.Round(epoch.Elapsed.TotalSeconds, 2),
+                    ["task"] = plan.Name, ["epoch"] = epoch.Epoch, ["seconds"] = Math.Round(epoch.Elapsed.TotalSeconds, 2),
                     ["train_loss"] = epoch.Train.Loss, ["train_accuracy"] = Nullable(epoch.Train.Accuracy),
-                    ["test_loss"] = epoch.Test?.Loss, ["test_accuracy"] = epoch.Test is { } t ? Nullable(t.Accuracy) : null,
+                    [plan.EvaluationName + "_loss"] = epoch.Test?.Loss, [plan.EvaluationName + "_accuracy"] = epoch.Test is { } t ? Nullable(t.Accuracy) : null,
                 }) + Environment.NewLine);
         }
         try
@@ -171,9 +238,9 @@ internal static class TrainCommand
             if (startEpoch > settings.Epochs)
                 result = new TrainingResult([], false, 0);
             else if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
-                result = RunWithProgressBar(trainer, train, test, startEpoch, startStep, cancel.Token, Save, task);
+                result = RunWithProgressBar(trainer, train, evaluation, startEpoch, startStep, cancel.Token, Save, plan);
             else
-                result = RunWithLogLines(trainer, train, test, startEpoch, startStep, cancel.Token, Save, task);
+                result = RunWithLogLines(trainer, train, evaluation, startEpoch, startStep, cancel.Token, Save, plan);
         }
         catch (NonFiniteException e)
         {
@@ -191,30 +258,39 @@ internal static class TrainCommand
         if (result.Cancelled)
         {
             Save(null);
-            Console.WriteLine($"stopped after {optimizer.StepCount} steps{(checkpoint is null ? "" : $"; checkpoint {checkpoint} holds the run: continue with --checkpoint {checkpoint} --resume")}");
+            Console.WriteLine($"stopped after {optimizer.StepCount} steps{(checkpoint is null ? "" : plan.Saved is null && plan.Name == UserDataRun.TaskName ? $"; {checkpoint} holds the model as it stopped" : $"; checkpoint {checkpoint} holds the run: continue with --checkpoint {checkpoint} --resume")}");
             return 130;
         }
 
         var last = result.Epochs.Count > 0 ? result.Epochs[^1] : null;
-        var finalTest = last?.Test ?? trainer.Evaluate(test);
-        string metric = task.MetricName;
-        double value = metric == "mse" ? finalTest.Loss : finalTest.Accuracy;
-        Console.WriteLine($"done: test {metric} {Format(metric, value)}, test loss {finalTest.Loss:F4}, {clock.Elapsed.TotalSeconds:F1} s");
+        if (best is not null && bestEpoch != last?.Epoch)
+        {
+            model.LoadStateDictionary(best);
+            last = null; // the final figures are of the restored epoch, not the last one
+        }
+        if (plan.KeepBest && checkpoint is not null) ModelCheckpoint.Save(checkpoint, model, null, plan.Metadata(bestEpoch));
+        var final = plan.Final(trainer, last);
+        Console.WriteLine($"done: test {metric} {Format(metric, final.Metric)} on {final.Count:N0} sequences, test loss {final.Loss:F4}"
+            + (bestEpoch is int b ? $", best {plan.EvaluationName} epoch {b}" : "") + $", {clock.Elapsed.TotalSeconds:F1} s");
         if (r.GetValue(o.Json))
         {
-            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+            var json = new Dictionary<string, object?>
             {
-                ["task"] = task.Name, ["epochs"] = settings.Epochs, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 2),
-                ["train_loss"] = last?.Train.Loss, ["train_" + metric] = last is null ? null : metric == "mse" ? last.Train.Loss : last.Train.Accuracy,
-                ["test_loss"] = finalTest.Loss, ["test_" + metric] = value, ["steps"] = optimizer.StepCount, ["parameters"] = parameters,
-                ["epoch_test"] = result.Epochs.Select(e => e.Test is { } t ? (metric == "mse" ? t.Loss : t.Accuracy) : double.NaN).ToArray(),
-            }));
+                ["task"] = plan.Name, ["epochs"] = settings.Epochs, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 2),
+                ["train_loss"] = result.Epochs.Count > 0 ? result.Epochs[^1].Train.Loss : null,
+                ["train_" + metric] = result.Epochs.Count > 0 ? Value(result.Epochs[^1].Train) : null,
+                ["test_loss"] = final.Loss, ["test_" + metric] = final.Metric, ["steps"] = optimizer.StepCount, ["parameters"] = parameters,
+                ["epoch_" + plan.EvaluationName] = result.Epochs.Select(e => e.Test is { } t ? Value(t) : double.NaN).ToArray(),
+            };
+            if (bestEpoch is int be) json["best_epoch"] = be;
+            foreach (var (key, value) in final.Extra) json[key] = value;
+            Console.WriteLine(JsonSerializer.Serialize(json));
         }
         return 0;
     }
 
-    private static TrainingResult RunWithLogLines(Trainer<float> trainer, SequenceDataset<float> train, SequenceDataset<float> test,
-        int startEpoch, int startStep, CancellationToken token, Action<EpochResult?> save, BuiltInTask task)
+    private static TrainingResult RunWithLogLines(Trainer<float> trainer, SequenceDataset<float> train, SequenceDataset<float>? test,
+        int startEpoch, int startStep, CancellationToken token, Action<EpochResult?> save, Plan plan)
     {
         int every = Math.Max(1, trainer.StepsPerEpoch(train) / 10);
         return trainer.Fit(train, test, p =>
@@ -224,12 +300,12 @@ internal static class TrainCommand
         }, token, startEpoch, startStep, e =>
         {
             save(e);
-            Console.WriteLine($"epoch {e.Epoch} done: train loss {e.Train.Loss:F4}{Accuracy(e.Train.Accuracy)}; test {Describe(task, e.Test)}  ({e.Elapsed.TotalSeconds:F1} s)");
+            Console.WriteLine($"epoch {e.Epoch} done: train loss {e.Train.Loss:F4}{Accuracy(e.Train.Accuracy)}; {plan.EvaluationName} {Describe(plan.MetricName, e.Test)}  ({e.Elapsed.TotalSeconds:F1} s)");
         });
     }
 
-    private static TrainingResult RunWithProgressBar(Trainer<float> trainer, SequenceDataset<float> train, SequenceDataset<float> test,
-        int startEpoch, int startStep, CancellationToken token, Action<EpochResult?> save, BuiltInTask task)
+    private static TrainingResult RunWithProgressBar(Trainer<float> trainer, SequenceDataset<float> train, SequenceDataset<float>? test,
+        int startEpoch, int startStep, CancellationToken token, Action<EpochResult?> save, Plan plan)
     {
         TrainingResult? result = null;
         int steps = trainer.StepsPerEpoch(train);
@@ -246,13 +322,13 @@ internal static class TrainCommand
                 }, token, startEpoch, startStep, e =>
                 {
                     save(e);
-                    AnsiConsole.MarkupLine(Markup.Escape($"epoch {e.Epoch} done: train loss {e.Train.Loss:F4}{Accuracy(e.Train.Accuracy)}; test {Describe(task, e.Test)}"));
+                    AnsiConsole.MarkupLine(Markup.Escape($"epoch {e.Epoch} done: train loss {e.Train.Loss:F4}{Accuracy(e.Train.Accuracy)}; {plan.EvaluationName} {Describe(plan.MetricName, e.Test)}"));
                 });
             });
         return result!;
     }
 
-    private static TrainingSettings Override(TrainingSettings s, ParseResult r, Options o) => s with
+    internal static TrainingSettings Override(TrainingSettings s, ParseResult r, Options o) => s with
     {
         Layers = r.GetValue(o.Layers) ?? s.Layers,
         Block = s.Block with
@@ -298,8 +374,8 @@ internal static class TrainCommand
 
     private static string Accuracy(double accuracy) => double.IsNaN(accuracy) ? "" : $" acc {accuracy:P2}";
 
-    private static string Format(string metric, double value) => metric == "mse" ? value.ToString("F5") : value.ToString("P2");
+    internal static string Format(string metric, double value) => metric == "mse" ? value.ToString("F5") : value.ToString("P2");
 
-    private static string Describe(BuiltInTask task, Metrics? m) => m is not { } t ? "-" :
-        task.MetricName == "mse" ? $"mse {t.Loss:F5}" : $"loss {t.Loss:F4} accuracy {t.Accuracy:P2}";
+    private static string Describe(string metric, Metrics? m) => m is not { } t ? "-" :
+        metric == "mse" ? $"mse {t.Loss:F5}" : $"loss {t.Loss:F4} accuracy {t.Accuracy:P2}";
 }
