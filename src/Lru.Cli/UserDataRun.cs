@@ -111,24 +111,32 @@ internal static class UserDataRun
         // Regression: mean squared error in the targets' units (the loss is in standardised units), and the mean predictor.
         float[] predicted = Prediction.Run(model, testSet, trainer.Options.BatchSize);
         record.Targets!.Invert(predicted);
-        double sum = 0, baseline = 0;
-        long n = 0;
         int o = spec.Outputs;
+        var sum = new double[o];
+        var baseline = new double[o];
+        long rows = 0;
         ForValid(test, (row, _) =>
         {
+            rows++;
             for (int k = 0; k < o; k++)
             {
                 double target = test.Values![row * o + k], d = predicted[row * o + k] - target, b = record.Targets.Mean[k] - target;
-                sum += d * d;
-                baseline += b * b;
-                n++;
+                sum[k] += d * d;
+                baseline[k] += b * b;
             }
         });
-        return new(sum / n, metrics.Loss, test.Count, new()
+        var extra = new Dictionary<string, object?>
         {
-            ["baseline_mse"] = baseline / n, ["baseline"] = "the mean of the training targets",
-            ["test_loss_standardised"] = metrics.Loss,
-        });
+            ["baseline_mse"] = baseline.Sum() / (rows * o), ["baseline"] = "the mean of the training targets",
+            // The training loss is in standardised units; the test figures are in the targets' own.
+            ["train_mse"] = null, ["train_loss_units"] = "standardised",
+        };
+        if (o > 1)
+        {
+            extra["test_mse_per_output"] = sum.Select(v => v / rows).ToArray();
+            extra["baseline_mse_per_output"] = baseline.Select(v => v / rows).ToArray();
+        }
+        return new(sum.Sum() / (rows * o), metrics.Loss, test.Count, extra);
     }
 
     /// <summary>Calls <paramref name="action"/>(target row, sequence) for every target row that counts (per step: the valid steps).</summary>
