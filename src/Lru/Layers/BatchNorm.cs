@@ -9,7 +9,9 @@ namespace Lru.Layers;
 /// <summary>
 /// Batch normalisation per feature over batch and time (LRU-MATH §2, <c>Norm</c>): in training mode every
 /// feature <c>f</c> is normalised with the mean <c>μ_f</c> and biased variance <c>σ²_f</c> of its
-/// <c>M = B·L</c> values, <c>y = (x − μ)·rstd ⊙ weight + bias</c> with <c>rstd = 1/√(σ² + ε)</c>;
+/// <c>M = B·L</c> values — of the <c>M = Σ_b lengths[b]</c> valid steps when the batch is padded
+/// (<see cref="SequenceShape.Lengths"/>; padded steps are normalised with those statistics but never enter them) —
+/// <c>y = (x − μ)·rstd ⊙ weight + bias</c> with <c>rstd = 1/√(σ² + ε)</c>;
 /// in evaluation mode the running statistics replace <c>μ</c> and <c>σ²</c>. Input and output are (B, L, H).
 /// Matches PyTorch's <c>nn.BatchNorm1d(H)</c> applied to (B, H, L): <c>weight</c> starts at 1, <c>bias</c>
 /// at 0, <c>ε = 1e-5</c>, momentum 0.1, and the running variance is updated with the unbiased
@@ -27,7 +29,7 @@ namespace Lru.Layers;
 public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T[] _input = [];
-    private readonly double[] _mean, _rstd, _sum, _sumNorm, _gradFactor;
+    private readonly double[] _mean, _rstd, _sum, _sumNorm, _gradFactor, _zeros;
 
     /// <summary>Creates a layer with <c>weight = 1</c>, <c>bias = 0</c>, running mean 0 and running variance 1.</summary>
     /// <param name="features">H, at least 1.</param>
@@ -47,6 +49,7 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
         _sum = new double[features];
         _sumNorm = new double[features];
         _gradFactor = new double[features];
+        _zeros = new double[features];
     }
 
     /// <summary>The weight of a new batch in the running statistics.</summary>
@@ -59,20 +62,22 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     public T[] RunningVariance { get; }
 
     /// <summary>
-    /// Normalises every feature. Training: with the statistics of this batch (B·L must be at least 2), which it keeps for
-    /// the backward pass and blends into the running statistics. Evaluation: with the running statistics.
+    /// Normalises every feature. Training: with the statistics of this batch's valid steps (at least 2), which it keeps
+    /// for the backward pass and blends into the running statistics. Evaluation: with the running statistics.
     /// </summary>
     protected override unsafe void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
         int h = Features, rows = shape.Rows;
-        if (training && rows < 2)
-            throw new ArgumentException($"BatchNorm in training mode needs at least 2 values per feature, but batch·length = {shape.Batch}·{shape.Length} = {rows}.", nameof(input));
+        if (training && ValidRows(shape) < 2)
+            throw new ArgumentException(shape.Lengths.IsEmpty
+                ? $"BatchNorm in training mode needs at least 2 values per feature, but batch·length = {shape.Batch}·{shape.Length} = {rows}."
+                : $"BatchNorm in training mode needs at least 2 valid steps per feature, but the {shape.Batch} sequences have {ValidRows(shape)}.", nameof(input));
         ReadOnlySpan<T> w = Weight.Value, b = Bias.Value;
         int threads = Parallelism.MaxThreads;
         // y = x ⊙ scale + shift: the per-feature factors live in a per-call work space, so evaluation calls can overlap.
         using var factors = RentWorkspace(2 * h);
         Span<T> scaleOf = factors.Span[..h], shiftOf = factors.Span[h..];
-        if (training) TrainingStatistics(input, shape.Batch, shape.Length, w, b, scaleOf, shiftOf, threads);
+        if (training) TrainingStatistics(input, shape, w, b, scaleOf, shiftOf, threads);
         else
         {
             for (int f = 0; f < h; f++)
@@ -96,29 +101,32 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     /// The training-mode statistics: this batch's μ and rstd (kept for the backward pass), the running statistics
     /// blended in, and the per-feature <paramref name="scaleOf"/> and <paramref name="shiftOf"/> of the output.
     /// </summary>
-    private unsafe void TrainingStatistics(ReadOnlySpan<T> input, int batch, int length, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> scaleOf, Span<T> shiftOf, int threads)
+    private unsafe void TrainingStatistics(ReadOnlySpan<T> input, in SequenceShape shape, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> scaleOf, Span<T> shiftOf, int threads)
     {
-        int h = Features, rows = batch * length;
+        int h = Features, rows = shape.Rows, count = ValidRows(shape);
+        bool masked = !shape.Lengths.IsEmpty;
         Grow(ref _input, input.Length);
+        if (masked) input.CopyTo(_input); // the sums below read (and would copy) only the valid rows
 
-        // μ_f = Σ_r x[r, f] / M (copying x to the cache on the way), then σ²_f = Σ_r (x[r, f] − μ_f)² / M,
-        // in double, rows in order; split over features.
+        // μ_f = Σ_r x[r, f] / M (copying x to the cache on the way), then σ²_f = Σ_r (x[r, f] − μ_f)² / M, over the
+        // valid rows r, in double, rows in order; split over features.
         fixed (T* x = input, cache = _input)
         fixed (double* mean = _mean, sq = _sum)
+        fixed (int* lengths = shape.Lengths)
         {
-            var sums = new ColumnSums { X = x, Cache = cache, Sum = mean, H = h, Rows = rows, Pass = ColumnPass.Mean };
+            var sums = new ColumnSums { X = x, Cache = masked ? null : cache, Sum = mean, H = h, Rows = rows, Lengths = lengths, Length = shape.Length, Pass = ColumnPass.Mean };
             Parallelism.For(ColumnItems(h), threads, ref sums);
-            for (int f = 0; f < h; f++) mean[f] /= rows;
-            sums = new ColumnSums { X = x, Mean = mean, Sum = sq, H = h, Rows = rows, Pass = ColumnPass.Squares };
+            for (int f = 0; f < h; f++) mean[f] /= count;
+            sums = new ColumnSums { X = x, Mean = mean, Sum = sq, H = h, Rows = rows, Lengths = lengths, Length = shape.Length, Pass = ColumnPass.Squares };
             Parallelism.For(ColumnItems(h), threads, ref sums);
         }
         double m = Momentum;
         for (int f = 0; f < h; f++)
         {
-            double variance = _sum[f] / rows;
+            double variance = _sum[f] / count;
             _rstd[f] = 1.0 / Math.Sqrt(variance + Epsilon);
             RunningMean[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningMean[f]) + m * _mean[f]);
-            RunningVariance[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningVariance[f]) + m * _sum[f] / (rows - 1));
+            RunningVariance[f] = T.CreateTruncating((1 - m) * double.CreateTruncating(RunningVariance[f]) + m * _sum[f] / (count - 1));
             double scale = _rstd[f] * double.CreateTruncating(w[f]);
             scaleOf[f] = T.CreateTruncating(scale);
             shiftOf[f] = T.CreateTruncating(double.CreateTruncating(b[f]) - _mean[f] * scale);
@@ -126,12 +134,14 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     }
 
     /// <summary>
-    /// Per feature, with <c>x̂ = (x − μ)·rstd</c> and sums over all M rows:
-    /// <c>∂x += weight·rstd·(∂y − Σ∂y/M − x̂·Σ(∂y ⊙ x̂)/M)</c>; <c>∂weight += Σ ∂y ⊙ x̂</c>, <c>∂bias += Σ ∂y</c>.
+    /// Per feature, with <c>x̂ = (x − μ)·rstd</c>, sums over every row (every output depends on μ and rstd) and M the
+    /// valid rows the statistics came from: <c>∂x += weight·rstd·(∂y − Σ∂y/M − x̂·Σ(∂y ⊙ x̂)/M)</c> at a valid row and
+    /// <c>∂x += weight·rstd·∂y</c> at a padded one (it is not in the statistics); <c>∂weight += Σ ∂y ⊙ x̂</c>,
+    /// <c>∂bias += Σ ∂y</c>.
     /// </summary>
     protected override unsafe void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        int h = Features, rows = shape.Rows, threads = Parallelism.MaxThreads;
+        int h = Features, rows = shape.Rows, count = ValidRows(shape), threads = Parallelism.MaxThreads;
 
         // Σ_r ∂y and Σ_r ∂y ⊙ x̂ per feature, in double, rows in order; split over features.
         fixed (T* dy = gradOutput, x = _input)
@@ -153,20 +163,30 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
         for (int f = 0; f < h; f++)
         {
             _gradFactor[f] = double.CreateTruncating(w[f]) * _rstd[f];
-            _sum[f] /= rows;
-            _sumNorm[f] /= rows;
+            _sum[f] /= count;
+            _sumNorm[f] /= count;
         }
         int rowsPerBlock = RowsPerBlock(h);
         fixed (T* dy = gradOutput, dx = gradInput, x = _input)
-        fixed (double* mean = _mean, rstd = _rstd, meanGrad = _sum, meanGradNorm = _sumNorm, factor = _gradFactor)
+        fixed (double* mean = _mean, rstd = _rstd, meanGrad = _sum, meanGradNorm = _sumNorm, factor = _gradFactor, zeros = _zeros)
+        fixed (int* lengths = shape.Lengths)
         {
             var rowWork = new GradientRows
             {
                 DY = dy, DX = dx, X = x, Mean = mean, Rstd = rstd, MeanGrad = meanGrad, MeanGradNorm = meanGradNorm, Factor = factor,
-                H = h, Rows = rows, RowsPerBlock = rowsPerBlock,
+                Zeros = zeros, Lengths = lengths, Length = shape.Length, H = h, Rows = rows, RowsPerBlock = rowsPerBlock,
             };
             Parallelism.For((rows + rowsPerBlock - 1) / rowsPerBlock, threads, ref rowWork);
         }
+    }
+
+    /// <summary>The rows the statistics come from: B·L, or the sum of the valid lengths of a padded batch.</summary>
+    private static int ValidRows(in SequenceShape shape)
+    {
+        if (shape.Lengths.IsEmpty) return shape.Rows;
+        int count = 0;
+        foreach (int n in shape.Lengths) count += n;
+        return count;
     }
 
     /// <summary>Features per column work item: 16 (a 64-byte line of floats), so items never share a cache line of float data.</summary>
@@ -211,6 +231,8 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     /// <see cref="ColumnPass.Mean"/>: <c>Sum = Σ x</c> (and copies x to <see cref="Cache"/>);
     /// <see cref="ColumnPass.Squares"/>: <c>Sum = Σ (x − Mean)²</c>;
     /// <see cref="ColumnPass.Gradient"/>: <c>Sum = Σ ∂y</c>, <c>SumNorm = Σ ∂y·(x − Mean)·Rstd</c>.
+    /// With <see cref="Lengths"/>, the Mean and Squares passes take only the valid rows of every sequence (and copy
+    /// nothing: <see cref="Cache"/> is null); the Gradient pass always takes every row.
     /// Vector lanes and the scalar loop for the last features perform the same double operations, so every feature's
     /// sum is the same whichever path computes it.
     /// </summary>
@@ -218,8 +240,16 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     {
         public T* X, DY, Cache;
         public double* Mean, Rstd, Sum, SumNorm;
-        public int H, Rows;
+        public int* Lengths;
+        public int H, Rows, Length;
         public ColumnPass Pass;
+
+        /// <summary>The row ranges a pass reads: one range of all rows, or the valid rows of each sequence.</summary>
+        private readonly int Segments => Lengths == null || Pass == ColumnPass.Gradient ? 1 : Rows / Length;
+
+        private readonly long SegmentStart(int s) => (long)s * Length; // 0 for the single range
+
+        private readonly int SegmentRows(int s) => Lengths == null || Pass == ColumnPass.Gradient ? Rows : Lengths[s];
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
@@ -253,20 +283,31 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
             switch (Pass)
             {
                 case ColumnPass.Mean:
+                    for (int s = 0; s < Segments; s++)
                     {
-                        T* cache = Cache + f;
-                        for (int r = 0; r < Rows; r++, x += h, cache += h)
+                        T* xs = x + SegmentStart(s) * h, cache = Cache == null ? null : Cache + f + SegmentStart(s) * h;
+                        for (int r = 0, n = SegmentRows(s); r < n; r++, xs += h)
                         {
-                            AddValues(ref first, x, cache);
-                            if (two) AddValues(ref second, x + VectorStep, cache + VectorStep);
+                            if (cache != null)
+                            {
+                                CopyStep(xs, cache);
+                                if (two) CopyStep(xs + VectorStep, cache + VectorStep);
+                                cache += h;
+                            }
+                            AddValues(ref first, xs);
+                            if (two) AddValues(ref second, xs + VectorStep);
                         }
-                        break;
                     }
+                    break;
                 case ColumnPass.Squares:
-                    for (int r = 0; r < Rows; r++, x += h)
+                    for (int s = 0; s < Segments; s++)
                     {
-                        AddSquares(ref first, x, Mean + f);
-                        if (two) AddSquares(ref second, x + VectorStep, Mean + f + VectorStep);
+                        T* xs = x + SegmentStart(s) * h;
+                        for (int r = 0, n = SegmentRows(s); r < n; r++, xs += h)
+                        {
+                            AddSquares(ref first, xs, Mean + f);
+                            if (two) AddSquares(ref second, xs + VectorStep, Mean + f + VectorStep);
+                        }
                     }
                     break;
                 default:
@@ -296,11 +337,10 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
             }
         }
 
-        /// <summary>Σ x, copying the eight values to <paramref name="cache"/>.</summary>
+        /// <summary>Σ x.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AddValues(ref Lanes lanes, T* x, T* cache)
+        private static void AddValues(ref Lanes lanes, T* x)
         {
-            CopyStep(x, cache);
             (Vector256<double> v0, Vector256<double> v1) = Load8(x);
             lanes.Sum0 += v0;
             lanes.Sum1 += v1;
@@ -348,17 +388,26 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
             switch (Pass)
             {
                 case ColumnPass.Mean:
-                    for (int r = 0; r < Rows; r++, x += h)
+                    for (int s = 0; s < Segments; s++)
                     {
-                        Cache[(long)r * h + f] = *x;
-                        sum += double.CreateTruncating(*x);
+                        long start = SegmentStart(s);
+                        T* xs = x + start * h;
+                        for (int r = 0, n = SegmentRows(s); r < n; r++, xs += h)
+                        {
+                            if (Cache != null) Cache[(start + r) * h + f] = *xs;
+                            sum += double.CreateTruncating(*xs);
+                        }
                     }
                     break;
                 case ColumnPass.Squares:
-                    for (int r = 0; r < Rows; r++, x += h)
+                    for (int s = 0; s < Segments; s++)
                     {
-                        double d = double.CreateTruncating(*x) - Mean[f];
-                        sum += d * d;
+                        T* xs = x + SegmentStart(s) * h;
+                        for (int r = 0, n = SegmentRows(s); r < n; r++, xs += h)
+                        {
+                            double d = double.CreateTruncating(*xs) - Mean[f];
+                            sum += d * d;
+                        }
                     }
                     break;
                 default:
@@ -398,12 +447,17 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
         }
     }
 
-    /// <summary>One block of rows: <c>∂x += Factor·(∂y − MeanGrad − (x − Mean)·Rstd·MeanGradNorm)</c>, in double, rounded once to <typeparamref name="T"/> after the addition on every path.</summary>
+    /// <summary>
+    /// One block of rows: <c>∂x += Factor·(∂y − MeanGrad − (x − Mean)·Rstd·MeanGradNorm)</c>, in double, rounded once to
+    /// <typeparamref name="T"/> after the addition on every path; at a padded row (with <see cref="Lengths"/>) the two
+    /// statistic terms are <see cref="Zeros"/>.
+    /// </summary>
     private unsafe struct GradientRows : IIndexedWork
     {
         public T* DY, DX, X;
-        public double* Mean, Rstd, MeanGrad, MeanGradNorm, Factor;
-        public int H, Rows, RowsPerBlock;
+        public double* Mean, Rstd, MeanGrad, MeanGradNorm, Factor, Zeros;
+        public int* Lengths;
+        public int H, Rows, Length, RowsPerBlock;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
@@ -414,6 +468,8 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
             {
                 long offset = (long)r * h;
                 T* x = X + offset, dy = DY + offset, dx = DX + offset;
+                bool padded = Lengths != null && r % Length >= Lengths[r / Length];
+                double* meanGrad = padded ? Zeros : MeanGrad, meanGradNorm = padded ? Zeros : MeanGradNorm;
                 int f = 0;
                 if (Vectorized)
                 {
@@ -423,8 +479,8 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
                         (Vector256<double> g0, Vector256<double> g1) = Load8(dy + f);
                         Vector256<double> n0 = (x0 - Vector256.Load(Mean + f)) * Vector256.Load(Rstd + f);
                         Vector256<double> n1 = (x1 - Vector256.Load(Mean + f + 4)) * Vector256.Load(Rstd + f + 4);
-                        Vector256<double> d0 = Vector256.Load(Factor + f) * (g0 - Vector256.Load(MeanGrad + f) - n0 * Vector256.Load(MeanGradNorm + f));
-                        Vector256<double> d1 = Vector256.Load(Factor + f + 4) * (g1 - Vector256.Load(MeanGrad + f + 4) - n1 * Vector256.Load(MeanGradNorm + f + 4));
+                        Vector256<double> d0 = Vector256.Load(Factor + f) * (g0 - Vector256.Load(meanGrad + f) - n0 * Vector256.Load(meanGradNorm + f));
+                        Vector256<double> d1 = Vector256.Load(Factor + f + 4) * (g1 - Vector256.Load(meanGrad + f + 4) - n1 * Vector256.Load(meanGradNorm + f + 4));
                         (Vector256<double> a0, Vector256<double> a1) = Load8(dx + f);
                         Store8(dx + f, a0 + d0, a1 + d1);
                     }
@@ -432,7 +488,7 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
                 for (; f < h; f++)
                 {
                     double norm = (double.CreateTruncating(x[f]) - Mean[f]) * Rstd[f];
-                    double g = double.CreateTruncating(dy[f]) - MeanGrad[f] - norm * MeanGradNorm[f];
+                    double g = double.CreateTruncating(dy[f]) - meanGrad[f] - norm * meanGradNorm[f];
                     dx[f] = T.CreateTruncating(double.CreateTruncating(dx[f]) + Factor[f] * g);
                 }
             }
