@@ -21,7 +21,7 @@ internal static class BenchCommand
         var length = new Option<int>("--length", "-l") { Description = "Sequence length L.", DefaultValueFactory = _ => 1024 };
         var hidden = new Option<int>("--hidden") { Description = "Model width H.", DefaultValueFactory = _ => 128 };
         var state = new Option<int>("--state") { Description = "State size N (complex channels).", DefaultValueFactory = _ => 256 };
-        var threads = new Option<int>("--threads", "-t") { Description = "Threads for the LRU kernels.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = Cli.ThreadsOption("Threads for the LRU kernels.");
         var scan = new Option<string>("--scan") { Description = "Scan algorithm: auto, sequential, chunked or tree.", DefaultValueFactory = _ => "auto" };
         scan.AcceptOnlyFromAmong("auto", "sequential", "chunked", "tree");
         var m = new Option<int>("--m") { Description = "GEMM rows of A and C (mode gemm).", DefaultValueFactory = _ => 1024 };
@@ -37,9 +37,7 @@ internal static class BenchCommand
         };
         command.SetAction(result => Cli.Run(() =>
         {
-            int t = result.GetValue(threads);
-            if (t < 1) throw new ArgumentOutOfRangeException("--threads", t, "--threads must be at least 1.");
-            Parallelism.MaxThreads = t;
+            int t = Cli.UseThreads(result, threads);
             string what = result.GetValue(mode)!;
             if (what == "step")
                 return RunStep(result.GetValue(batch), result.GetValue(hidden), result.GetValue(state), result.GetValue(seconds), result.GetValue(json));

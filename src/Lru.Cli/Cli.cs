@@ -1,3 +1,6 @@
+using System.CommandLine;
+using Lru.Tensors;
+
 namespace Lru.Cli;
 
 /// <summary>Turns the library's argument, state, file and data exceptions into one clear line on stderr and a non-zero exit code.</summary>
@@ -38,6 +41,20 @@ internal static class Cli
             }
         }
         return string.Join(" ", message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    /// <summary>The <c>--threads</c> (<c>-t</c>) option every command that runs kernels has: default the processor count.</summary>
+    public static Option<int> ThreadsOption(string description = "Threads for the kernels.") =>
+        new("--threads", "-t") { Description = description, DefaultValueFactory = _ => Environment.ProcessorCount };
+
+    /// <summary>Sets the kernels' thread count from <paramref name="option"/>, refusing a count below 1.</summary>
+    /// <returns>The count.</returns>
+    public static int UseThreads(ParseResult result, Option<int> option)
+    {
+        int threads = result.GetValue(option);
+        if (threads < 1) throw new ArgumentOutOfRangeException("--threads", threads, $"--threads must be at least 1; got {threads}.");
+        Parallelism.MaxThreads = threads;
+        return threads;
     }
 
     /// <summary>Refuses an output path whose directory does not exist or that is a directory, before any work is done.</summary>

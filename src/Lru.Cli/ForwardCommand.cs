@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Lru.Checkpoints;
+using Lru.Data;
 using Lru.IO;
 using Lru.Tensors;
 
@@ -13,14 +14,12 @@ internal static class ForwardCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "A model checkpoint (lru train --checkpoint), or a single LRU layer in the JAX reference layout (nu_log, theta_log, gamma_log, B_re, B_im, C_re, C_im, D) or the LRU-pytorch layout (complex B, C as (…, 2); matrix D).", Required = true };
         var input = new Option<string>("--input") { Description = "A (B, L, features) float32 or float64 .npy array.", Required = true };
         var output = new Option<string>("--output") { Description = "Where to write the result as float32 .npy: (B, L, H) for a layer; (B, outputs) or (B, L, outputs) for a model.", Required = true };
-        var threads = new Option<int>("--threads", "-t") { Description = "Threads for the kernels.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = Cli.ThreadsOption();
         var allowNonFinite = new Option<bool>("--allow-non-finite") { Description = "Accept NaN or infinite input values (refused by default)." };
         var command = new Command("forward", "Run a saved model or LRU layer on an input array and write the outputs.") { checkpoint, input, output, threads, allowNonFinite };
         command.SetAction(r => Cli.Run(() =>
         {
-            int t = r.GetValue(threads);
-            if (t < 1) throw new ArgumentOutOfRangeException("--threads", t, $"--threads must be at least 1; got {t}.");
-            Parallelism.MaxThreads = t;
+            Cli.UseThreads(r, threads);
             string inPath = r.GetValue(input)!, outPath = r.GetValue(output)!, path = r.GetValue(checkpoint)!;
             if (!File.Exists(path)) throw new FileNotFoundException($"--checkpoint: {path} does not exist.");
             if (!File.Exists(inPath)) throw new FileNotFoundException($"--input: {inPath} does not exist.");
@@ -30,17 +29,8 @@ internal static class ForwardCommand
                 throw new ArgumentException($"--input {inPath} has shape ({string.Join(", ", array.Shape)}); a (batch, length, features) array is needed.");
             int batch = array.Shape[0], length = array.Shape[1], features = array.Shape[2];
             if (batch < 1 || length < 1) throw new ArgumentException($"--input {inPath} has shape ({batch}, {length}, {features}); batch and length must be at least 1.");
-            float[] x = array.ToFloat32();
-            if (!r.GetValue(allowNonFinite))
-            {
-                int bad = Array.FindIndex(x, v => !float.IsFinite(v));
-                if (bad >= 0)
-                {
-                    double original = array.DType == NpyDType.Float64 ? array.ToFloat64()[bad] : x[bad];
-                    string value = double.IsFinite(original) ? $"{original:R}, beyond the float32 range," : original.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    throw new ArgumentException($"--input {inPath} holds {value} at [{bad / (length * features)}, {bad / features % length}, {bad % features}]; pass --allow-non-finite to run it anyway.");
-                }
-            }
+            float[] x = r.GetValue(allowNonFinite) ? array.ToFloat32()
+                : ArrayData.ReadInputs(array, null, $"--input {inPath}", "pass --allow-non-finite to run it anyway");
 
             var file = SafeTensorsFile.Read(path);
             float[] y;

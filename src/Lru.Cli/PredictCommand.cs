@@ -21,18 +21,16 @@ internal static class PredictCommand
         var output = new Option<string>("--output") { Description = "Where to write the predictions (.npy).", Required = true };
         var classes = new Option<bool>("--classes") { Description = "Write class ids (int64; per-step padding −1) instead of probabilities (classification and multi-label models)." };
         var batch = new Option<int>("--batch") { Description = "Sequences per forward pass.", DefaultValueFactory = _ => 64 };
-        var threads = new Option<int>("--threads", "-t") { Description = "Threads for the kernels.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = Cli.ThreadsOption();
         var command = new Command("predict", "Predict with a trained model: class probabilities (--classes: ids) or regression values, per sequence or per step.")
         {
             checkpoint, input, lengths, output, classes, batch, threads,
         };
         command.SetAction(r => Cli.Run(() =>
         {
-            int t = r.GetValue(threads);
-            if (t < 1) throw new ArgumentOutOfRangeException("--threads", t, $"--threads must be at least 1; got {t}.");
+            Cli.UseThreads(r, threads);
             int b = r.GetValue(batch);
             if (b < 1) throw new ArgumentOutOfRangeException("--batch", b, $"--batch must be at least 1; got {b}.");
-            Parallelism.MaxThreads = t;
             string path = r.GetValue(checkpoint)!, inPath = r.GetValue(input)!, outPath = r.GetValue(output)!;
             if (!File.Exists(path)) throw new FileNotFoundException($"--checkpoint: {path} does not exist.");
             var x = UserDataRun.Read(inPath, "--input");

@@ -36,7 +36,7 @@ internal static class TrainCommand
         public readonly Option<int?> TrainCount = new("--train-count") { Description = "Training sequences (generated tasks; fashion-mnist: first N images, 0 = all)." };
         public readonly Option<int?> TestCount = new("--test-count") { Description = "Test sequences (generated tasks; fashion-mnist: first N images, 0 = all)." };
         public readonly Option<int?> Length = new("--length") { Description = "Sequence length (adding) or longest expression (listops)." };
-        public readonly Option<int> Threads = new("--threads", "-t") { Description = "Threads for the kernels.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        public readonly Option<int> Threads = Cli.ThreadsOption();
         public readonly Option<string?> Data = new("--data") { Description = "Folder with the data files (fashion-mnist)." };
         public readonly Option<string?> Checkpoint = new("--checkpoint") { Description = "Checkpoint file: written after every epoch and on Ctrl+C (train), read (eval)." };
         public readonly Option<bool> Resume = new("--resume") { Description = "Continue the run saved in --checkpoint." };
@@ -75,16 +75,16 @@ internal static class TrainCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "The checkpoint to evaluate.", Required = true };
         var task = new Option<string?>("--task") { Description = "The task (default: the one the checkpoint was trained on)." };
         var data = new Option<string?>("--data") { Description = "Folder with the data files (fashion-mnist)." };
-        var threads = new Option<int>("--threads", "-t") { Description = "Threads for the kernels.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = Cli.ThreadsOption();
         var json = new Option<bool>("--json") { Description = "End with one line holding a JSON object of the results." };
         var command = new Command("eval", "Report the test metric of a saved model.") { checkpoint, task, data, threads, json };
         command.SetAction(result => Cli.Run(() =>
         {
-            Parallelism.MaxThreads = CheckThreads(result.GetValue(threads));
+            Cli.UseThreads(result, threads);
             var loaded = ModelCheckpoint.Load(result.GetValue(checkpoint)!);
             var settings = TrainingRun.SettingsFrom(loaded.Metadata);
             string taskName = result.GetValue(task) ?? TrainingRun.TaskFrom(loaded.Metadata);
-            if (taskName == UserDataRun.TaskName)
+            if (taskName == TrainingRun.UserDataTask)
                 throw new ArgumentException($"{result.GetValue(checkpoint)} was trained on your own data: score it with lru predict on your test inputs (or pass --task for a built-in task's data).");
             var builtIn = BuiltInTasks.Get(taskName);
             var (_, test) = builtIn.CreateData(settings, result.GetValue(data));
@@ -123,7 +123,7 @@ internal static class TrainCommand
 
     private static int Train(ParseResult r, Options o)
     {
-        Parallelism.MaxThreads = CheckThreads(r.GetValue(o.Threads));
+        Cli.UseThreads(r, o.Threads);
         string? checkpoint = r.GetValue(o.Checkpoint);
         bool resume = r.GetValue(o.Resume);
         if (resume && checkpoint is null) throw new ArgumentException("--resume needs --checkpoint PATH.");
@@ -144,7 +144,7 @@ internal static class TrainCommand
             if (!File.Exists(checkpoint)) throw new FileNotFoundException($"--resume: checkpoint {checkpoint} does not exist.");
             saved = ModelCheckpoint.Load(checkpoint!);
             string name = TrainingRun.TaskFrom(saved.Metadata);
-            if (name == UserDataRun.TaskName)
+            if (name == TrainingRun.UserDataTask)
                 throw new ArgumentException($"--resume: {checkpoint} was trained on your own data; --resume continues built-in tasks only (train again with more --epochs).");
             task = BuiltInTasks.Get(name);
             settings = TrainingRun.SettingsFrom(saved.Metadata);
@@ -258,7 +258,7 @@ internal static class TrainCommand
         if (result.Cancelled)
         {
             Save(null);
-            Console.WriteLine($"stopped after {optimizer.StepCount} steps{(checkpoint is null ? "" : plan.Saved is null && plan.Name == UserDataRun.TaskName ? $"; {checkpoint} holds the model as it stopped" : $"; checkpoint {checkpoint} holds the run: continue with --checkpoint {checkpoint} --resume")}");
+            Console.WriteLine($"stopped after {optimizer.StepCount} steps{(checkpoint is null ? "" : plan.Saved is null && plan.Name == TrainingRun.UserDataTask ? $"; {checkpoint} holds the model as it stopped" : $"; checkpoint {checkpoint} holds the run: continue with --checkpoint {checkpoint} --resume")}");
             return 130;
         }
 
@@ -366,9 +366,6 @@ internal static class TrainCommand
         [nameof(LruBlockConfig.DropoutRate)] = "--dropout", [nameof(TrainingSettings.ClipNorm)] = "--clip",
         [nameof(TrainingSettings.TrainCount)] = "--train-count", [nameof(TrainingSettings.TestCount)] = "--test-count", [nameof(TrainingSettings.Length)] = "--length",
     };
-
-    private static int CheckThreads(int threads) =>
-        threads >= 1 ? threads : throw new ArgumentOutOfRangeException("--threads", threads, $"--threads must be at least 1; got {threads}.");
 
     private static double? Nullable(double value) => double.IsNaN(value) ? null : value;
 

@@ -11,6 +11,12 @@ internal static class TrainingRun
     public const string TaskKey = "lru.task";
     public const string SettingsKey = "lru.training_settings";
 
+    /// <summary>The task name of a run on the user's own arrays (lru train --inputs).</summary>
+    public const string UserDataTask = "user-data";
+
+    /// <summary>The metadata key of a user-data run's <see cref="DataRecord"/> (job, standardisation, best epoch).</summary>
+    public const string DataKey = "lru.data";
+
     public static Dictionary<string, string> Metadata(string task, TrainingSettings settings) => new()
     {
         [TaskKey] = task,

@@ -15,12 +15,6 @@ namespace Lru.Cli;
 /// </summary>
 internal static class UserDataRun
 {
-    /// <summary>The task name checkpoints of user-data runs record.</summary>
-    public const string TaskName = "user-data";
-
-    /// <summary>The metadata key of the data record (<see cref="DataRecord"/>) in a checkpoint.</summary>
-    public const string DataKey = "lru.data";
-
     public static TrainCommand.Plan Plan(ParseResult r, TrainCommand.Options o)
     {
         if (r.GetValue(o.Resume)) throw new ArgumentException("--resume continues built-in tasks only; train your data again with more --epochs.");
@@ -80,10 +74,10 @@ internal static class UserDataRun
         string header = $"lru train --inputs {inputs}: {spec.Description}; {all.Count:N0} sequences of {spec.Length} steps × {spec.Features} features"
             + (all.Lengths is null ? "" : " (padded; lengths given)")
             + $"; {train.Count:N0} train, {validation?.Count ?? 0:N0} validation, " + (test is null ? "the validation split reported as test" : $"{test.Count:N0} test");
-        return new TrainCommand.Plan(TaskName, header, spec.MetricName, settings, trainSet, validationSet ?? testSet, validation is null ? "test" : "validation",
-            model, null, best => new Dictionary<string, string>(TrainingRun.Metadata(TaskName, settings))
+        return new TrainCommand.Plan(TrainingRun.UserDataTask, header, spec.MetricName, settings, trainSet, validationSet ?? testSet, validation is null ? "test" : "validation",
+            model, null, best => new Dictionary<string, string>(TrainingRun.Metadata(TrainingRun.UserDataTask, settings))
             {
-                [DataKey] = JsonSerializer.Serialize(record with { BestEpoch = best }, ConfigJson.Options),
+                [TrainingRun.DataKey] = JsonSerializer.Serialize(record with { BestEpoch = best }, ConfigJson.Options),
             },
             KeepBest: validation is not null,
             (trainer, _) => Report(trainer, model, record, train, reported, reportedSet));
@@ -171,7 +165,7 @@ internal sealed record DataRecord(DataSpec Spec, Standardization Inputs, Standar
     /// <summary>The record in a checkpoint's metadata, or null for a checkpoint of a built-in task.</summary>
     public static DataRecord? From(IReadOnlyDictionary<string, string> metadata)
     {
-        if (!metadata.TryGetValue(UserDataRun.DataKey, out string? json)) return null;
+        if (!metadata.TryGetValue(TrainingRun.DataKey, out string? json)) return null;
         try
         {
             var record = JsonSerializer.Deserialize<DataRecord>(json, ConfigJson.Options) ?? throw new JsonException("empty");
@@ -183,7 +177,7 @@ internal sealed record DataRecord(DataSpec Spec, Standardization Inputs, Standar
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"The checkpoint's '{UserDataRun.DataKey}' entry is not valid: {e.Message}", e);
+            throw new InvalidDataException($"The checkpoint's '{TrainingRun.DataKey}' entry is not valid: {e.Message}", e);
         }
     }
 }

@@ -374,10 +374,11 @@ public sealed class ArrayData
     /// <param name="inputs">(N, L, F) or (N, L), any numeric type.</param>
     /// <param name="lengths">(N) valid lengths from <see cref="ReadLengths"/>, or null.</param>
     /// <param name="name">How messages name the inputs.</param>
+    /// <param name="remedy">What the message of a non-finite value ends with (default: every input must be finite).</param>
     /// <returns>The values, row-major (N, L, F).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="inputs"/> is null.</exception>
     /// <exception cref="ArgumentException">The shape is not a sequence batch, or a value at a valid step is NaN, infinite or beyond the float32 range.</exception>
-    public static float[] ReadInputs(NpyArray inputs, int[]? lengths, string name = "inputs")
+    public static float[] ReadInputs(NpyArray inputs, int[]? lengths, string name = "inputs", string remedy = "every input must be finite")
     {
         ArgumentNullException.ThrowIfNull(inputs);
         var (_, l, f) = InputShape(inputs, name);
@@ -394,8 +395,8 @@ public sealed class ArrayData
             if (!float.IsFinite(x[i]))
             {
                 double original = wide?[i] ?? x[i];
-                string what = double.IsFinite(original) ? $"{original.ToString("R", CultureInfo.InvariantCulture)}, beyond the float32 range" : original.ToString(CultureInfo.InvariantCulture);
-                throw new ArgumentException($"{name} holds {what} at {inputs.IndexText(i)}; every input must be finite.", nameof(inputs));
+                string what = double.IsFinite(original) ? $"{original.ToString("R", CultureInfo.InvariantCulture)}, beyond the float32 range," : original.ToString(CultureInfo.InvariantCulture);
+                throw new ArgumentException($"{name} holds {what} at {inputs.IndexText(i)}; {remedy}.", nameof(inputs));
             }
         }
         return x;

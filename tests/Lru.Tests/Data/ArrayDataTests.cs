@@ -51,7 +51,7 @@ public class ArrayDataTests
         var labels = NpyArray.Create(new long[] { 0, 1, 2 }, 3);
         Assert.Contains("x holds NaN at [1, 2, 1]", Assert.Throws<ArgumentException>(() => ArrayData.Create(spec, new NpyArray(values, 3, 4, 2), labels, null, "x")).Message);
         values[1 * 8 + 2 * 2 + 1] = 1e300;
-        Assert.Contains("1E+300, beyond the float32 range at [1, 2, 1]", Assert.Throws<ArgumentException>(() => ArrayData.Create(spec, new NpyArray(values, 3, 4, 2), labels)).Message);
+        Assert.Contains("1E+300, beyond the float32 range, at [1, 2, 1]", Assert.Throws<ArgumentException>(() => ArrayData.Create(spec, new NpyArray(values, 3, 4, 2), labels)).Message);
 
         var x = Inputs(3, 4, 2);
         Assert.Contains("the label 3 at [2]; labels must be in [0, 2]", Assert.Throws<ArgumentException>(() => ArrayData.Create(spec, x, NpyArray.Create(new long[] { 0, 1, 3 }, 3))).Message);

@@ -46,13 +46,13 @@ Optimiser fixture:
                                     learning_rate, weight_decay, ssm_learning_rate(_factor), beta1, beta2, epsilon,
                                     schedule, group_ssm, group_decay, group_no_decay, …
 """
-import json
 import math
 import os
-import struct
 import sys
 
 import torch
+
+import safetensors_writer
 
 torch.set_default_dtype(torch.float64)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,19 +62,8 @@ ONLY = set(sys.argv[1:])  # fixture names to write; empty: all
 def save(path, tensors, metadata, note=""):
     if ONLY and os.path.splitext(os.path.basename(path))[0] not in ONLY:
         return  # computed (so every generator advances as in a full run) but not written
-    header, blobs, offset = {"__metadata__": {k: str(v) for k, v in metadata.items()}}, [], 0
-    for name, t in tensors.items():
-        data = t.detach().contiguous().to(torch.float64).numpy().tobytes()
-        header[name] = {"dtype": "F64", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+    safetensors_writer.write(path, [(name, "F64", t.shape, t.detach().contiguous().to(torch.float64).numpy().tobytes())
+                                    for name, t in tensors.items()], metadata)
     print(f"wrote {os.path.basename(path)}{note}")
 
 

@@ -50,14 +50,14 @@ Self-checks (asserted): a second, independent evaluation of every variant (LRU s
 h_t = sum_k lambda^(t-k) Bn u_k, norms and GELU by torch.nn.functional, pooling by indexing) agrees with the
 sequential one to 1e-12; the LRU states of both paths agree to 1e-12; every row of exp(output) sums to 1.
 """
-import json
 import math
 import os
-import struct
 
 import numpy as np
 import torch
 import torch.nn.functional as Fn
+
+import safetensors_writer
 
 torch.set_default_dtype(torch.float64)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -219,20 +219,8 @@ def forward_independent(u, p, norm, prenorm, pooling):
 # ---- writing ---------------------------------------------------------------------------------------------------------
 
 def save_safetensors(path, arrays, metadata):
-    header, blobs, offset = {"__metadata__": dict(metadata)}, [], 0
-    for name, a in arrays.items():
-        assert a.dtype == np.float32
-        data = a.astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+    assert all(a.dtype == np.float32 for a in arrays.values())
+    safetensors_writer.write(path, [(name, "F32", a.shape, a.astype("<f4").tobytes()) for name, a in arrays.items()], metadata)
 
 
 def main():
