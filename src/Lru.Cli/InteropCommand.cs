@@ -12,7 +12,7 @@ internal static class InteropCommand
         var from = new Option<string>("--from") { Description = "The source implementation: minimal-lru.", Required = true };
         from.AcceptOnlyFromAmong("minimal-lru");
         var parameters = new Option<string>("--params") { Description = "The flattened variables {\"params\": …, \"batch_stats\": …} (sep \"/\") as safetensors or .npz.", Required = true };
-        var output = new Option<string>("--output") { Description = "The model checkpoint to write (safetensors), for lru forward, predict, eval and train --resume.", Required = true };
+        var output = new Option<string>("--output") { Description = "The model checkpoint to write (safetensors), for lru forward and lru predict, or ModelCheckpoint.Load in code.", Required = true };
         var pooling = new Option<string?>("--pooling") { Description = "The model's pooling: mean, last or none (default: recorded in a file lru export wrote, else mean)." };
         pooling.AcceptOnlyFromAmong("mean", "last", "none");
         var prenorm = new Option<bool>("--prenorm") { Description = "The model was built with prenorm=True (the reference's run_train.py default); without it, post-norm (its modules' default) unless the file records otherwise." };
@@ -21,10 +21,7 @@ internal static class InteropCommand
         {
             string source = r.GetValue(parameters)!, target = r.GetValue(output)!;
             Cli.CheckWritable(target, "--output");
-            var recorded = MinimalLruFile.RecordedOptions(source) ?? new MinimalLruOptions();
-            var options = new MinimalLruOptions(
-                MinimalLruFile.ParsePooling(r.GetValue(pooling)) ?? recorded.Pooling,
-                r.GetValue(prenorm) ? NormPlacement.Pre : recorded.Placement);
+            var options = new MinimalLruOptions(MinimalLruFile.ParsePooling(r.GetValue(pooling)), r.GetValue(prenorm) ? NormPlacement.Pre : null);
             var model = MinimalLruFile.Load<float>(source, options);
             var c = model.Config;
             ModelCheckpoint.Save(target, model, null, new Dictionary<string, string> { ["lru.source"] = "minimal-lru" });

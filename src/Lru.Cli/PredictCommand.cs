@@ -39,6 +39,8 @@ internal static class PredictCommand
             var model = loaded.Model;
             var record = DataRecord.From(loaded.Metadata);
             var config = model.Config;
+            if (r.GetValue(classes) && config.Output == OutputKind.Regression)
+                throw new ArgumentException($"--classes: {path} is a regression model; it predicts values, not classes.");
 
             var (n, l, f) = config.UsesTokens ? (x.Shape.Count == 2 ? (x.Shape[0], x.Shape[1], 1) : throw new ArgumentException($"--input {inPath} has shape ({string.Join(", ", x.Shape)}); this model reads (N, L) token ids."))
                 : ArrayData.InputShape(x, $"--input {inPath}");
@@ -74,8 +76,7 @@ internal static class PredictCommand
                 if (record is not null)
                 {
                     record.Inputs.Apply(inputs);
-                    if (valid is not null) // standardising moved the zeros of the padding
-                        for (int s = 0; s < n; s++) inputs.AsSpan((s * l + valid[s]) * f, (l - valid[s]) * f).Clear();
+                    ArrayData.ClearPadding(inputs, valid, l, f); // standardising moved the zeros of the padding
                 }
                 y = Prediction.Run(model, inputs, n, l, valid, b);
             }

@@ -114,12 +114,13 @@ internal static class TrainCommand
     /// <param name="Metadata">What checkpoints record about the run.</param>
     /// <param name="KeepBest">Restore the epoch with the best <paramref name="Evaluation"/> metric at the end.</param>
     /// <param name="Final">The final report: metric, loss and extra JSON fields, from the model as it ends.</param>
+    /// <param name="EpochUnits">Said after an epoch's MSE when it is not in the targets' units (user data: " (standardised)").</param>
     internal sealed record Plan(string Name, string Header, string MetricName, TrainingSettings Settings,
         SequenceDataset<float> Train, SequenceDataset<float>? Evaluation, string EvaluationName, SequenceModel<float> Model, CheckpointData<float>? Saved,
-        Func<int?, Dictionary<string, string>> Metadata, bool KeepBest, Func<Trainer<float>, EpochResult?, FinalReport> Final);
+        Func<int?, Dictionary<string, string>> Metadata, bool KeepBest, Func<Trainer<float>, EpochResult?, FinalReport> Final, string EpochUnits = "");
 
-    /// <summary>The test figures a run ends with.</summary>
-    internal sealed record FinalReport(double Metric, double Loss, int Count, Dictionary<string, object?> Extra);
+    /// <summary>The test figures a run ends with, and the set they were measured on (test, or the validation split).</summary>
+    internal sealed record FinalReport(double Metric, double Loss, int Count, Dictionary<string, object?> Extra, string Set = "test");
 
     private static int Train(ParseResult r, Options o)
     {
@@ -130,7 +131,12 @@ internal static class TrainCommand
         // Refuse paths that cannot be written now, not after the first epoch.
         if (checkpoint is not null) Cli.CheckWritable(checkpoint, "--checkpoint");
         if (r.GetValue(o.Log) is { } logPath) Cli.CheckWritable(logPath, "--log");
-        var plan = r.GetValue(o.Inputs) is not null || r.GetValue(o.Targets) is not null ? UserDataRun.Plan(r, o) : BuiltInPlan(r, o, checkpoint, resume);
+        bool userData = r.GetValue(o.Inputs) is not null || r.GetValue(o.Targets) is not null;
+        if (!userData)
+            foreach (var option in new Option[] { o.Lengths, o.TestInputs, o.TestTargets, o.TestLengths, o.ValidationSplit, o.Objective, o.Pooling })
+                if (r.GetResult(option) is { Implicit: false })
+                    throw new ArgumentException($"{option.Name} is for your own data; give --inputs and --targets with it.");
+        var plan = userData ? UserDataRun.Plan(r, o) : BuiltInPlan(r, o, checkpoint, resume);
         return Run(plan, r, o, checkpoint);
     }
 
@@ -233,6 +239,14 @@ internal static class TrainCommand
                     [plan.EvaluationName + "_loss"] = epoch.Test?.Loss, [plan.EvaluationName + "_accuracy"] = epoch.Test is { } t ? Nullable(t.Accuracy) : null,
                 }) + Environment.NewLine);
         }
+        // When the best epoch is kept and one exists: restores it and writes it to --checkpoint; its number, or null.
+        int? SaveBest()
+        {
+            if (!plan.KeepBest || best is null) return null;
+            model.LoadStateDictionary(best);
+            if (checkpoint is not null) ModelCheckpoint.Save(checkpoint, model, null, plan.Metadata(bestEpoch));
+            return bestEpoch;
+        }
         try
         {
             if (startEpoch > settings.Epochs)
@@ -244,8 +258,9 @@ internal static class TrainCommand
         }
         catch (NonFiniteException e)
         {
-            // Nothing is saved after a non-finite value: the checkpoint keeps the last good state.
+            // Nothing of the failed state is saved: the checkpoint keeps the last good state, or the best epoch when one is kept.
             string kept = checkpoint is null ? "no --checkpoint was given"
+                : SaveBest() is int bestKept ? $"{checkpoint} holds the best {plan.EvaluationName} epoch, {bestKept}"
                 : savedStep is long s ? $"{checkpoint} is unchanged and holds the run after optimiser step {s}"
                 : $"no checkpoint was written to {checkpoint}";
             Console.Error.WriteLine($"lru: error: {e.Message} Stopped; {kept}.");
@@ -257,8 +272,15 @@ internal static class TrainCommand
         }
         if (result.Cancelled)
         {
-            Save(null);
-            Console.WriteLine($"stopped after {optimizer.StepCount} steps{(checkpoint is null ? "" : plan.Saved is null && plan.Name == TrainingRun.UserDataTask ? $"; {checkpoint} holds the model as it stopped" : $"; checkpoint {checkpoint} holds the run: continue with --checkpoint {checkpoint} --resume")}");
+            string held;
+            if (SaveBest() is int bestKept) held = checkpoint is null ? $"; the best {plan.EvaluationName} epoch was {bestKept}" : $"; {checkpoint} holds the best {plan.EvaluationName} epoch, {bestKept}";
+            else
+            {
+                Save(null);
+                held = checkpoint is null ? "" : plan.Name == TrainingRun.UserDataTask ? $"; {checkpoint} holds the model as it stopped"
+                    : $"; checkpoint {checkpoint} holds the run: continue with --checkpoint {checkpoint} --resume";
+            }
+            Console.WriteLine($"stopped after {optimizer.StepCount} steps{held}");
             return 130;
         }
 
@@ -270,15 +292,17 @@ internal static class TrainCommand
         }
         if (plan.KeepBest && checkpoint is not null) ModelCheckpoint.Save(checkpoint, model, null, plan.Metadata(bestEpoch));
         var final = plan.Final(trainer, last);
-        Console.WriteLine($"done: test {metric} {Format(metric, final.Metric)} on {final.Count:N0} sequences, test loss {final.Loss:F4}"
+        Console.WriteLine($"done: {final.Set} {metric} {Format(metric, final.Metric)} on {final.Count:N0} sequences, {final.Set} loss {final.Loss:F4}"
             + (bestEpoch is int b ? $", best {plan.EvaluationName} epoch {b}" : "") + $", {clock.Elapsed.TotalSeconds:F1} s");
+        // The training figures of the epoch whose weights the run ends with.
+        var reported = bestEpoch is int keptEpoch ? result.Epochs.FirstOrDefault(e => e.Epoch == keptEpoch) : result.Epochs.Count > 0 ? result.Epochs[^1] : null;
         if (r.GetValue(o.Json))
         {
             var json = new Dictionary<string, object?>
             {
                 ["task"] = plan.Name, ["epochs"] = settings.Epochs, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 2),
-                ["train_loss"] = result.Epochs.Count > 0 ? result.Epochs[^1].Train.Loss : null,
-                ["train_" + metric] = result.Epochs.Count > 0 ? Value(result.Epochs[^1].Train) : null,
+                ["train_loss"] = reported?.Train.Loss,
+                ["train_" + metric] = reported is null ? null : Value(reported.Train),
                 ["test_loss"] = final.Loss, ["test_" + metric] = final.Metric, ["steps"] = optimizer.StepCount, ["parameters"] = parameters,
                 ["epoch_" + plan.EvaluationName] = result.Epochs.Select(e => e.Test is { } t ? Value(t) : double.NaN).ToArray(),
             };
@@ -300,7 +324,7 @@ internal static class TrainCommand
         }, token, startEpoch, startStep, e =>
         {
             save(e);
-            Console.WriteLine($"epoch {e.Epoch} done: train loss {e.Train.Loss:F4}{Accuracy(e.Train.Accuracy)}; {plan.EvaluationName} {Describe(plan.MetricName, e.Test)}  ({e.Elapsed.TotalSeconds:F1} s)");
+            Console.WriteLine($"epoch {e.Epoch} done: train loss {e.Train.Loss:F4}{Accuracy(e.Train.Accuracy)}; {plan.EvaluationName} {Describe(plan, e.Test)}  ({e.Elapsed.TotalSeconds:F1} s)");
         });
     }
 
@@ -322,7 +346,7 @@ internal static class TrainCommand
                 }, token, startEpoch, startStep, e =>
                 {
                     save(e);
-                    AnsiConsole.MarkupLine(Markup.Escape($"epoch {e.Epoch} done: train loss {e.Train.Loss:F4}{Accuracy(e.Train.Accuracy)}; {plan.EvaluationName} {Describe(plan.MetricName, e.Test)}"));
+                    AnsiConsole.MarkupLine(Markup.Escape($"epoch {e.Epoch} done: train loss {e.Train.Loss:F4}{Accuracy(e.Train.Accuracy)}; {plan.EvaluationName} {Describe(plan, e.Test)}"));
                 });
             });
         return result!;
@@ -373,6 +397,6 @@ internal static class TrainCommand
 
     internal static string Format(string metric, double value) => metric == "mse" ? value.ToString("F5") : value.ToString("P2");
 
-    private static string Describe(string metric, Metrics? m) => m is not { } t ? "-" :
-        metric == "mse" ? $"mse {t.Loss:F5}" : $"loss {t.Loss:F4} accuracy {t.Accuracy:P2}";
+    private static string Describe(Plan plan, Metrics? m) => m is not { } t ? "-" :
+        plan.MetricName == "mse" ? $"mse{plan.EpochUnits} {t.Loss:F5}" : $"loss {t.Loss:F4} accuracy {t.Accuracy:P2}";
 }

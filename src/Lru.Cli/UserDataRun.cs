@@ -33,7 +33,9 @@ internal static class UserDataRun
         var x = Read(inputs, "--inputs");
         var y = Read(targets, "--targets");
         var lengths = r.GetValue(o.Lengths) is { } lp ? Read(lp, "--lengths") : null;
-        var spec = ArrayData.Describe(x, y, objective, null, $"--inputs {inputs}", $"--targets {targets}");
+        var spec = ArrayData.Describe(x, y, objective, null, $"--inputs {inputs}", $"--targets {targets}", lengths);
+        if (spec.PerStep && r.GetValue(o.Pooling) is not null)
+            throw new ArgumentException($"--pooling: the targets give {spec.Description}, so the model does not pool.");
         var all = ArrayData.Create(spec, x, y, lengths, $"--inputs {inputs}", $"--targets {targets}", $"--lengths {r.GetValue(o.Lengths)}");
         ArrayData? test = null;
         if (testInputs is not null)
@@ -60,7 +62,7 @@ internal static class UserDataRun
         if (validation is null && test is null)
             throw new ArgumentException("Nothing to evaluate on: give --test-inputs and --test-targets, or a --validation-split above 0.");
 
-        var settings = TrainCommand.Override(DataDefaults.For(spec, train.Count), r, o) with { Seed = seed };
+        var settings = DataDefaults.WithNormEpsilon(TrainCommand.Override(DataDefaults.For(spec, train.Count), r, o) with { Seed = seed });
         var pooling = r.GetValue(o.Pooling) switch { "last" => PoolingMode.Last, "mean" => PoolingMode.Mean, _ => (PoolingMode?)null };
         var record = new DataRecord(spec, train.InputStatistics(), train.TargetStatistics(), Path.GetFileName(inputs), null);
         var (trainSet, validationSet, testSet) = TrainCommand.CheckedData(() => (
@@ -80,11 +82,12 @@ internal static class UserDataRun
                 [TrainingRun.DataKey] = JsonSerializer.Serialize(record with { BestEpoch = best }, ConfigJson.Options),
             },
             KeepBest: validation is not null,
-            (trainer, _) => Report(trainer, model, record, train, reported, reportedSet));
+            (trainer, _) => Report(trainer, model, record, train, reported, reportedSet, test is null ? "validation" : "test"),
+            spec.Output == OutputKind.Regression ? " (standardised)" : "");
     }
 
     /// <summary>The test figures, in the targets' own units, with the trivial baseline beside them.</summary>
-    private static TrainCommand.FinalReport Report(Trainer<float> trainer, SequenceModel<float> model, DataRecord record, ArrayData train, ArrayData test, SequenceDataset<float> testSet)
+    private static TrainCommand.FinalReport Report(Trainer<float> trainer, SequenceModel<float> model, DataRecord record, ArrayData train, ArrayData test, SequenceDataset<float> testSet, string reportedOn)
     {
         var spec = record.Spec;
         var metrics = trainer.Evaluate(testSet);
@@ -99,8 +102,8 @@ internal static class UserDataRun
             return new(metrics.Accuracy, metrics.Loss, test.Count, new()
             {
                 ["baseline_accuracy"] = (double)right / all, ["baseline"] = "majority class of the training labels",
-                ["classes"] = spec.Outputs,
-            });
+                ["classes"] = spec.Outputs, ["reported_on"] = reportedOn,
+            }, reportedOn);
         }
         // Regression: mean squared error in the targets' units (the loss is in standardised units), and the mean predictor.
         float[] predicted = Prediction.Run(model, testSet, trainer.Options.BatchSize);
@@ -123,14 +126,14 @@ internal static class UserDataRun
         {
             ["baseline_mse"] = baseline.Sum() / (rows * o), ["baseline"] = "the mean of the training targets",
             // The training loss is in standardised units; the test figures are in the targets' own.
-            ["train_mse"] = null, ["train_loss_units"] = "standardised",
+            ["train_mse"] = null, ["train_loss_units"] = "standardised", ["reported_on"] = reportedOn,
         };
         if (o > 1)
         {
             extra["test_mse_per_output"] = sum.Select(v => v / rows).ToArray();
             extra["baseline_mse_per_output"] = baseline.Select(v => v / rows).ToArray();
         }
-        return new(sum.Sum() / (rows * o), metrics.Loss, test.Count, extra);
+        return new(sum.Sum() / (rows * o), metrics.Loss, test.Count, extra, reportedOn);
     }
 
     /// <summary>Calls <paramref name="action"/>(target row, sequence) for every target row that counts (per step: the valid steps).</summary>

@@ -7,10 +7,13 @@ using Lru.Models;
 
 namespace Lru.Checkpoints;
 
-/// <summary>What a minimal-LRU parameter file cannot tell about its model: how it pools and where its norms sit.</summary>
+/// <summary>
+/// What a minimal-LRU parameter file cannot tell about its model: how it pools and where its norms sit. A null field
+/// takes what a file written by <see cref="MinimalLruFile.Save{T}"/> records, else the default (mean, post-norm).
+/// </summary>
 /// <param name="Pooling">The reference's <c>pooling</c>: mean over all steps, the last step, or none (a prediction per step).</param>
 /// <param name="Placement">The reference's <c>prenorm</c>: <see cref="NormPlacement.Pre"/> for <c>prenorm=True</c> (its command line's default), <see cref="NormPlacement.Post"/> for <c>prenorm=False</c> (its modules' default).</param>
-public sealed record MinimalLruOptions(PoolingMode Pooling = PoolingMode.Mean, NormPlacement Placement = NormPlacement.Post);
+public sealed record MinimalLruOptions(PoolingMode? Pooling = null, NormPlacement? Placement = null);
 
 /// <summary>
 /// A whole classification model of the JAX reference implementation (NicolasZucchet/minimal-LRU, <c>lru/model.py</c>:
@@ -52,38 +55,31 @@ public static class MinimalLruFile
     /// <summary>Reads a minimal-LRU parameter file (.npz, recognised by its zip signature, or safetensors) into a model.</summary>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="path">The file.</param>
-    /// <param name="options">Pooling and norm placement; null reads them from the metadata of a file this library wrote, else the defaults.</param>
-    /// <returns>An evaluation-mode model that ends in <see cref="LogSoftmax{T}"/> (<see cref="SequenceModelConfig.LogSoftmax"/>).</returns>
+    /// <param name="options">Pooling and norm placement; a null one (or null fields) takes what a file this library wrote records, else mean pooling and post-norm.</param>
+    /// <returns>An evaluation-mode model that ends in <see cref="LogSoftmax{T}"/> (<see cref="SequenceModelConfig.LogSoftmax"/>); its configuration says the pooling and placement used.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is malformed or truncated, or its tensors are not a minimal-LRU model (the message names the tensor).</exception>
+    /// <exception cref="InvalidDataException">The file is malformed or truncated, records an unknown option, or its tensors are not a minimal-LRU model (the message names the tensor).</exception>
     /// <exception cref="IOException">The file could not be read.</exception>
     public static SequenceModel<T> Load<T>(string path, MinimalLruOptions? options = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(path);
         var (tensors, metadata) = ReadTensors(path);
-        return Import<T>(tensors, options ?? OptionsFrom(metadata), path);
+        var recorded = Recorded(metadata);
+        var chosen = new MinimalLruOptions(options?.Pooling ?? recorded.Pooling ?? PoolingMode.Mean, options?.Placement ?? recorded.Placement ?? NormPlacement.Post);
+        return Import<T>(tensors, chosen, path);
     }
 
-    /// <summary>The pooling and placement recorded in a file this library wrote, or the defaults.</summary>
-    /// <param name="path">A minimal-LRU parameter file.</param>
-    /// <returns>The options, or null when the file records none.</returns>
-    /// <exception cref="InvalidDataException">The file is malformed, or records an unknown value.</exception>
-    public static MinimalLruOptions? RecordedOptions(string path)
+    /// <summary>The options a file this library wrote records (null fields where it records none).</summary>
+    private static MinimalLruOptions Recorded(IReadOnlyDictionary<string, string> metadata)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        var metadata = ReadTensors(path).Metadata;
-        return metadata.ContainsKey(PoolingKey) || metadata.ContainsKey(PrenormKey) ? OptionsFrom(metadata) : null;
-    }
-
-    private static MinimalLruOptions OptionsFrom(IReadOnlyDictionary<string, string> metadata)
-    {
-        var options = new MinimalLruOptions();
-        if (metadata.TryGetValue(PoolingKey, out string? pooling))
-            options = options with { Pooling = ParsePooling(pooling) ?? throw new InvalidDataException($"metadata {PoolingKey} is '{pooling}'; mean, last or none expected.") };
+        PoolingMode? pooling = null;
+        NormPlacement? placement = null;
+        if (metadata.TryGetValue(PoolingKey, out string? p))
+            pooling = ParsePooling(p) ?? throw new InvalidDataException($"metadata {PoolingKey} is '{p}'; mean, last or none expected.");
         if (metadata.TryGetValue(PrenormKey, out string? prenorm))
-            options = options with { Placement = prenorm switch { "true" => NormPlacement.Pre, "false" => NormPlacement.Post, _ => throw new InvalidDataException($"metadata {PrenormKey} is '{prenorm}'; true or false expected.") } };
-        return options;
+            placement = prenorm switch { "true" => NormPlacement.Pre, "false" => NormPlacement.Post, _ => throw new InvalidDataException($"metadata {PrenormKey} is '{prenorm}'; true or false expected.") };
+        return new MinimalLruOptions(pooling, placement);
     }
 
     /// <summary>The reference's name of a pooling mode: mean, last or none; null for another text.</summary>
@@ -100,7 +96,7 @@ public static class MinimalLruFile
     /// <summary>Builds the model from tensors named as minimal-LRU's flattened variables.</summary>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="tensors">Every tensor by flattened name: its shape and its values (row-major).</param>
-    /// <param name="options">Pooling and norm placement.</param>
+    /// <param name="options">Pooling and norm placement (null fields: mean pooling, post-norm).</param>
     /// <param name="source">The file's name, for messages.</param>
     /// <returns>An evaluation-mode model that ends in <see cref="LogSoftmax{T}"/>.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
@@ -129,7 +125,8 @@ public static class MinimalLruFile
         bool batchNorm = tensors.Keys.Any(name => name.StartsWith("batch_stats/", StringComparison.Ordinal));
         if (f < 1 || h < 1 || n < 1 || c < 1) throw Error($"the sizes read from the shapes are F = {f}, H = {h}, N = {n}, C = {c}; each must be at least 1.");
 
-        var expected = Names(k, batchNorm, f, h, n, c);
+        var table = Tensors(k, batchNorm, f, h, n, c);
+        var expected = table.ToDictionary(t => t.Theirs, t => t.Shape);
         foreach (string name in tensors.Keys.Order(StringComparer.Ordinal))
         {
             if (!expected.ContainsKey(name))
@@ -143,14 +140,14 @@ public static class MinimalLruFile
             if (t.IsInteger) throw Error($"the tensor {name} holds {NpyArray.NumpyName(t.DType)} values; floating-point parameters expected.");
         }
 
-        var block = new LruBlockConfig(new LruConfig(h, n), batchNorm ? NormKind.BatchNorm : NormKind.LayerNorm, options.Placement,
+        var block = new LruBlockConfig(new LruConfig(h, n), batchNorm ? NormKind.BatchNorm : NormKind.LayerNorm, options.Placement ?? NormPlacement.Post,
             batchNorm ? BatchNormEpsilon : LayerNormEpsilon, MixerKind.Glu, Gelu: GeluApproximation.Tanh);
-        var model = new SequenceModel<T>(new SequenceModelConfig(f, 0, c, k, block, options.Pooling, OutputKind.Classification, LogSoftmax: true))
+        var model = new SequenceModel<T>(new SequenceModelConfig(f, 0, c, k, block, options.Pooling ?? PoolingMode.Mean, OutputKind.Classification, LogSoftmax: true))
         {
             IsTraining = false,
         };
         var state = new Dictionary<string, System.Numerics.Tensors.Tensor<T>>();
-        foreach (var (ours, theirs, transpose) in Mapping(k, batchNorm))
+        foreach (var (ours, theirs, _, transpose) in table)
         {
             var t = tensors[theirs];
             double[] values = t.ToFloat64();
@@ -224,11 +221,8 @@ public static class MinimalLruFile
         var config = model.Config;
         var state = model.StateDictionary();
         var result = new List<(string, NpyArray)>();
-        var names = Names(config.Layers, config.Block.Norm == NormKind.BatchNorm, config.InputFeatures, config.Block.Hidden, config.Block.State, config.Outputs);
-        var byTheirs = Mapping(config.Layers, config.Block.Norm == NormKind.BatchNorm).ToDictionary(m => m.Theirs);
-        foreach (var (theirs, shape) in names)
+        foreach (var (ours, theirs, shape, transpose) in Tensors(config.Layers, config.Block.Norm == NormKind.BatchNorm, config.InputFeatures, config.Block.Hidden, config.Block.State, config.Outputs))
         {
-            var (ours, _, transpose) = byTheirs[theirs];
             T[] values = state[ours].ToArray();
             if (transpose) values = Transpose(values, shape[1], shape[0]);
             result.Add((theirs, typeof(T) == typeof(float) ? NpyArray.Create((float[])(object)values, shape) : NpyArray.Create((double[])(object)values, shape)));
@@ -263,66 +257,38 @@ public static class MinimalLruFile
         if (problem is not null) throw new ArgumentException($"This model cannot be written for minimal-LRU: it {problem}.", nameof(config));
     }
 
-    /// <summary>Every tensor of a K-layer model with its shape, in the order the reference creates them.</summary>
-    private static Dictionary<string, int[]> Names(int k, bool batchNorm, int f, int h, int n, int c)
+    /// <summary>
+    /// Every tensor of a K-layer model, in the order the reference creates them: our name, theirs, their shape, and whether
+    /// the matrix is transposed (flax Dense (in, out) against <see cref="Linear{T}"/>'s (out, in)).
+    /// </summary>
+    private static List<(string Ours, string Theirs, int[] Shape, bool Transpose)> Tensors(int k, bool batchNorm, int f, int h, int n, int c)
     {
-        var names = new Dictionary<string, int[]>
+        var list = new List<(string, string, int[], bool)>
         {
-            ["params/encoder/encoder/kernel"] = [f, h],
-            ["params/encoder/encoder/bias"] = [h],
+            ("encoder.weight", "params/encoder/encoder/kernel", [f, h], true),
+            ("encoder.bias", "params/encoder/encoder/bias", [h], false),
         };
         for (int i = 0; i < k; i++)
         {
-            string p = $"{Layers}{i}/";
-            names[p + "seq/theta_log"] = [n];
-            names[p + "seq/nu_log"] = [n];
-            names[p + "seq/gamma_log"] = [n];
-            names[p + "seq/B_re"] = [n, h];
-            names[p + "seq/B_im"] = [n, h];
-            names[p + "seq/C_re"] = [h, n];
-            names[p + "seq/C_im"] = [h, n];
-            names[p + "seq/D"] = [h];
-            names[p + "out1/kernel"] = [h, h];
-            names[p + "out1/bias"] = [h];
-            names[p + "out2/kernel"] = [h, h];
-            names[p + "out2/bias"] = [h];
-            names[p + "normalization/scale"] = [h];
-            names[p + "normalization/bias"] = [h];
-            if (batchNorm)
-            {
-                names[$"batch_stats/encoder/layers_{i}/normalization/mean"] = [h];
-                names[$"batch_stats/encoder/layers_{i}/normalization/var"] = [h];
-            }
-        }
-        names["params/decoder/kernel"] = [h, c];
-        names["params/decoder/bias"] = [c];
-        return names;
-    }
-
-    /// <summary>Our name, theirs, and whether the matrix is transposed (flax Dense (in, out) against Linear's (out, in)).</summary>
-    private static IEnumerable<(string Ours, string Theirs, bool Transpose)> Mapping(int k, bool batchNorm)
-    {
-        yield return ("encoder.weight", "params/encoder/encoder/kernel", true);
-        yield return ("encoder.bias", "params/encoder/encoder/bias", false);
-        for (int i = 0; i < k; i++)
-        {
             string p = $"{Layers}{i}/", q = $"blocks.{i}.";
-            foreach (string name in LruLayerFile.Names) yield return (q + "lru." + name, p + "seq/" + name, false);
+            foreach (var (name, shape) in new (string, int[])[] { ("theta_log", [n]), ("nu_log", [n]), ("gamma_log", [n]), ("B_re", [n, h]), ("B_im", [n, h]), ("C_re", [h, n]), ("C_im", [h, n]), ("D", [h]) })
+                list.Add((q + "lru." + name, p + "seq/" + name, shape, false));
             foreach (string o in new[] { "out1", "out2" })
             {
-                yield return ($"{q}glu.{o}.weight", $"{p}{o}/kernel", true);
-                yield return ($"{q}glu.{o}.bias", $"{p}{o}/bias", false);
+                list.Add(($"{q}glu.{o}.weight", $"{p}{o}/kernel", [h, h], true));
+                list.Add(($"{q}glu.{o}.bias", $"{p}{o}/bias", [h], false));
             }
-            yield return (q + "norm.weight", p + "normalization/scale", false);
-            yield return (q + "norm.bias", p + "normalization/bias", false);
+            list.Add((q + "norm.weight", p + "normalization/scale", [h], false));
+            list.Add((q + "norm.bias", p + "normalization/bias", [h], false));
             if (batchNorm)
             {
-                yield return (q + "norm.running_mean", $"batch_stats/encoder/layers_{i}/normalization/mean", false);
-                yield return (q + "norm.running_var", $"batch_stats/encoder/layers_{i}/normalization/var", false);
+                list.Add((q + "norm.running_mean", $"batch_stats/encoder/layers_{i}/normalization/mean", [h], false));
+                list.Add((q + "norm.running_var", $"batch_stats/encoder/layers_{i}/normalization/var", [h], false));
             }
         }
-        yield return ("decoder.weight", "params/decoder/kernel", true);
-        yield return ("decoder.bias", "params/decoder/bias", false);
+        list.Add(("decoder.weight", "params/decoder/kernel", [h, c], true));
+        list.Add(("decoder.bias", "params/decoder/bias", [c], false));
+        return list;
     }
 
     private static TValue[] Transpose<TValue>(TValue[] values, int rows, int columns)

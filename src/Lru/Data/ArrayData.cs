@@ -50,7 +50,6 @@ public sealed record Standardization(double[] Mean, double[] Scale)
     /// <param name="features">Values per row, at least 1.</param>
     /// <param name="counts">Whether row r counts, or null for all rows.</param>
     /// <returns>The statistics (a feature with no counted row, or with a spread below 1e-12 of its scale, gets mean 0 or its mean and scale 1).</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="values"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="features"/> is less than 1 or does not divide the length.</exception>
     public static Standardization Fit(ReadOnlySpan<float> values, int features, Func<int, bool>? counts = null)
     {
@@ -90,9 +89,10 @@ public sealed record Standardization(double[] Mean, double[] Scale)
     /// <summary>Standardises <paramref name="values"/> ((rows, Features)) in place.</summary>
     /// <param name="values">The values.</param>
     /// <exception cref="ArgumentException">The length is not a multiple of <see cref="Features"/>.</exception>
+    /// <exception cref="InvalidOperationException"><see cref="Mean"/> and <see cref="Scale"/> differ in length or are empty.</exception>
     public void Apply(Span<float> values)
     {
-        if (values.Length % Features != 0) throw new ArgumentException($"values has {values.Length} entries, not a multiple of {Features} features.", nameof(values));
+        CheckWidth(values.Length);
         for (int i = 0; i < values.Length; i++)
         {
             int f = i % Features;
@@ -103,14 +103,22 @@ public sealed record Standardization(double[] Mean, double[] Scale)
     /// <summary>Undoes <see cref="Apply"/> in place: <c>x = z·Scale + Mean</c>.</summary>
     /// <param name="values">(rows, Features) standardised values.</param>
     /// <exception cref="ArgumentException">The length is not a multiple of <see cref="Features"/>.</exception>
+    /// <exception cref="InvalidOperationException"><see cref="Mean"/> and <see cref="Scale"/> differ in length or are empty.</exception>
     public void Invert(Span<float> values)
     {
-        if (values.Length % Features != 0) throw new ArgumentException($"values has {values.Length} entries, not a multiple of {Features} features.", nameof(values));
+        CheckWidth(values.Length);
         for (int i = 0; i < values.Length; i++)
         {
             int f = i % Features;
             values[i] = (float)(values[i] * Scale[f] + Mean[f]);
         }
+    }
+
+    private void CheckWidth(int length)
+    {
+        if (Mean is null || Scale is null || Mean.Length != Scale.Length || Mean.Length == 0)
+            throw new InvalidOperationException($"The statistics have {Mean?.Length ?? 0} means and {Scale?.Length ?? 0} scales; one of each per feature, at least one, is needed.");
+        if (length % Features != 0) throw new ArgumentException($"values has {length} entries, not a multiple of {Features} features.", "values");
     }
 }
 
@@ -157,12 +165,15 @@ public sealed class ArrayData
     /// <param name="classes">For classification: the number of classes (a test set uses the training set's), or null to count them.</param>
     /// <param name="inputsName">How messages name the inputs (for example <c>--inputs x.npy</c>).</param>
     /// <param name="targetsName">How messages name the targets.</param>
-    /// <returns>The job and sizes.</returns>
-    /// <exception cref="ArgumentNullException">An array is null.</exception>
-    /// <exception cref="ArgumentException">A shape does not fit, or a label is negative or not a whole number; the message names the array, the expected and the actual shape or value.</exception>
+    /// <param name="lengths">(N) valid lengths, or null: labels at padded steps are not counted.</param>
+    /// <returns>The job and sizes (labels themselves are checked by <see cref="Create"/>).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="inputs"/> or <paramref name="targets"/> is null.</exception>
+    /// <exception cref="ArgumentException">A shape does not fit, the lengths are invalid, or the largest label asks for more than <see cref="MaxClasses"/> classes; the message names the array, the expected and the actual shape or value.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="classes"/> is less than 1.</exception>
     public static DataSpec Describe(NpyArray inputs, NpyArray targets, Objective objective = Objective.Auto, int? classes = null,
-        string inputsName = "inputs", string targetsName = "targets")
+        string inputsName = "inputs", string targetsName = "targets", NpyArray? lengths = null)
     {
+        if (classes is < 1) throw new ArgumentOutOfRangeException(nameof(classes), classes, $"classes must be at least 1; got {classes}.");
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(targets);
         var (n, l, f) = InputShape(inputs, inputsName);
@@ -183,8 +194,11 @@ public sealed class ArrayData
                 2 when shape[1] == l => true,
                 _ => throw new ArgumentException($"{targetsName} has shape ({Join(shape)}); class ids are ({n}) (one per sequence) or ({n}, {l}) (one per step).", nameof(targets)),
             };
-            int found = classes ?? LargestLabel(targets) + 1;
-            return new DataSpec(OutputKind.Classification, perStep, Math.Max(found, 1), f, l);
+            int[]? valid = ReadLengths(lengths, n, l);
+            long found = classes ?? LargestLabel(targets, perStep ? l : 1, valid) + 1;
+            if (found > MaxClasses)
+                throw new ArgumentException($"{targetsName} holds the label {found - 1}: {found} classes, more than the {MaxClasses} a classifier here takes. If these are values, pass --objective regression (Objective.Regression).", nameof(targets));
+            return new DataSpec(OutputKind.Classification, perStep, (int)Math.Max(found, 1), f, l);
         }
         int outputs = shape.Count switch
         {
@@ -197,13 +211,34 @@ public sealed class ArrayData
         return new DataSpec(OutputKind.Regression, shape.Count == 3, outputs, f, l);
     }
 
-    /// <summary>The largest finite label (whole part), at most int.MaxValue − 1; Create checks every label properly.</summary>
-    private static int LargestLabel(NpyArray targets)
+    /// <summary>The most classes a classification job may have.</summary>
+    public const int MaxClasses = 65_536;
+
+    /// <summary>The largest finite label (whole part) at a valid step; Create checks every label properly.</summary>
+    private static long LargestLabel(NpyArray targets, int per, int[]? lengths)
     {
         double largest = 0;
-        foreach (double v in targets.ToFloat64())
-            if (double.IsFinite(v) && v > largest) largest = v;
-        return (int)Math.Min(int.MaxValue - 1, Math.Floor(largest));
+        double[] values = targets.ToFloat64();
+        for (int i = 0; i < values.Length; i++)
+            if (IsValid(lengths, i / per, i % per) && double.IsFinite(values[i]) && values[i] > largest) largest = values[i];
+        return (long)Math.Min(long.MaxValue / 2, Math.Floor(largest));
+    }
+
+    /// <summary>Whether step <paramref name="step"/> of sequence <paramref name="sequence"/> is a valid (not padded) step.</summary>
+    private static bool IsValid(int[]? lengths, int sequence, int step) => lengths is null || step < lengths[sequence];
+
+    /// <summary>Sets the padded steps of (N, L, width) values to 0 (nothing without lengths).</summary>
+    /// <param name="values">(N, L, width), row-major.</param>
+    /// <param name="lengths">(N) valid lengths, or null.</param>
+    /// <param name="length">L.</param>
+    /// <param name="width">Values per step.</param>
+    /// <exception cref="ArgumentException"><paramref name="values"/> is not (lengths.Length, L, width).</exception>
+    public static void ClearPadding(Span<float> values, int[]? lengths, int length, int width)
+    {
+        if (lengths is null) return;
+        if (values.Length != (long)lengths.Length * length * width)
+            throw new ArgumentException($"values has {values.Length} entries; ({lengths.Length}, {length}, {width}) expected.", nameof(values));
+        for (int s = 0; s < lengths.Length; s++) values.Slice((s * length + lengths[s]) * width, (length - lengths[s]) * width).Clear();
     }
 
     /// <summary>Reads and checks a data set for <paramref name="spec"/> (from <see cref="Describe"/>, possibly of another set).</summary>
@@ -231,7 +266,7 @@ public sealed class ArrayData
         if (l != spec.Length || f != spec.Features)
             throw new ArgumentException($"{inputsName} has shape ({Join(inputs.Shape)}) but the model reads sequences of length {spec.Length} with {spec.Features} features: ({n}, {spec.Length}, {spec.Features}) expected.", nameof(inputs));
         int[]? valid = ReadLengths(lengths, n, l, lengthsName);
-        bool Valid(int sequence, int step) => valid is null || step < valid[sequence];
+        bool Valid(int sequence, int step) => IsValid(valid, sequence, step);
 
         float[] x = ReadInputs(inputs, valid, inputsName);
 
@@ -278,6 +313,7 @@ public sealed class ArrayData
     /// <summary>The sequences at <paramref name="indices"/>, in that order (copies).</summary>
     /// <param name="indices">Indices in [0, <see cref="Count"/>), at least one.</param>
     /// <returns>The subset.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="indices"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="indices"/> is empty or holds an index out of range.</exception>
     public ArrayData Subset(IReadOnlyList<int> indices)
     {
@@ -328,7 +364,7 @@ public sealed class ArrayData
     public Standardization InputStatistics()
     {
         int l = Spec.Length;
-        return Standardization.Fit(Inputs, Spec.Features, Lengths is null ? null : r => r % l < Lengths[r / l]);
+        return Standardization.Fit(Inputs, Spec.Features, Lengths is null ? null : r => IsValid(Lengths, r / l, r % l));
     }
 
     /// <summary>Statistics of the regression targets over the valid steps; null for classification.</summary>
@@ -337,34 +373,32 @@ public sealed class ArrayData
     {
         if (Values is null) return null;
         int l = Spec.Length;
-        return Standardization.Fit(Values, Spec.Outputs, Spec.PerStep && Lengths is not null ? r => r % l < Lengths[r / l] : null);
+        return Standardization.Fit(Values, Spec.Outputs, Spec.PerStep && Lengths is not null ? r => IsValid(Lengths, r / l, r % l) : null);
     }
 
     /// <summary>The data as a training set: inputs (and regression targets) standardised with the given statistics (copies).</summary>
     /// <param name="inputs">Input statistics (of the training split), or null to keep the inputs as they are.</param>
     /// <param name="targets">Target statistics (of the training split), or null.</param>
     /// <returns>The data set.</returns>
+    /// <exception cref="ArgumentException">A statistic's width is not the data's (<see cref="DataSpec.Features"/> or <see cref="DataSpec.Outputs"/>).</exception>
     public SequenceDataset<float> ToDataset(Standardization? inputs, Standardization? targets)
     {
+        if (inputs is not null && inputs.Features != Spec.Features)
+            throw new ArgumentException($"inputs holds statistics of {inputs.Features} features; the data has {Spec.Features}.", nameof(inputs));
+        if (targets is not null && (Values is null || targets.Features != Spec.Outputs))
+            throw new ArgumentException($"targets holds statistics of {targets.Features} outputs; the data has {(Values is null ? "class labels" : $"{Spec.Outputs} values per target")}.", nameof(targets));
         float[] x = (float[])Inputs.Clone();
         inputs?.Apply(x);
-        ZeroPadding(x, Spec.Features);
+        ClearPadding(x, Lengths, Spec.Length, Spec.Features);
         float[]? y = null;
         if (Values is not null)
         {
             y = (float[])Values.Clone();
             targets?.Apply(y);
-            if (Spec.PerStep) ZeroPadding(y, Spec.Outputs);
+            if (Spec.PerStep) ClearPadding(y, Lengths, Spec.Length, Spec.Outputs);
         }
         return new SequenceDataset<float>(Count, Spec.Length, Spec.Features, x, null, Labels is null ? null : (int[])Labels.Clone(), y,
             Spec.Outputs, Spec.PerStep, null, Lengths is null ? null : (int[])Lengths.Clone());
-    }
-
-    private void ZeroPadding(float[] values, int width)
-    {
-        if (Lengths is null) return;
-        int l = Spec.Length;
-        for (int s = 0; s < Count; s++) values.AsSpan((s * l + Lengths[s]) * width, (l - Lengths[s]) * width).Clear();
     }
 
     /// <summary>
@@ -387,7 +421,7 @@ public sealed class ArrayData
         for (int i = 0; i < x.Length; i++)
         {
             int s = i / (l * f), t = i / f % l;
-            if (lengths is not null && t >= lengths[s])
+            if (!IsValid(lengths, s, t))
             {
                 x[i] = 0;
                 continue;

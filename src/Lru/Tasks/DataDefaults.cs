@@ -37,6 +37,19 @@ public static class DataDefaults
             WeightDecay: 0.05, WarmupFraction: 0.1, ClipNorm: 1.0);
     }
 
+    /// <summary>
+    /// The settings with flax's norm ε for their norm kind (LayerNorm 1e-6, BatchNorm 1e-5), so that a model trained with
+    /// <c>--norm batch</c> exports to minimal-LRU like one with the default LayerNorm.
+    /// </summary>
+    /// <param name="settings">The settings.</param>
+    /// <returns>The settings with <see cref="LruBlockConfig.NormEpsilon"/> set.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="settings"/> is null.</exception>
+    public static TrainingSettings WithNormEpsilon(TrainingSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return settings with { Block = settings.Block with { NormEpsilon = settings.Block.Norm == NormKind.BatchNorm ? 1e-5 : 1e-6 } };
+    }
+
     /// <summary>The model for <paramref name="spec"/>: mean pooling (over the valid steps) for one prediction per sequence, none per step.</summary>
     /// <param name="spec">The job and sizes.</param>
     /// <param name="settings">Layers and block settings.</param>

@@ -1,3 +1,4 @@
+using Lru.Checkpoints;
 using Lru.IO;
 
 namespace Lru.Tests.Cli;
@@ -158,6 +159,120 @@ public class UserDataCommandTests : IDisposable
         for (int i = 0; i < n; i++)
             for (int t = 0; t < l; t++)
                 Assert.True(t < lengths[i] ? ids[i * l + t] is 0 or 1 : ids[i * l + t] == -1, $"[{i}, {t}] = {ids[i * l + t]} with length {lengths[i]}");
+    }
+
+    /// <summary>
+    /// The best validation epoch is restored: with a learning rate high enough that validation accuracy falls after its
+    /// peak (deterministic: seeded, and thread-count independent), the figure reported on the validation split is exactly
+    /// that epoch's, not the last one's, and the checkpoint predicts it.
+    /// </summary>
+    [Fact]
+    public void TheBestValidationEpoch_IsRestored_ReportedAndSaved()
+    {
+        var (x, y) = ArgmaxOfSums(600, 10, 1);
+        string checkpoint = Path.Combine(_dir, "best.safetensors");
+        var json = Ok(CliRunner.Run($"train --inputs {Write("x", x)} --targets {Write("y", y)} --epochs 6 --lr 0.05 --threads 2 --checkpoint {checkpoint} --json", timeoutSeconds: 300));
+        Assert.Equal("validation", json.GetProperty("reported_on").GetString());
+        double[] epochs = json.GetProperty("epoch_validation").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        int best = json.GetProperty("best_epoch").GetInt32();
+        Assert.True(best < epochs.Length && epochs[^1] < epochs[best - 1], $"the run must peak before its end to test the restore: [{string.Join(", ", epochs)}], best {best}");
+        Assert.Equal(epochs[best - 1], json.GetProperty("test_accuracy").GetDouble(), 12);
+        var saved = ModelCheckpoint.Load(checkpoint);
+        Assert.Contains($"\"BestEpoch\":{best}", saved.Metadata["lru.data"], StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A value per step, (N, L, 1): y_t = x_t + x_{t−1} (x_{−1} = 0), padded, no validation split, a test set; the
+    /// prediction is NaN at padded steps and the reported MSE is lru predict's.
+    /// </summary>
+    [Fact]
+    public void PerStepRegression_WithoutAValidationSplit_PredictsInTheTargetsUnits()
+    {
+        (NpyArray X, NpyArray Y, NpyArray Lengths) Make(int n, int seed)
+        {
+            var random = new Random(seed);
+            const int l = 10;
+            var x = new float[n * l];
+            var y = new float[n * l];
+            var lengths = new long[n];
+            for (int i = 0; i < n; i++)
+            {
+                lengths[i] = random.Next(3, l + 1);
+                for (int t = 0; t < l; t++)
+                {
+                    x[i * l + t] = (float)NextNormal(random);
+                    y[i * l + t] = 5 * (x[i * l + t] + (t > 0 ? x[i * l + t - 1] : 0)) + 50;
+                }
+            }
+            return (new NpyArray(x, n, l, 1), new NpyArray(y, n, l, 1), NpyArray.Create(lengths, n));
+        }
+        var (x, y, lengths) = Make(400, 6);
+        var (tx, ty, tl) = Make(100, 7);
+        string checkpoint = Path.Combine(_dir, "ps.safetensors");
+        var json = Ok(CliRunner.Run($"train --inputs {Write("x", x)} --targets {Write("y", y)} --lengths {Write("l", lengths)} --test-inputs {Write("tx", tx)} "
+            + $"--test-targets {Write("ty", ty)} --test-lengths {Write("tl", tl)} --validation-split 0 --epochs 5 --threads 2 --checkpoint {checkpoint} --json", timeoutSeconds: 300));
+        Assert.Equal("test", json.GetProperty("reported_on").GetString());
+        Assert.False(json.TryGetProperty("best_epoch", out _));
+        double mse = json.GetProperty("test_mse").GetDouble(), baseline = json.GetProperty("baseline_mse").GetDouble();
+        Assert.True(mse < baseline / 10, $"test mse {mse}, mean predictor {baseline}");
+
+        string predicted = Path.Combine(_dir, "p.npy");
+        Assert.Equal(0, CliRunner.Run($"predict --checkpoint {checkpoint} --input {Path.Combine(_dir, "tx.npy")} --lengths {Path.Combine(_dir, "tl.npy")} --output {predicted}").ExitCode);
+        var p = NpyFile.Read(predicted);
+        Assert.Equal([100, 10, 1], p.Shape);
+        float[] pv = p.ToFloat32(), tv = ty.ToFloat32();
+        long[] lv = tl.ToInt64();
+        double sum = 0;
+        int count = 0;
+        for (int i = 0; i < 100; i++)
+            for (int t = 0; t < 10; t++)
+            {
+                if (t >= lv[i]) { Assert.True(float.IsNaN(pv[i * 10 + t])); continue; }
+                sum += (pv[i * 10 + t] - tv[i * 10 + t]) * (double)(pv[i * 10 + t] - tv[i * 10 + t]);
+                count++;
+            }
+        Assert.Equal(mse, sum / count, mse * 1e-4);
+        var refused = CliRunner.Run($"predict --checkpoint {checkpoint} --input {Path.Combine(_dir, "tx.npy")} --output {predicted} --classes");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("is a regression model", refused.Error);
+    }
+
+    /// <summary>
+    /// A classification model trained on your data exports to minimal-LRU and comes back giving the log of the
+    /// probabilities lru predict gives (standardisation applied by hand, since the JAX side never sees it); --pooling last.
+    /// </summary>
+    [Fact]
+    public void AModelTrainedOnYourData_ExportsToMinimalLru()
+    {
+        var (x, y) = ArgmaxOfSums(300, 8, 3);
+        string checkpoint = Path.Combine(_dir, "e.safetensors"), exported = Path.Combine(_dir, "jax.safetensors"), back = Path.Combine(_dir, "back.safetensors");
+        Ok(CliRunner.Run($"train --inputs {Write("x", x)} --targets {Write("y", y)} --pooling last --norm batch --epochs 2 --threads 2 --checkpoint {checkpoint} --json", timeoutSeconds: 300));
+        var export = CliRunner.Run($"export --to minimal-lru --checkpoint {checkpoint} --output {exported}");
+        Assert.True(export.ExitCode == 0, export.Error);
+        Assert.Contains("pooling last and prenorm=True", export.Output);
+        var import = CliRunner.Run($"import --from minimal-lru --params {exported} --output {back}");
+        Assert.True(import.ExitCode == 0, import.Error);
+        Assert.Contains("BatchNorm (pre-norm), last pooling", import.Output);
+        var original = ModelCheckpoint.Load(checkpoint);
+        var reimported = ModelCheckpoint.Load(back).Model;
+        foreach (var (name, tensor) in original.Model.StateDictionary()) Assert.Equal(tensor.ToArray(), reimported.StateDictionary()[name].ToArray());
+    }
+
+    [Theory]
+    [InlineData("train --task copy --lengths l.npy", "--lengths is for your own data")]
+    [InlineData("train --task copy --validation-split 0.2", "--validation-split is for your own data")]
+    [InlineData("train --inputs x.npy --targets y.npy --task copy", "either --task or --inputs")]
+    [InlineData("train --inputs x.npy", "--inputs needs --targets")]
+    [InlineData("train --inputs x.npy --targets y.npy --resume --checkpoint c.safetensors", "--resume continues built-in tasks only")]
+    public void OptionsThatDoNotGoTogether_AreRefused(string arguments, string fragment)
+    {
+        var (x, y) = ArgmaxOfSums(10, 4, 1);
+        Write("x", x);
+        Write("y", y);
+        var (code, _, error) = CliRunner.Run(arguments.Replace("x.npy", Path.Combine(_dir, "x.npy")).Replace("y.npy", Path.Combine(_dir, "y.npy"))
+            .Replace("c.safetensors", Path.Combine(_dir, "c.safetensors")).Replace("l.npy", Path.Combine(_dir, "l.npy")));
+        Assert.Equal(2, code);
+        Assert.Contains(fragment, error);
     }
 
     public static TheoryData<string, string> BadData => new()

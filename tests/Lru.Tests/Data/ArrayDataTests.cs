@@ -29,6 +29,27 @@ public class ArrayDataTests
     }
 
     [Fact]
+    public void Describe_CountsClassesAtValidStepsOnly_AndRefusesAbsurdCounts()
+    {
+        var x = Inputs(2, 3, 1);
+        var perStep = NpyArray.Create(new byte[] { 1, 0, 255, 2, 255, 255 }, 2, 3); // 255 pads
+        Assert.Equal(256, ArrayData.Describe(x, perStep).Outputs);
+        Assert.Equal(3, ArrayData.Describe(x, perStep, lengths: NpyArray.Create(new long[] { 2, 1 }, 2)).Outputs);
+        Assert.Contains("more than the 65536 a classifier here takes",
+            Assert.Throws<ArgumentException>(() => ArrayData.Describe(x, NpyArray.Create(new long[] { 3, 1_000_000_000 }, 2))).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ArrayData.Describe(x, NpyArray.Create(new long[2], 2), classes: 0));
+    }
+
+    [Fact]
+    public void ToDataset_RefusesStatisticsOfAnotherWidth()
+    {
+        var data = ArrayData.Create(new DataSpec(OutputKind.Regression, false, 2, 3, 4), Inputs(2, 4, 3), new NpyArray(new float[4], 2, 2));
+        Assert.Contains("statistics of 1 features; the data has 3", Assert.Throws<ArgumentException>(() => data.ToDataset(Standardization.Fit([1f, 2f], 1), null)).Message);
+        Assert.Contains("statistics of 3 outputs", Assert.Throws<ArgumentException>(() => data.ToDataset(null, data.InputStatistics())).Message);
+        Assert.Throws<InvalidOperationException>(() => new Standardization([0.0], [1.0, 2.0]).Apply(new float[2]));
+    }
+
+    [Fact]
     public void Describe_RefusesShapesThatDoNotFit_NamingBoth()
     {
         var x = Inputs(5, 7, 3);
