@@ -15,8 +15,8 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var mode = new Option<string>("--mode") { Description = "What to measure: forward (LRU layer forward vs the naive RNN), train (forward+backward of the LRU layer and of one block vs the naive RNN with BPTT), step (streaming latency of one layer and of a 2-block model, per step of a batch of --batch streams), scan (the forward scan alone, in GB/s, against this machine's memory bandwidth measured on a buffer of the same size) or gemm (C = A·B, m×k times k×n).", DefaultValueFactory = _ => "forward" };
-        mode.AcceptOnlyFromAmong("forward", "train", "step", "scan", "gemm");
+        var mode = new Option<string>("--mode") { Description = "What to measure: forward (LRU layer forward vs the naive RNN), train (forward+backward of the LRU layer and of one block vs the naive RNN with BPTT), model (a whole training step and an evaluation forward of a deep model; defaults: the fashion-mnist task's, B=50 L=784 H=64 N=64 K=4), step (streaming latency of one layer and of a 2-block model, per step of a batch of --batch streams), scan (the forward scan alone, in GB/s, against this machine's memory bandwidth measured on a buffer of the same size), gemm (C = A·B, m×k times k×n) or peak (this machine's FP32 FMA throughput, memory and L2 bandwidth).", DefaultValueFactory = _ => "forward" };
+        mode.AcceptOnlyFromAmong("forward", "train", "model", "step", "scan", "gemm", "peak");
         var batch = new Option<int>("--batch", "-b") { Description = "Batch size B.", DefaultValueFactory = _ => 8 };
         var length = new Option<int>("--length", "-l") { Description = "Sequence length L.", DefaultValueFactory = _ => 1024 };
         var hidden = new Option<int>("--hidden") { Description = "Model width H.", DefaultValueFactory = _ => 128 };
@@ -29,16 +29,24 @@ internal static class BenchCommand
         var k = new Option<int>("--k") { Description = "GEMM inner dimension (mode gemm).", DefaultValueFactory = _ => 1024 };
         var seconds = new Option<double>("--seconds") { Description = "Minimum measuring time per candidate, in seconds.", DefaultValueFactory = _ => 2.0 };
         var skipNaive = new Option<bool>("--no-naive") { Description = "Skip the slow naive baseline." };
-        var json = new Option<bool>("--json") { Description = "End with one line holding a JSON object of the results." };
+        var json = new Option<bool>("--json") { Description = "End with one line holding a JSON object of the results (with gflops and peak_fraction: the share of this machine's FMA peak, measured in the same run)." };
+        var layers = new Option<int>("--layers") { Description = "Blocks K (mode model).", DefaultValueFactory = _ => 4 };
 
         var command = new Command("bench", "Measure the LRU layer (forward, or forward+backward with one block) in tokens/s against a naive sequential tanh RNN of the same B, L, H, N, or measure GEMM.")
         {
-            mode, batch, length, hidden, state, threads, scan, m, n, k, seconds, skipNaive, json,
+            mode, batch, length, hidden, state, layers, threads, scan, m, n, k, seconds, skipNaive, json,
         };
         command.SetAction(result => Cli.Run(() =>
         {
             int t = Cli.UseThreads(result, threads);
             string what = result.GetValue(mode)!;
+            if (what == "peak") return RunPeak(t, result.GetValue(seconds), result.GetValue(json));
+            if (what == "model")
+            {
+                // The model's own defaults (the fashion-mnist task's) where the shared options were not given.
+                int Or(Option<int> option, int fallback) => result.GetResult(option) is { Implicit: false } ? result.GetValue(option) : fallback;
+                return RunModel(Or(batch, 50), Or(length, 784), Or(hidden, 64), Or(state, 64), result.GetValue(layers), t, result.GetValue(seconds), result.GetValue(json));
+            }
             if (what == "step")
                 return RunStep(result.GetValue(batch), result.GetValue(hidden), result.GetValue(state), result.GetValue(seconds), result.GetValue(json));
             if (what == "scan")
@@ -81,7 +89,9 @@ internal static class BenchCommand
         }, seconds);
         double lruRate = tokens / lruSeconds;
         double flops = (train ? 24.0 : 8.0) * tokens * hidden * stateSize;
-        Console.WriteLine($"  lru        {lruSeconds * 1e3,10:F3} ms/pass  {lruRate,14:N0} tokens/s  {flops / lruSeconds / 1e9,7:F1} GFLOP/s ({(train ? 24 : 8)}·B·L·H·N)");
+        double peak = Roofline.FmaGflops(threads, PeakSeconds);
+        double gflops = flops / lruSeconds / 1e9;
+        Console.WriteLine($"  lru        {lruSeconds * 1e3,10:F3} ms/pass  {lruRate,14:N0} tokens/s  {gflops,7:F1} GFLOP/s ({(train ? 24 : 8)}·B·L·H·N), {gflops / peak:P0} of the FMA peak {peak:F0} GFLOP/s");
 
         double? blockRate = null;
         if (train)
@@ -118,7 +128,8 @@ internal static class BenchCommand
                 ["mode"] = mode, ["batch"] = batch, ["length"] = length, ["hidden"] = hidden, ["state"] = stateSize,
                 ["threads"] = threads, ["scan"] = scan.ToString().ToLowerInvariant(), ["scan_resolved"] = resolved.ToString().ToLowerInvariant(),
                 ["lru_tokens_per_s"] = Math.Round(lruRate, 1), ["naive_rnn_tokens_per_s"] = naiveRate is null ? null : Math.Round(naiveRate.Value, 1),
-                ["lru_seconds_per_pass"] = lruSeconds, ["lru_gflops"] = Math.Round(flops / lruSeconds / 1e9, 2),
+                ["lru_seconds_per_pass"] = lruSeconds, ["lru_gflops"] = Math.Round(gflops, 2),
+                ["gflops"] = Math.Round(gflops, 2), ["peak_gflops"] = Math.Round(peak, 1), ["peak_fraction"] = Math.Round(gflops / peak, 4), ["bound"] = "compute",
             };
             if (train) fields["block_tokens_per_s"] = Math.Round(blockRate!.Value, 1);
             Console.WriteLine(JsonSerializer.Serialize(fields));
@@ -145,7 +156,14 @@ internal static class BenchCommand
         for (int i = 0; i < inner; i++) layer.Step(u, y, layerState);
         for (int i = 0; i < inner; i++) model.Step(u, logits, modelState);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Console.WriteLine($"  LRU layer Step        {layerSeconds * 1e6,9:F2} µs");
+        // The bound of a step of one stream: reading the layer's weights (B, C as re and im, λ, γ, D) once from L2, at the
+        // single-core L2 read bandwidth measured on a buffer of the same size; and the FMA peak of one core.
+        long weightBytes = 4L * (4L * stateSize * hidden + 3L * stateSize + hidden);
+        double l2 = Roofline.CacheReadGBps((int)Math.Min(weightBytes, 1 << 24), PeakSeconds);
+        double boundSeconds = weightBytes / (l2 * 1e9);
+        double peak = Roofline.FmaGflops(1, PeakSeconds);
+        double gflops = 8.0 * batch * hidden * stateSize / layerSeconds / 1e9;
+        Console.WriteLine($"  LRU layer Step        {layerSeconds * 1e6,9:F2} µs  ({weightBytes / 1024.0:F0} KiB of weights: {boundSeconds * 1e6:F2} µs at the L2 read bandwidth {l2:F0} GB/s; {layerSeconds / boundSeconds:F2}× that bound)");
         Console.WriteLine($"  2-block model Step    {modelSeconds * 1e6,9:F2} µs  (encoder, 2 × (LayerNorm, LRU, GELU, GLU), decoder)");
         Console.WriteLine($"  allocated in {inner} layer steps + {inner} model steps: {allocated} bytes");
         if (json)
@@ -153,6 +171,9 @@ internal static class BenchCommand
             {
                 ["mode"] = "step", ["batch"] = batch, ["hidden"] = hidden, ["state"] = stateSize, ["threads"] = 1,
                 ["step_us"] = Math.Round(layerSeconds * 1e6, 3), ["model_step_us"] = Math.Round(modelSeconds * 1e6, 3), ["allocated_bytes"] = allocated,
+                ["gflops"] = Math.Round(gflops, 2), ["peak_gflops"] = Math.Round(peak, 1), ["peak_fraction"] = Math.Round(gflops / peak, 4),
+                ["bound"] = "l2", ["weight_bytes"] = weightBytes, ["l2_read_gbytes_per_s"] = Math.Round(l2, 1),
+                ["l2_bound_us"] = Math.Round(boundSeconds * 1e6, 3), ["step_over_bound"] = Math.Round(layerSeconds / boundSeconds, 3),
             }));
         return 0;
     }
@@ -167,11 +188,13 @@ internal static class BenchCommand
         Console.WriteLine($"SGEMM C = A·B: m={m} n={n} k={k}, threads={threads}, {Describe()}");
         double best = Measure.BestSeconds(() => Gemm.Multiply<float>(a, b, c, m, n, k, threads: threads), seconds);
         double gflops = 2.0 * m * n * k / best / 1e9;
-        Console.WriteLine($"  gemm  {best * 1e3,10:F3} ms  {gflops,8:F1} GFLOP/s");
+        double peak = Roofline.FmaGflops(threads, PeakSeconds);
+        Console.WriteLine($"  gemm  {best * 1e3,10:F3} ms  {gflops,8:F1} GFLOP/s, {gflops / peak:P0} of the FMA peak {peak:F0} GFLOP/s");
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
             {
                 ["mode"] = "gemm", ["m"] = m, ["n"] = n, ["k"] = k, ["threads"] = threads, ["seconds"] = best, ["gflops"] = Math.Round(gflops, 2),
+                ["peak_gflops"] = Math.Round(peak, 1), ["peak_fraction"] = Math.Round(gflops / peak, 4), ["bound"] = "compute",
             }));
         return 0;
     }
@@ -208,6 +231,7 @@ internal static class BenchCommand
             states.AsSpan(start, count).CopyTo(copy.AsSpan(start, count))), seconds);
         double scanRate = bytes / scanSeconds / 1e9, scaleRate = bytes / scaleSeconds / 1e9, copyRate = bytes / copySeconds / 1e9;
         double memory = Math.Max(scaleRate, copyRate);
+        double gflops = 8.0 * batch * length * stateSize / scanSeconds / 1e9, peak = Roofline.FmaGflops(threads, PeakSeconds);
         Console.WriteLine($"  scan (sequential)   {scanSeconds * 1e3,9:F3} ms  {scanRate,7:F1} GB/s  {(double)batch * length / scanSeconds,14:N0} tokens/s");
         Console.WriteLine($"  memory, in place    {scaleSeconds * 1e3,9:F3} ms  {scaleRate,7:F1} GB/s  (x ← 1·x)");
         Console.WriteLine($"  memory, copy        {copySeconds * 1e3,9:F3} ms  {copyRate,7:F1} GB/s  (y ← x)");
@@ -219,6 +243,84 @@ internal static class BenchCommand
                 ["buffer_bytes"] = states.Length * 4L, ["scan_gbytes_per_s"] = Math.Round(scanRate, 2),
                 ["memory_inplace_gbytes_per_s"] = Math.Round(scaleRate, 2), ["memory_copy_gbytes_per_s"] = Math.Round(copyRate, 2),
                 ["scan_fraction_of_memory"] = Math.Round(scanRate / memory, 3),
+                ["gflops"] = Math.Round(gflops, 2), ["peak_gflops"] = Math.Round(peak, 1), ["peak_fraction"] = Math.Round(gflops / peak, 4), ["bound"] = "memory",
+            }));
+        return 0;
+    }
+
+    /// <summary>Seconds each FMA-peak probe beside a measurement runs (the best of its runs counts).</summary>
+    private const double PeakSeconds = 0.3;
+
+    /// <summary>The roofline of the machine of the run: FP32 FMA peak on 1 and T threads, memory and L2 bandwidth.</summary>
+    private static int RunPeak(int threads, double seconds, bool json)
+    {
+        Console.WriteLine($"Machine bounds: {Describe()}, threads={threads}");
+        double one = Roofline.FmaGflops(1, seconds), all = Roofline.FmaGflops(threads, seconds);
+        Console.WriteLine($"  FP32 FMA, {Roofline.VectorBits}-bit vectors, 12 chains: {one,8:F1} GFLOP/s on 1 thread, {all,8:F1} on {threads}");
+        var (copy, triad) = Roofline.MemoryGBps(threads, 1 << 25, seconds);
+        Console.WriteLine($"  memory (3 × 128 MiB buffers):  copy {copy,6:F1} GB/s, triad {triad,6:F1} GB/s ({threads} threads)");
+        double l2 = Roofline.CacheReadGBps(512 << 10, seconds);
+        Console.WriteLine($"  L2 read (512 KiB, 1 thread):  {l2,6:F1} GB/s");
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["mode"] = "peak", ["threads"] = threads, ["vector_bits"] = Roofline.VectorBits,
+                ["fma_gflops_1_thread"] = Math.Round(one, 1), ["fma_gflops"] = Math.Round(all, 1),
+                ["memory_copy_gbytes_per_s"] = Math.Round(copy, 1), ["memory_triad_gbytes_per_s"] = Math.Round(triad, 1),
+                ["l2_read_gbytes_per_s"] = Math.Round(l2, 1), ["gflops"] = Math.Round(all, 1), ["peak_fraction"] = 1.0,
+            }));
+        return 0;
+    }
+
+    /// <summary>
+    /// A whole training step (encoder, K blocks with BatchNorm, GELU, GLU and dropout, mean pooling, decoder, cross-entropy,
+    /// backward, clipping, the finite check and AdamW) and an evaluation-mode forward of the fashion-mnist task's model
+    /// (<c>lru train --task fashion-mnist</c>) at the given sizes, on random data.
+    /// </summary>
+    private static int RunModel(int batch, int length, int hidden, int stateSize, int layers, int threads, double seconds, bool json)
+    {
+        if (batch < 1 || length < 1 || hidden < 1 || stateSize < 1 || layers < 1)
+            throw new ArgumentOutOfRangeException("--batch", "--batch, --length, --hidden, --state and --layers must be at least 1.");
+        var task = Tasks.BuiltInTasks.Get("fashion-mnist");
+        var defaults = task.Defaults;
+        var settings = defaults with
+        {
+            Layers = layers, BatchSize = batch,
+            Block = defaults.Block with { Lru = defaults.Block.Lru with { Hidden = hidden, State = stateSize } },
+        };
+        var config = task.ModelConfig(settings);
+        var model = new SequenceModel<float>(config, settings.Seed);
+        var random = new SeededRandom(4);
+        float[] x = new float[batch * length * config.InputFeatures];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)random.NextOpenUnit();
+        int[] labels = Enumerable.Range(0, batch).Select(i => i % config.Outputs).ToArray();
+        var data = new Data.SequenceDataset<float>(batch, length, config.InputFeatures, x, null, labels, null);
+        var optimizer = new Training.AdamW<float>(model.NamedParameters(), settings.Optimizer(1_000_000));
+        var trainer = new Training.Trainer<float>(model, optimizer, new Training.TrainerOptions(1, batch, settings.Seed, settings.ClipNorm));
+        int[] all = Enumerable.Range(0, batch).ToArray();
+        double tokens = (double)batch * length;
+        Console.WriteLine($"Model: {layers} blocks (BatchNorm, LRU, GELU, GLU, dropout {settings.Block.DropoutRate}), B={batch} L={length} H={hidden} N={stateSize}, threads={threads}, {Describe()}");
+        double trainSeconds = Measure.BestSeconds(() => trainer.TrainStep(data, all), seconds);
+        model.IsTraining = false;
+        float[] logits = new float[model.OutputSize(batch, length)];
+        double evalSeconds = Measure.BestSeconds(() => model.Forward(x, logits, batch, length), seconds);
+        double peak = Roofline.FmaGflops(threads, PeakSeconds);
+        // Flops per token: the LRU 8·H·N forward (B·u and C·x as real products of complex matrices) and 16·H·N backward,
+        // the GLU's two H×H products 4·H² forward and 8·H² backward, the encoder 2·F·H (×3 with backward); elementwise work
+        // and the decoder after pooling are not counted.
+        double f = config.InputFeatures, trainFlops = tokens * (6 * f * hidden + layers * (24.0 * hidden * stateSize + 12.0 * hidden * hidden));
+        double evalFlops = tokens * (2 * f * hidden + layers * (8.0 * hidden * stateSize + 4.0 * hidden * hidden));
+        double trainGflops = trainFlops / trainSeconds / 1e9, evalGflops = evalFlops / evalSeconds / 1e9;
+        Console.WriteLine($"  training step   {trainSeconds * 1e3,9:F2} ms  {tokens / trainSeconds,12:N0} tokens/s  {trainGflops,7:F1} GFLOP/s, {trainGflops / peak:P0} of the FMA peak {peak:F0} GFLOP/s");
+        Console.WriteLine($"  eval forward    {evalSeconds * 1e3,9:F2} ms  {tokens / evalSeconds,12:N0} tokens/s  {evalGflops,7:F1} GFLOP/s, {evalGflops / peak:P0}");
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["mode"] = "model", ["batch"] = batch, ["length"] = length, ["hidden"] = hidden, ["state"] = stateSize, ["layers"] = layers, ["threads"] = threads,
+                ["model_tokens_per_s"] = Math.Round(tokens / trainSeconds, 1), ["model_step_ms"] = Math.Round(trainSeconds * 1e3, 3),
+                ["eval_tokens_per_s"] = Math.Round(tokens / evalSeconds, 1),
+                ["gflops"] = Math.Round(trainGflops, 2), ["eval_gflops"] = Math.Round(evalGflops, 2), ["peak_gflops"] = Math.Round(peak, 1),
+                ["peak_fraction"] = Math.Round(trainGflops / peak, 4), ["eval_peak_fraction"] = Math.Round(evalGflops / peak, 4), ["bound"] = "compute",
             }));
         return 0;
     }
