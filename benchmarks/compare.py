@@ -10,8 +10,13 @@ without them only LRU.NET's columns are filled. Run it with Debian's interpreter
     /usr/bin/python3 benchmarks/compare.py gemm train --threads 2
     /usr/bin/python3 benchmarks/compare.py all --out docs/plots/performance.jsonl   # also keep the rows
 
-Sections: gemm, forward, train (layer and block, forward + backward), step (streaming latency),
-scan (forward scan vs memory bandwidth), length (L from 256 to 65,536), threads (1..cores).
+Sections: peak (this machine's FMA peak, memory and L2 bandwidth), gemm, forward, train (layer and block, forward +
+backward), model (a whole training step and eval forward of the fashion-mnist model), step (streaming latency), scan
+(forward scan vs memory bandwidth), length (L from 256 to 65,536), threads (1..cores).
+
+Peers at their best: every numpy/PyTorch process runs without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (this
+environment's safety pins, which hold OpenBLAS to its Haswell kernel); only those processes, never the tests or CI. Each
+peer reports the OpenBLAS kernel it ran (benchmarks/python/blas_info.py), and the machine line prints it.
 With --out, every measurement is also written as one JSON object per line, which
 docs/plots/plot_performance.py turns into the pictures of docs/performance.md.
 """
@@ -27,7 +32,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(ROOT, "src", "Lru.Cli", "bin", "Release", "net10.0", "Lru.Cli.dll")
 PY = "/usr/bin/python3"
 SHAPES = [(8, 1024, 128, 256), (1, 4096, 64, 64)]
-SECTIONS = ["gemm", "forward", "train", "step", "scan", "length", "threads"]
+SECTIONS = ["peak", "gemm", "forward", "train", "model", "step", "scan", "length", "threads"]
+
+# The peers' environment: the OpenBLAS pins removed, for their processes only.
+PEER_ENV = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
 
 
 def last_json(args, env=None):
@@ -48,13 +56,16 @@ class Run:
         self.threads, self.seconds, self.out = threads, seconds, out
         self.torch, self.numpy = has("torch"), has("numpy")
         self.rows = []
+        self.kernel = None  # the OpenBLAS kernel the peers ran, as they report it
 
-    def torch_lru(self, mode, b, l, h, n, threads=None, impl="both", seconds=None):
+    def torch_lru(self, mode, b, l, h, n, threads=None, impl="both", seconds=None, extra=()):
         if not self.torch:
             return None
         args = [PY, os.path.join(ROOT, "benchmarks", "python", "torch_lru.py"), "--mode", mode, "--batch", b, "--length", l,
-                "--hidden", h, "--state", n, "--threads", threads or self.threads, "--seconds", seconds or self.seconds, "--impl", impl]
-        return last_json([str(a) for a in args])
+                "--hidden", h, "--state", n, "--threads", threads or self.threads, "--seconds", seconds or self.seconds, "--impl", impl, *extra]
+        d = last_json([str(a) for a in args], env=PEER_ENV)
+        self.kernel = d.get("openblas_corename") or self.kernel
+        return d
 
     def record(self, section, **fields):
         row = {"section": section, **fields}
@@ -77,15 +88,18 @@ def gemm(r):
     print(f"{'m×k×n':18} {'LRU.NET':>10} {'OpenBLAS':>10} {'ratio':>8}")
     blas = {}
     if r.numpy:
-        env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-        env["OPENBLAS_NUM_THREADS"] = str(r.threads)
+        env = dict(PEER_ENV, OPENBLAS_NUM_THREADS=str(r.threads))
         d = last_json([PY, os.path.join(ROOT, "benchmarks", "python", "sgemm_openblas.py")], env=env)
         blas = {(x["m"], x["k"], x["n"]): x["gflops"] for x in d["results"]}
+        r.kernel = d.get("corename") or r.kernel
+        print(f"  (OpenBLAS {d.get('corename')} kernel, {d.get('threads')} threads)")
     for m, k, n in [(1024, 1024, 1024), (8192, 128, 512), (8192, 512, 128)]:
-        ours = lru("--mode", "gemm", "--m", m, "--k", k, "--n", n, "--threads", r.threads, "--seconds", r.seconds)["gflops"]
+        d = lru("--mode", "gemm", "--m", m, "--k", k, "--n", n, "--threads", r.threads, "--seconds", r.seconds)
+        ours, peak = d["gflops"], d["peak_gflops"]
         peer = blas.get((m, k, n))
-        print(f"{f'{m}×{k}×{n}':18} {ours:10.1f} {fmt(peer, 1):>10} {ratio(ours, peer):>8}")
-        r.record("gemm", m=m, k=k, n=n, threads=r.threads, lru_gflops=ours, openblas_gflops=peer)
+        print(f"{f'{m}×{k}×{n}':18} {ours:10.1f} {fmt(peer, 1):>10} {ratio(ours, peer):>8}   {ours / peak:4.0%} of peak {peak:.0f}")
+        r.record("gemm", m=m, k=k, n=n, threads=r.threads, lru_gflops=ours, openblas_gflops=peer, peak_gflops=peak,
+                 peak_fraction=d["peak_fraction"], openblas_corename=r.kernel)
 
 
 def forward(r):
@@ -115,6 +129,27 @@ def train(r):
         print(f"{f'{b},{l},{h},{n}':18} {ours:12,.0f} {fmt(t):>12} {ratio(ours, t):>6}× {block:12,.0f} {fmt(tb):>12} {ratio(block, tb):>6}× {naive:10,.0f}")
         r.record("train", batch=b, length=l, hidden=h, state=n, threads=r.threads, lru_tokens_per_s=ours, block_tokens_per_s=block,
                  naive_rnn_tokens_per_s=naive, torch_tokens_per_s=t, torch_block_tokens_per_s=tb)
+
+
+def peak(r):
+    print("\nThe machine's bounds (lru bench --mode peak)")
+    d = lru("--mode", "peak", "--threads", r.threads, "--seconds", r.seconds)
+    print(f"  FP32 FMA ({d['vector_bits']}-bit): {d['fma_gflops_1_thread']:.1f} GFLOP/s on 1 thread, {d['fma_gflops']:.1f} on {r.threads}; "
+          f"memory copy {d['memory_copy_gbytes_per_s']:.1f} GB/s, triad {d['memory_triad_gbytes_per_s']:.1f} GB/s; L2 read {d['l2_read_gbytes_per_s']:.1f} GB/s")
+    r.record("peak", **{k: v for k, v in d.items() if k != "mode"})
+
+
+def model(r):
+    print("\nWhole model, the fashion-mnist task's (4 blocks, H=64, N=64, BatchNorm, GLU, dropout; B=50, L=784), tokens/s")
+    d = lru("--mode", "model", "--threads", r.threads, "--seconds", r.seconds)
+    t = r.torch_lru("model", 50, 784, 64, 64)
+    tt, te = t and t["torch_model_tokens_per_s"], t and t["torch_eval_tokens_per_s"]
+    print(f"  training step  LRU.NET {d['model_tokens_per_s']:12,.0f} ({d['peak_fraction']:.0%} of peak)   PyTorch {fmt(tt):>10}   {ratio(d['model_tokens_per_s'], tt)}×")
+    print(f"  eval forward   LRU.NET {d['eval_tokens_per_s']:12,.0f} ({d['eval_peak_fraction']:.0%} of peak)   PyTorch {fmt(te):>10}   {ratio(d['eval_tokens_per_s'], te)}×")
+    r.record("model", batch=50, length=784, hidden=64, state=64, layers=4, threads=r.threads,
+             lru_model_tokens_per_s=d["model_tokens_per_s"], lru_eval_tokens_per_s=d["eval_tokens_per_s"], peak_fraction=d["peak_fraction"],
+             eval_peak_fraction=d["eval_peak_fraction"], peak_gflops=d["peak_gflops"], torch_model_tokens_per_s=tt, torch_eval_tokens_per_s=te,
+             openblas_corename=r.kernel)
 
 
 def step(r):
@@ -184,9 +219,13 @@ def main():
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"machine: {os.cpu_count()} cores, {cpu}, threads={a.threads}, {when}; peers: "
           f"torch {'yes' if r.torch else 'missing'}, numpy/OpenBLAS {'yes' if r.numpy else 'missing'}")
-    r.record("machine", cores=os.cpu_count(), cpu=cpu, threads=a.threads, when=when)
+    family = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("cpu family")), "?")
+    print(f"cpu family {family}")
+    r.record("machine", cores=os.cpu_count(), cpu=cpu, cpu_family=family, threads=a.threads, when=when)
     for s in chosen:
         globals()[s](r)
+    print(f"\npeers ran OpenBLAS kernel: {r.kernel or 'unknown (no peer ran)'}; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for them")
+    r.record("peers", openblas_corename=r.kernel)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ that pin an older (slower) kernel:
 
 Prints one line per shape (GFLOP/s = 2*m*n*k / best time) and a final JSON line.
 """
-import ctypes
 import json
 import os
 import sys
@@ -19,48 +18,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
 
+from blas_info import openblas_info  # noqa: E402
+
 # (m, k, n): C[m x n] = A[m x k] @ B[k x n]
 SHAPES = [(1024, 1024, 1024), (8192, 128, 512), (8192, 512, 128)]
 REPEATS = int(os.environ.get("SGEMM_REPEATS", "20"))
-
-
-def openblas_info():
-    """Returns (config, corename, threads) of the OpenBLAS numpy loaded, read via ctypes."""
-    candidates = []
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            for line in maps:
-                fields = line.split()
-                if len(fields) >= 6 and ".so" in fields[-1] and "blas" in fields[-1].lower():
-                    candidates.append(fields[-1])
-    except OSError:
-        pass
-    # Prefer the OpenBLAS library itself over the BLAS/LAPACK shims that link to it.
-    candidates.sort(key=lambda p: (0 if "libopenblas" in p else 1 if "libblas" in p else 2))
-    path = candidates[0] if candidates else None
-    if path is None:
-        return None, None, None, None
-    lib = ctypes.CDLL(path)
-    config = core = threads = None
-    for name in ("openblas_get_config", "openblas_get_config64_"):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            fn.restype = ctypes.c_char_p
-            config = fn().decode()
-            break
-    for name in ("openblas_get_corename", "openblas_get_corename64_"):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            fn.restype = ctypes.c_char_p
-            core = fn().decode()
-            break
-    for name in ("openblas_get_num_threads", "openblas_get_num_threads64_"):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            fn.restype = ctypes.c_int
-            threads = fn()
-            break
-    return path, config, core, threads
 
 
 def bench(m, k, n, rng):
@@ -93,6 +55,7 @@ def main():
         "threads": threads,
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "results": results,
     }))
     return 0

@@ -12,11 +12,16 @@ Modes:
   block    one block, forward + backward: x + GLU(GELU(LRU(LayerNorm(x)))), GLU(z) = W1 z ⊙ σ(W2 z),
            the same block as `lru bench --mode train` reports as block_tokens_per_s
   step     streaming latency: one time step of the layer for --batch streams (no gradients), in µs
+  model    a whole training step of the fashion-mnist task's model (Linear encoder, K pre-BatchNorm blocks with LRU,
+           GELU, dropout 0.1, GLU, dropout, residual; mean pooling; Linear decoder; cross-entropy; gradient clipping at 1;
+           AdamW with the SSM group at 1e-3 without decay, the rest at 4e-3 with decay 0.05), and the eval() forward,
+           as `lru bench --mode model` measures them (defaults B=50 L=784 H=64 N=64 K=4, one input feature, 10 classes)
 
 Usage (Debian's python3 with python3-torch):
   /usr/bin/python3 benchmarks/python/torch_lru.py --mode forward|train|block|step --batch 8 --length 1024 --hidden 128 --state 256 --threads 2
 The last line is one JSON object: torch_tokens_per_s (the faster), and per-implementation figures
-(for step: torch_step_us).
+(for step: torch_step_us; for model: torch_model_tokens_per_s, torch_eval_tokens_per_s), and the OpenBLAS kernel the
+process ran (blas_info.peer_fields). benchmarks/compare.py starts it without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE.
 """
 import argparse
 import json
@@ -24,6 +29,8 @@ import math
 import time
 
 import torch
+
+from blas_info import peer_fields
 
 
 def make_params(h, n, r_min=0.9, r_max=0.999, max_phase=2 * math.pi, seed=0):
@@ -102,6 +109,76 @@ def bench(impl, mode, p, u, weights, seconds):
     return best
 
 
+class ModelBlock(torch.nn.Module):
+    """x + drop(GLU(drop(GELU(LRU(BatchNorm(x)))))): the library's pre-norm BatchNorm block (exact GELU, dropout per sequence is
+    per element here: PyTorch has no broadcast dropout; the cost is the same)."""
+
+    def __init__(self, h, n, impl, seed, dropout=0.1):
+        super().__init__()
+        self.p = torch.nn.ParameterDict({k: torch.nn.Parameter(v.detach().clone()) for k, v in make_params(h, n, seed=seed).items()})
+        self.impl = impl
+        self.norm = torch.nn.BatchNorm1d(h)
+        self.out1, self.out2 = torch.nn.Linear(h, h), torch.nn.Linear(h, h)
+        self.drop = torch.nn.Dropout(dropout)
+
+    def forward(self, x):
+        z = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        z = self.drop(torch.nn.functional.gelu(lru(self.p, z, self.impl)))
+        return x + self.drop(self.out1(z) * torch.sigmoid(self.out2(z)))
+
+
+class Model(torch.nn.Module):
+    def __init__(self, features, h, n, layers, classes, impl):
+        super().__init__()
+        self.encoder = torch.nn.Linear(features, h)
+        self.blocks = torch.nn.ModuleList([ModelBlock(h, n, impl, seed=16 + i) for i in range(layers)])
+        self.decoder = torch.nn.Linear(h, classes)
+
+    def forward(self, x):
+        x = self.encoder(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.decoder(x.mean(dim=1))
+
+
+def model_bench(a, impl):
+    """Seconds of one training step and of one eval() forward of the model at (B, L, 1) with 10 classes."""
+    torch.manual_seed(2)
+    model = Model(1, a.hidden, a.state, a.layers, 10, impl)
+    ssm = [p for name, p in model.named_parameters() if name.split(".")[-1] in ("nu_log", "theta_log", "gamma_log", "B_re", "B_im")]
+    ids = {id(p) for p in ssm}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    opt = torch.optim.AdamW([{"params": ssm, "lr": 1e-3, "weight_decay": 0.0}, {"params": rest, "lr": 4e-3, "weight_decay": 0.05}])
+    x = torch.rand(a.batch, a.length, 1)
+    y = torch.arange(a.batch) % 10
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    def eval_forward():
+        with torch.no_grad():
+            model(x)
+
+    def best_of(run):
+        run()
+        best, total, runs = float("inf"), time.perf_counter(), 0
+        while runs < 3 or time.perf_counter() - total < a.seconds:
+            start = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - start)
+            runs += 1
+        return best
+
+    model.train()
+    train = best_of(train_step)
+    model.eval()
+    return train, best_of(eval_forward)
+
+
 def step_latency(p, batch, h, seconds):
     """Seconds per streaming step x ← λ x + (γ⊙B) u, y = Re(C x) + D ⊙ u for `batch` streams."""
     with torch.no_grad():
@@ -132,7 +209,8 @@ def step_latency(p, batch, h, seconds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=["forward", "train", "block", "step"], default="forward")
+    ap.add_argument("--mode", choices=["forward", "train", "block", "step", "model"], default="forward")
+    ap.add_argument("--layers", type=int, default=4, help="blocks K (mode model)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--length", type=int, default=1024)
     ap.add_argument("--hidden", type=int, default=128)
@@ -152,7 +230,23 @@ def main():
         t = step_latency(p, a.batch, a.hidden, a.seconds)
         print(f"torch step: {t * 1e6:10.2f} µs per step of {a.batch} stream(s)")
         print(json.dumps({"mode": "step", "batch": a.batch, "hidden": a.hidden, "state": a.state, "threads": a.threads,
-                          "torch": torch.__version__, "torch_step_us": round(t * 1e6, 3)}))
+                          "torch": torch.__version__, "torch_step_us": round(t * 1e6, 3), **peer_fields()}))
+        return
+
+    if a.mode == "model":
+        tokens = a.batch * a.length
+        timed = {}
+        for impl in (("step", "scan") if a.impl == "both" else (a.impl,)):
+            timed[impl] = model_bench(a, impl)
+            print(f"torch model {impl:4s}: training step {timed[impl][0] * 1e3:9.2f} ms ({tokens / timed[impl][0]:12,.0f} tokens/s), "
+                  f"eval forward {timed[impl][1] * 1e3:9.2f} ms ({tokens / timed[impl][1]:12,.0f} tokens/s)")
+        train_best = min(timed, key=lambda k: timed[k][0])
+        eval_best = min(timed, key=lambda k: timed[k][1])
+        print(json.dumps({"mode": "model", "batch": a.batch, "length": a.length, "hidden": a.hidden, "state": a.state,
+                          "layers": a.layers, "threads": a.threads, "torch": torch.__version__,
+                          "torch_model_tokens_per_s": round(tokens / timed[train_best][0], 1), "torch_model_best_impl": train_best,
+                          "torch_eval_tokens_per_s": round(tokens / timed[eval_best][1], 1), "torch_eval_best_impl": eval_best,
+                          **peer_fields()}))
         return
 
     impls = ("step", "scan") if a.impl == "both" else (a.impl,)
@@ -175,6 +269,7 @@ def main():
         "threads": a.threads, "torch": torch.__version__, "torch_tokens_per_s": round(results[best], 1),
         "torch_best_impl": best,
         **{f"torch_{impl}_tokens_per_s": round(rate, 1) for impl, rate in results.items()},
+        **peer_fields(),
     }))
 
 
