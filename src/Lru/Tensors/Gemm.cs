@@ -154,6 +154,14 @@ public static class Gemm
         {
             switch (kernel)
             {
+                case GemmKernelKind.Avx512 when GemmSmallOutput<T>.Applies(transposeA, transposeB, m, n, k, alpha, beta):
+                    // A small C summed over a long k (weight gradients): whole tiles unpacked, the edges by the packed driver.
+                    var (rows, columns) = GemmSmallOutput<T>.Run(pa, lda, pb, ldb, pc, ldc, m, n, k, beta == T.One, threadCount);
+                    if (rows < m)
+                        GemmDriver<T, GemmAvx512Kernel<T>>.Run(pa + rows, lda, true, pb, ldb, false, pc + (nint)rows * ldc, ldc, m - rows, n, k, alpha, beta, threadCount);
+                    if (columns < n)
+                        GemmDriver<T, GemmAvx512Kernel<T>>.Run(pa, lda, true, pb + columns, ldb, false, pc + columns, ldc, rows, n - columns, k, alpha, beta, threadCount);
+                    break;
                 case GemmKernelKind.Avx512:
                     GemmDriver<T, GemmAvx512Kernel<T>>.Run(pa, lda, transposeA, pb, ldb, transposeB, pc, ldc, m, n, k, alpha, beta, threadCount);
                     break;

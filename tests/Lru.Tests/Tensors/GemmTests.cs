@@ -149,6 +149,31 @@ public class GemmTests
         }
     }
 
+    /// <summary>
+    /// The unpacked path for a small C over a long k (weight gradients, <see cref="GemmSmallOutput{T}"/>): whole tiles and
+    /// the edges the packed driver adds (m and n off the tile grid), padded strides, overwriting (NaN in C ignored) and
+    /// accumulating, float and double, against the double reference; one and two threads give the same bits.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 64, 5000)]
+    [InlineData(13, 37, 300)]
+    [InlineData(64, 128, 1537)]
+    [InlineData(200, 70, 700)]
+    public void SmallOutputLongK_MatchesTheReference_AndIsThreadCountIndependent(int m, int n, int k)
+    {
+        Assert.True(GemmSmallOutput<float>.Applies(true, false, m, n, k, 1f, 0f) || !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated);
+        foreach (double beta in new[] { 0.0, 1.0 })
+        {
+            Check<float>(m, n, k, true, false, 3, 5, 7, 1, beta, GemmKernelKind.Auto, seed: m + n + k, threads: 2, nanInC: beta == 0);
+            Check<double>(m, n, k, true, false, 0, 2, 1, 1, beta, GemmKernelKind.Auto, seed: m + n + k + 1, threads: 2, nanInC: beta == 0);
+        }
+        var rng = new Random(m * n);
+        float[] a = Random<float>(rng, k * m), b = Random<float>(rng, k * n), one = Random<float>(rng, m * n), two = (float[])one.Clone();
+        Gemm.Multiply<float>(a, b, one, m, n, k, transposeA: true, accumulate: true, threads: 1);
+        Gemm.Multiply<float>(a, b, two, m, n, k, transposeA: true, accumulate: true, threads: 2);
+        Assert.Equal(one, two);
+    }
+
     [Fact]
     public void BetaZero_IgnoresNaNInC()
     {
