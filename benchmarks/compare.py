@@ -160,8 +160,11 @@ def step(r):
     print(f"  LRU.NET layer Step {ours['step_us']:8.2f} µs   (2-block model Step {ours['model_step_us']:.2f} µs, "
           f"{ours['allocated_bytes']} bytes allocated in 2000 steps)")
     print(f"  PyTorch layer step {fmt(t, 2):>8} µs   (1 thread, no autograd)   LRU.NET is {ratio(t, ours['step_us'])}× faster")
+    print(f"  the bound: reading its {ours['weight_bytes'] / 1024:.0f} KiB of weights from L2 at {ours['l2_read_gbytes_per_s']:.0f} GB/s = "
+          f"{ours['l2_bound_us']:.2f} µs; the step takes {ours['step_over_bound']:.2f}× that")
     r.record("step", hidden=128, state=256, batch=1, lru_step_us=ours["step_us"], lru_model_step_us=ours["model_step_us"],
-             allocated_bytes=ours["allocated_bytes"], torch_step_us=t)
+             allocated_bytes=ours["allocated_bytes"], torch_step_us=t, l2_bound_us=ours["l2_bound_us"],
+             step_over_bound=ours["step_over_bound"], l2_read_gbytes_per_s=ours["l2_read_gbytes_per_s"])
 
 
 def scan(r):
