@@ -25,25 +25,20 @@ def openblas_info():
     if path is None:
         return None, None, None, None
     lib = ctypes.CDLL(path)
-    config = core = threads = None
-    for name in ("openblas_get_config", "openblas_get_config64_"):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            fn.restype = ctypes.c_char_p
-            config = fn().decode()
-            break
-    for name in ("openblas_get_corename", "openblas_get_corename64_"):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            fn.restype = ctypes.c_char_p
-            core = fn().decode()
-            break
-    for name in ("openblas_get_num_threads", "openblas_get_num_threads64_"):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            fn.restype = ctypes.c_int
-            threads = fn()
-            break
+
+    def call(names, restype):
+        """The first of the functions (plain or 64-bit-index build) the library has, called without arguments."""
+        for name in names:
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = restype
+                value = fn()
+                return value.decode() if isinstance(value, bytes) else value
+        return None
+
+    config = call(("openblas_get_config", "openblas_get_config64_"), ctypes.c_char_p)
+    core = call(("openblas_get_corename", "openblas_get_corename64_"), ctypes.c_char_p)
+    threads = call(("openblas_get_num_threads", "openblas_get_num_threads64_"), ctypes.c_int)
     return path, config, core, threads
 
 

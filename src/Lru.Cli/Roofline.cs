@@ -32,58 +32,59 @@ internal static class Roofline
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Sink(float value) => s_sink = value;
 
-    /// <summary>Twelve accumulators <c>acc = acc·a + b</c>, summed at the end so that none is dead code.</summary>
+    /// <summary>Twelve accumulators <c>acc = acc·a + b</c> on the widest vectors, summed at the end so that none is dead code.</summary>
+    private static float FmaChains(int seed) =>
+        Vector512.IsHardwareAccelerated ? FmaChains<Lanes512, Vector512<float>>(seed)
+        : Vector256.IsHardwareAccelerated ? FmaChains<Lanes256, Vector256<float>>(seed)
+        : FmaChains<Lanes128, Vector128<float>>(seed);
+
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float FmaChains(int seed)
+    private static float FmaChains<TOps, TV>(int seed) where TOps : struct, IVectorOps<TV> where TV : struct
     {
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var a = Vector512.Create(0.999999f);
-            var b = Vector512.Create(1e-7f * (seed + 1));
-            Vector512<float> c0 = Vector512.Create(1f), c1 = c0 + b, c2 = c1 + b, c3 = c2 + b, c4 = c3 + b, c5 = c4 + b,
-                c6 = c5 + b, c7 = c6 + b, c8 = c7 + b, c9 = c8 + b, c10 = c9 + b, c11 = c10 + b;
-            for (int i = 0; i < Iterations; i++)
-            {
-                c0 = Vector512.FusedMultiplyAdd(c0, a, b); c1 = Vector512.FusedMultiplyAdd(c1, a, b);
-                c2 = Vector512.FusedMultiplyAdd(c2, a, b); c3 = Vector512.FusedMultiplyAdd(c3, a, b);
-                c4 = Vector512.FusedMultiplyAdd(c4, a, b); c5 = Vector512.FusedMultiplyAdd(c5, a, b);
-                c6 = Vector512.FusedMultiplyAdd(c6, a, b); c7 = Vector512.FusedMultiplyAdd(c7, a, b);
-                c8 = Vector512.FusedMultiplyAdd(c8, a, b); c9 = Vector512.FusedMultiplyAdd(c9, a, b);
-                c10 = Vector512.FusedMultiplyAdd(c10, a, b); c11 = Vector512.FusedMultiplyAdd(c11, a, b);
-            }
-            return Vector512.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
-        }
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var a = Vector256.Create(0.999999f);
-            var b = Vector256.Create(1e-7f * (seed + 1));
-            Vector256<float> c0 = Vector256.Create(1f), c1 = c0 + b, c2 = c1 + b, c3 = c2 + b, c4 = c3 + b, c5 = c4 + b,
-                c6 = c5 + b, c7 = c6 + b, c8 = c7 + b, c9 = c8 + b, c10 = c9 + b, c11 = c10 + b;
-            for (int i = 0; i < Iterations; i++)
-            {
-                c0 = Vector256.FusedMultiplyAdd(c0, a, b); c1 = Vector256.FusedMultiplyAdd(c1, a, b);
-                c2 = Vector256.FusedMultiplyAdd(c2, a, b); c3 = Vector256.FusedMultiplyAdd(c3, a, b);
-                c4 = Vector256.FusedMultiplyAdd(c4, a, b); c5 = Vector256.FusedMultiplyAdd(c5, a, b);
-                c6 = Vector256.FusedMultiplyAdd(c6, a, b); c7 = Vector256.FusedMultiplyAdd(c7, a, b);
-                c8 = Vector256.FusedMultiplyAdd(c8, a, b); c9 = Vector256.FusedMultiplyAdd(c9, a, b);
-                c10 = Vector256.FusedMultiplyAdd(c10, a, b); c11 = Vector256.FusedMultiplyAdd(c11, a, b);
-            }
-            return Vector256.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
-        }
-        var a128 = Vector128.Create(0.999999f);
-        var b128 = Vector128.Create(1e-7f * (seed + 1));
-        Vector128<float> d0 = Vector128.Create(1f), d1 = d0 + b128, d2 = d1 + b128, d3 = d2 + b128, d4 = d3 + b128, d5 = d4 + b128,
-            d6 = d5 + b128, d7 = d6 + b128, d8 = d7 + b128, d9 = d8 + b128, d10 = d9 + b128, d11 = d10 + b128;
+        TV a = TOps.Create(0.999999f), b = TOps.Create(1e-7f * (seed + 1));
+        TV c0 = TOps.Create(1f), c1 = TOps.Add(c0, b), c2 = TOps.Add(c1, b), c3 = TOps.Add(c2, b), c4 = TOps.Add(c3, b), c5 = TOps.Add(c4, b),
+            c6 = TOps.Add(c5, b), c7 = TOps.Add(c6, b), c8 = TOps.Add(c7, b), c9 = TOps.Add(c8, b), c10 = TOps.Add(c9, b), c11 = TOps.Add(c10, b);
         for (int i = 0; i < Iterations; i++)
         {
-            d0 = Vector128.FusedMultiplyAdd(d0, a128, b128); d1 = Vector128.FusedMultiplyAdd(d1, a128, b128);
-            d2 = Vector128.FusedMultiplyAdd(d2, a128, b128); d3 = Vector128.FusedMultiplyAdd(d3, a128, b128);
-            d4 = Vector128.FusedMultiplyAdd(d4, a128, b128); d5 = Vector128.FusedMultiplyAdd(d5, a128, b128);
-            d6 = Vector128.FusedMultiplyAdd(d6, a128, b128); d7 = Vector128.FusedMultiplyAdd(d7, a128, b128);
-            d8 = Vector128.FusedMultiplyAdd(d8, a128, b128); d9 = Vector128.FusedMultiplyAdd(d9, a128, b128);
-            d10 = Vector128.FusedMultiplyAdd(d10, a128, b128); d11 = Vector128.FusedMultiplyAdd(d11, a128, b128);
+            c0 = TOps.Fma(c0, a, b); c1 = TOps.Fma(c1, a, b); c2 = TOps.Fma(c2, a, b); c3 = TOps.Fma(c3, a, b);
+            c4 = TOps.Fma(c4, a, b); c5 = TOps.Fma(c5, a, b); c6 = TOps.Fma(c6, a, b); c7 = TOps.Fma(c7, a, b);
+            c8 = TOps.Fma(c8, a, b); c9 = TOps.Fma(c9, a, b); c10 = TOps.Fma(c10, a, b); c11 = TOps.Fma(c11, a, b);
         }
-        return Vector128.Sum(((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7)) + ((d8 + d9) + (d10 + d11)));
+        TV sum = TOps.Add(TOps.Add(TOps.Add(TOps.Add(c0, c1), TOps.Add(c2, c3)), TOps.Add(TOps.Add(c4, c5), TOps.Add(c6, c7))), TOps.Add(TOps.Add(c8, c9), TOps.Add(c10, c11)));
+        return TOps.Sum(sum);
+    }
+
+    /// <summary>The vector operations the FMA probe needs, one implementation per width (generic code, specialised per struct).</summary>
+    private interface IVectorOps<TV>
+    {
+        static abstract TV Create(float value);
+        static abstract TV Add(TV x, TV y);
+        static abstract TV Fma(TV x, TV y, TV z);
+        static abstract float Sum(TV x);
+    }
+
+    private struct Lanes512 : IVectorOps<Vector512<float>>
+    {
+        public static Vector512<float> Create(float value) => Vector512.Create(value);
+        public static Vector512<float> Add(Vector512<float> x, Vector512<float> y) => x + y;
+        public static Vector512<float> Fma(Vector512<float> x, Vector512<float> y, Vector512<float> z) => Vector512.FusedMultiplyAdd(x, y, z);
+        public static float Sum(Vector512<float> x) => Vector512.Sum(x);
+    }
+
+    private struct Lanes256 : IVectorOps<Vector256<float>>
+    {
+        public static Vector256<float> Create(float value) => Vector256.Create(value);
+        public static Vector256<float> Add(Vector256<float> x, Vector256<float> y) => x + y;
+        public static Vector256<float> Fma(Vector256<float> x, Vector256<float> y, Vector256<float> z) => Vector256.FusedMultiplyAdd(x, y, z);
+        public static float Sum(Vector256<float> x) => Vector256.Sum(x);
+    }
+
+    private struct Lanes128 : IVectorOps<Vector128<float>>
+    {
+        public static Vector128<float> Create(float value) => Vector128.Create(value);
+        public static Vector128<float> Add(Vector128<float> x, Vector128<float> y) => x + y;
+        public static Vector128<float> Fma(Vector128<float> x, Vector128<float> y, Vector128<float> z) => Vector128.FusedMultiplyAdd(x, y, z);
+        public static float Sum(Vector128<float> x) => Vector128.Sum(x);
     }
 
     /// <summary>
