@@ -160,6 +160,39 @@ public class TrainCommandTests : IDisposable
         Assert.True(json.GetProperty("lru_tokens_per_s").GetDouble() > 0);
     }
 
+    /// <summary>
+    /// Every bench mode's JSON carries gflops and peak_fraction beside its rate, the fraction being gflops over the FMA
+    /// peak measured in the same process (a fraction above 1 would mean a wrong flop count or a wrong peak); the peak mode
+    /// reports the machine's bounds, two threads at least as fast as one, and the model mode times a whole training step.
+    /// </summary>
+    [Fact]
+    public void Bench_EveryMode_ReportsGflopsAndItsFractionOfTheMeasuredPeak()
+    {
+        foreach (string arguments in new[]
+        {
+            "bench --mode forward --batch 2 --length 64 --hidden 16 --state 16 --seconds 0 --no-naive",
+            "bench --mode train --batch 2 --length 64 --hidden 16 --state 16 --seconds 0 --no-naive",
+            "bench --mode gemm --m 64 --n 64 --k 64 --seconds 0",
+            "bench --mode model --batch 2 --length 32 --hidden 16 --state 16 --layers 1 --seconds 0",
+            "bench --mode step --batch 1 --hidden 16 --state 16 --seconds 0",
+            "bench --mode scan --batch 1 --length 256 --state 16 --seconds 0",
+            "bench --mode peak --seconds 0 --threads 2",
+        })
+        {
+            var (code, output, error) = CliRunner.Run(arguments + " --json");
+            Assert.True(code == 0, $"{arguments}: {error}");
+            var json = CliRunner.LastJson(output);
+            double gflops = json.GetProperty("gflops").GetDouble(), fraction = json.GetProperty("peak_fraction").GetDouble();
+            Assert.True(gflops > 0 && fraction > 0 && fraction <= 1.2, $"{arguments}: gflops {gflops}, peak_fraction {fraction}");
+        }
+        var peak = CliRunner.LastJson(CliRunner.Run("bench --mode peak --seconds 0 --threads 2 --json").Output);
+        Assert.True(peak.GetProperty("fma_gflops").GetDouble() >= 0.9 * peak.GetProperty("fma_gflops_1_thread").GetDouble());
+        foreach (string field in new[] { "memory_copy_gbytes_per_s", "memory_triad_gbytes_per_s", "l2_read_gbytes_per_s" })
+            Assert.True(peak.GetProperty(field).GetDouble() > 0, field);
+        var model = CliRunner.LastJson(CliRunner.Run("bench --mode model --batch 2 --length 32 --hidden 16 --state 16 --layers 1 --seconds 0 --json").Output);
+        Assert.True(model.GetProperty("model_tokens_per_s").GetDouble() > 0 && model.GetProperty("eval_tokens_per_s").GetDouble() > 0);
+    }
+
     [Fact]
     public void BenchStep_ReportsLayerAndModelStepLatency()
     {
