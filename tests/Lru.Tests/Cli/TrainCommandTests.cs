@@ -162,8 +162,8 @@ public class TrainCommandTests : IDisposable
 
     /// <summary>
     /// Every bench mode's JSON carries gflops and peak_fraction beside its rate, the fraction being gflops over the FMA
-    /// peak measured in the same process (a fraction above 1 would mean a wrong flop count or a wrong peak); the peak mode
-    /// reports the machine's bounds, two threads at least as fast as one, and the model mode times a whole training step.
+    /// peak measured in the same process; the peak mode reports the machine's bounds, and the model mode times a whole
+    /// training step. Nothing here asserts a speed (the suite runs tests in parallel).
     /// </summary>
     [Fact]
     public void Bench_EveryMode_ReportsGflopsAndItsFractionOfTheMeasuredPeak()
@@ -183,11 +183,13 @@ public class TrainCommandTests : IDisposable
             Assert.True(code == 0, $"{arguments}: {error}");
             var json = CliRunner.LastJson(output);
             double gflops = json.GetProperty("gflops").GetDouble(), fraction = json.GetProperty("peak_fraction").GetDouble();
-            Assert.True(gflops > 0 && fraction > 0 && fraction <= 1.2, $"{arguments}: gflops {gflops}, peak_fraction {fraction}");
+            Assert.True(gflops > 0 && fraction > 0, $"{arguments}: gflops {gflops}, peak_fraction {fraction}");
+            // The fraction is the rate over the peak of the same process (rounded: gflops to 0.01, the fraction to 1e-4).
+            if (json.TryGetProperty("peak_gflops", out var peakGflops))
+                Assert.Equal(gflops / peakGflops.GetDouble(), fraction, 1e-4 + 0.01 / peakGflops.GetDouble() + fraction * 0.06 / peakGflops.GetDouble());
         }
         var peak = CliRunner.LastJson(CliRunner.Run("bench --mode peak --seconds 0 --threads 2 --json").Output);
-        Assert.True(peak.GetProperty("fma_gflops").GetDouble() >= 0.9 * peak.GetProperty("fma_gflops_1_thread").GetDouble());
-        foreach (string field in new[] { "memory_copy_gbytes_per_s", "memory_triad_gbytes_per_s", "l2_read_gbytes_per_s" })
+        foreach (string field in new[] { "fma_gflops", "fma_gflops_1_thread", "memory_copy_gbytes_per_s", "memory_triad_gbytes_per_s", "l2_read_gbytes_per_s" })
             Assert.True(peak.GetProperty(field).GetDouble() > 0, field);
         var model = CliRunner.LastJson(CliRunner.Run("bench --mode model --batch 2 --length 32 --hidden 16 --state 16 --layers 1 --seconds 0 --json").Output);
         Assert.True(model.GetProperty("model_tokens_per_s").GetDouble() > 0 && model.GetProperty("eval_tokens_per_s").GetDouble() > 0);
