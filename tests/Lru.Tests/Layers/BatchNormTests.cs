@@ -5,7 +5,7 @@ namespace Lru.Tests.Layers;
 
 public class BatchNormTests
 {
-    private static BatchNorm<T> Randomized<T>(int features, int seed) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    internal static BatchNorm<T> Randomized<T>(int features, int seed) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         var layer = new BatchNorm<T>(features);
         double[] w = Compare.Random(features, seed), b = Compare.Random(features, seed + 1);
@@ -29,68 +29,6 @@ public class BatchNormTests
     public void PaddedBatch_GradientsMatchFiniteDifferences() =>
         GradientCheck.Layer(Randomized<double>(19, 11), batch: 3, length: 4, seed: 12, lengths: [4, 1, 2]);
 
-    /// <summary>
-    /// Padding never enters the statistics: the valid outputs and the running statistics of a padded batch are those of
-    /// the same valid steps given as one unpadded sequence, whatever the padded steps hold; padded outputs use the same
-    /// scale and shift. Float and double, vector and scalar features (H = 19), one and two threads.
-    /// </summary>
-    [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void PaddedBatch_StatisticsComeFromTheValidStepsOnly(int threads)
-    {
-        const int batch = 3, length = 5, h = 19;
-        int[] lengths = [5, 2, 3];
-        double[] x = Compare.Random(batch * length * h, 7, scale: 2);
-        var valid = new List<double>();
-        for (int b = 0; b < batch; b++) valid.AddRange(x.Skip(b * length * h).Take(lengths[b] * h));
-        int m = lengths.Sum();
-        var previous = Lru.Tensors.Parallelism.MaxThreads;
-        Lru.Tensors.Parallelism.MaxThreads = threads;
-        try
-        {
-            foreach (double garbage in new[] { 0.0, 1e6 })
-            {
-                double[] padded = (double[])x.Clone();
-                for (int b = 0; b < batch; b++)
-                    for (int i = lengths[b] * h; i < length * h; i++) padded[b * length * h + i] = garbage + i;
-                var layer = Randomized<double>(h, 8);
-                var reference = Randomized<double>(h, 8);
-                double[] y = new double[padded.Length], yRef = new double[m * h];
-                layer.Forward(padded, y, batch, length, lengths);
-                reference.Forward(valid.ToArray(), yRef, 1, m);
-                int at = 0;
-                for (int b = 0; b < batch; b++)
-                    for (int i = 0; i < lengths[b] * h; i++, at++)
-                        Assert.Equal(yRef[at], y[b * length * h + i], 1e-12);
-                Assert.Equal(reference.RunningMean, layer.RunningMean, (a, c) => Math.Abs(a - c) < 1e-12);
-                Assert.Equal(reference.RunningVariance, layer.RunningVariance, (a, c) => Math.Abs(a - c) < 1e-12);
-                // A padded row is normalised with the same statistics: y = (x − μ)·rstd·w + b, as the valid rows are.
-                var stats = Statistics(valid.ToArray(), m, h);
-                int row = 1 * length + 4; // sequence 1, step 4: padding
-                for (int f = 0; f < h; f++)
-                {
-                    double expected = (padded[row * h + f] - stats.Mean[f]) / Math.Sqrt(stats.Biased[f] + 1e-5) * layer.Weight.Values[f] + layer.Bias.Values[f];
-                    Assert.Equal(expected, y[row * h + f], Math.Abs(expected) * 1e-12 + 1e-12);
-                }
-
-                var single = new BatchNorm<float>(h);
-                float[] ys = new float[padded.Length];
-                single.Forward(padded.Select(v => (float)v).ToArray(), ys, batch, length, lengths);
-                float[] yRefSingle = new float[m * h];
-                new BatchNorm<float>(h).Forward(valid.Select(v => (float)v).ToArray(), yRefSingle, 1, m);
-                at = 0;
-                for (int b = 0; b < batch; b++)
-                    for (int i = 0; i < lengths[b] * h; i++, at++)
-                        Assert.Equal(yRefSingle[at], ys[b * length * h + i]);
-            }
-        }
-        finally
-        {
-            Lru.Tensors.Parallelism.MaxThreads = previous;
-        }
-    }
-
     [Fact]
     public void PaddedBatch_WithFewerThanTwoValidSteps_IsRefused()
     {
@@ -109,7 +47,7 @@ public class BatchNormTests
         GradientCheck.Accumulates(Randomized<double>(3, 4), batch: 2, length: 3, seed: 1);
 
     /// <summary>Per-feature mean, biased and unbiased variance over all B·L rows, by hand.</summary>
-    private static (double[] Mean, double[] Biased, double[] Unbiased) Statistics(double[] x, int rows, int h)
+    internal static (double[] Mean, double[] Biased, double[] Unbiased) Statistics(double[] x, int rows, int h)
     {
         var mean = new double[h];
         var biased = new double[h];
@@ -204,4 +142,71 @@ public class BatchNormTests
     [Fact]
     public void SteadyState_AllocatesNothing() =>
         GradientCheck.AllocatesNothingInSteadyState(new BatchNorm<float>(7), batch: 2, length: 3);
+}
+
+/// <summary>BatchNorm tests that set <see cref="Lru.Tensors.Parallelism.MaxThreads"/>, a process-wide setting: in the collection that serialises them.</summary>
+[Collection(nameof(ThreadCountSetting))]
+public class BatchNormThreadTests
+{
+    /// <summary>
+    /// Padding never enters the statistics: the valid outputs and the running statistics of a padded batch are those of
+    /// the same valid steps given as one unpadded sequence, whatever the padded steps hold; padded outputs use the same
+    /// scale and shift. Float and double, vector and scalar features (H = 19), one and two threads.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void PaddedBatch_StatisticsComeFromTheValidStepsOnly(int threads)
+    {
+        const int batch = 3, length = 5, h = 19;
+        int[] lengths = [5, 2, 3];
+        double[] x = Compare.Random(batch * length * h, 7, scale: 2);
+        var valid = new List<double>();
+        for (int b = 0; b < batch; b++) valid.AddRange(x.Skip(b * length * h).Take(lengths[b] * h));
+        int m = lengths.Sum();
+        var previous = Lru.Tensors.Parallelism.MaxThreads;
+        Lru.Tensors.Parallelism.MaxThreads = threads;
+        try
+        {
+            foreach (double garbage in new[] { 0.0, 1e6 })
+            {
+                double[] padded = (double[])x.Clone();
+                for (int b = 0; b < batch; b++)
+                    for (int i = lengths[b] * h; i < length * h; i++) padded[b * length * h + i] = garbage + i;
+                var layer = BatchNormTests.Randomized<double>(h, 8);
+                var reference = BatchNormTests.Randomized<double>(h, 8);
+                double[] y = new double[padded.Length], yRef = new double[m * h];
+                layer.Forward(padded, y, batch, length, lengths);
+                reference.Forward(valid.ToArray(), yRef, 1, m);
+                int at = 0;
+                for (int b = 0; b < batch; b++)
+                    for (int i = 0; i < lengths[b] * h; i++, at++)
+                        Assert.Equal(yRef[at], y[b * length * h + i], 1e-12);
+                Assert.Equal(reference.RunningMean, layer.RunningMean, (a, c) => Math.Abs(a - c) < 1e-12);
+                Assert.Equal(reference.RunningVariance, layer.RunningVariance, (a, c) => Math.Abs(a - c) < 1e-12);
+                // A padded row is normalised with the same statistics: y = (x − μ)·rstd·w + b, as the valid rows are.
+                var stats = BatchNormTests.Statistics(valid.ToArray(), m, h);
+                int row = 1 * length + 4; // sequence 1, step 4: padding
+                for (int f = 0; f < h; f++)
+                {
+                    double expected = (padded[row * h + f] - stats.Mean[f]) / Math.Sqrt(stats.Biased[f] + 1e-5) * layer.Weight.Values[f] + layer.Bias.Values[f];
+                    Assert.Equal(expected, y[row * h + f], Math.Abs(expected) * 1e-12 + 1e-12);
+                }
+
+                var single = new BatchNorm<float>(h);
+                float[] ys = new float[padded.Length];
+                single.Forward(padded.Select(v => (float)v).ToArray(), ys, batch, length, lengths);
+                float[] yRefSingle = new float[m * h];
+                new BatchNorm<float>(h).Forward(valid.Select(v => (float)v).ToArray(), yRefSingle, 1, m);
+                at = 0;
+                for (int b = 0; b < batch; b++)
+                    for (int i = 0; i < lengths[b] * h; i++, at++)
+                        Assert.Equal(yRefSingle[at], ys[b * length * h + i]);
+            }
+        }
+        finally
+        {
+            Lru.Tensors.Parallelism.MaxThreads = previous;
+        }
+    }
 }
