@@ -38,6 +38,11 @@ SECTIONS = ["peak", "gemm", "forward", "train", "model", "step", "scan", "length
 PEER_ENV = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
 
 
+def peer_env(threads):
+    """The peers' environment with OpenBLAS's own pool limited to the thread count (torch.set_num_threads may not reach it)."""
+    return dict(PEER_ENV, OPENBLAS_NUM_THREADS=str(threads))
+
+
 def last_json(args, env=None):
     out = subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -63,7 +68,7 @@ class Run:
             return None
         args = [PY, os.path.join(ROOT, "benchmarks", "python", "torch_lru.py"), "--mode", mode, "--batch", b, "--length", l,
                 "--hidden", h, "--state", n, "--threads", threads or self.threads, "--seconds", seconds or self.seconds, "--impl", impl, *extra]
-        d = last_json([str(a) for a in args], env=PEER_ENV)
+        d = last_json([str(a) for a in args], env=peer_env(threads or self.threads))
         self.kernel = d.get("openblas_corename") or self.kernel
         return d
 
@@ -88,7 +93,7 @@ def gemm(r):
     print(f"{'m×k×n':18} {'LRU.NET':>10} {'OpenBLAS':>10} {'ratio':>8}")
     blas = {}
     if r.numpy:
-        env = dict(PEER_ENV, OPENBLAS_NUM_THREADS=str(r.threads))
+        env = peer_env(r.threads)
         d = last_json([PY, os.path.join(ROOT, "benchmarks", "python", "sgemm_openblas.py")], env=env)
         blas = {(x["m"], x["k"], x["n"]): x["gflops"] for x in d["results"]}
         r.kernel = d.get("corename") or r.kernel
@@ -100,6 +105,12 @@ def gemm(r):
         print(f"{f'{m}×{k}×{n}':18} {ours:10.1f} {fmt(peer, 1):>10} {ratio(ours, peer):>8}   {ours / peak:4.0%} of peak {peak:.0f}")
         r.record("gemm", m=m, k=k, n=n, threads=r.threads, lru_gflops=ours, openblas_gflops=peer, peak_gflops=peak,
                  peak_fraction=d["peak_fraction"], openblas_corename=r.kernel)
+    print("  weight-gradient shapes, C = Aᵀ·B (A stored k×m), LRU.NET only:")
+    for m, n, k in [(64, 64, 39200), (128, 64, 39200), (64, 128, 39200)]:
+        d = lru("--mode", "gemm", "--m", m, "--k", k, "--n", n, "--transpose-a", "--threads", r.threads, "--seconds", r.seconds)
+        print(f"{f'ᵀ {m}×{k}×{n}':18} {d['gflops']:10.1f} {'':>10} {'':>8}   {d['peak_fraction']:4.0%} of peak {d['peak_gflops']:.0f}")
+        r.record("gemm", m=m, k=k, n=n, transpose_a=True, threads=r.threads, lru_gflops=d["gflops"], peak_gflops=d["peak_gflops"],
+                 peak_fraction=d["peak_fraction"])
 
 
 def forward(r):
@@ -110,11 +121,13 @@ def forward(r):
         t = torch and torch["torch_tokens_per_s"]
         naive = lru("--batch", b, "--length", l, "--hidden", h, "--state", n, "--threads", r.threads, "--seconds", 0)["naive_rnn_tokens_per_s"]
         for scan in ["auto", "sequential", "chunked", "tree"]:
-            ours = lru("--batch", b, "--length", l, "--hidden", h, "--state", n, "--threads", r.threads, "--scan", scan,
-                       "--no-naive", "--seconds", r.seconds)["lru_tokens_per_s"]
+            d = lru("--batch", b, "--length", l, "--hidden", h, "--state", n, "--threads", r.threads, "--scan", scan,
+                    "--no-naive", "--seconds", r.seconds)
+            ours = d["lru_tokens_per_s"]
             print(f"{f'{b},{l},{h},{n}':18} {scan:10} {ours:12,.0f} {naive:12,.0f} {fmt(t):>12} {ours / naive:7.0f}× {ratio(ours, t):>8}×")
             r.record("forward", batch=b, length=l, hidden=h, state=n, scan=scan, threads=r.threads,
-                     lru_tokens_per_s=ours, naive_rnn_tokens_per_s=naive, torch_tokens_per_s=t)
+                     lru_tokens_per_s=ours, naive_rnn_tokens_per_s=naive, torch_tokens_per_s=t,
+                     gflops=d["gflops"], peak_gflops=d["peak_gflops"], peak_fraction=d["peak_fraction"])
 
 
 def train(r):
@@ -128,7 +141,8 @@ def train(r):
         ours, block, naive = d["lru_tokens_per_s"], d["block_tokens_per_s"], d["naive_rnn_tokens_per_s"]
         print(f"{f'{b},{l},{h},{n}':18} {ours:12,.0f} {fmt(t):>12} {ratio(ours, t):>6}× {block:12,.0f} {fmt(tb):>12} {ratio(block, tb):>6}× {naive:10,.0f}")
         r.record("train", batch=b, length=l, hidden=h, state=n, threads=r.threads, lru_tokens_per_s=ours, block_tokens_per_s=block,
-                 naive_rnn_tokens_per_s=naive, torch_tokens_per_s=t, torch_block_tokens_per_s=tb)
+                 naive_rnn_tokens_per_s=naive, torch_tokens_per_s=t, torch_block_tokens_per_s=tb,
+                 gflops=d["gflops"], peak_gflops=d["peak_gflops"], peak_fraction=d["peak_fraction"])
 
 
 def peak(r):
