@@ -60,15 +60,7 @@ internal static class PredictCommand
                         throw new ArgumentException($"--input {inPath} holds the token {ids[i]} at {x.IndexText(i)}; the model's vocabulary is [0, {config.Vocabulary}).");
                     tokens[i] = padded ? 0 : (int)ids[i];
                 }
-                model.IsTraining = false;
-                int outRow = model.OutputSize(1, l);
-                y = new float[(long)n * outRow];
-                for (int from = 0; from < n; from += b)
-                {
-                    int count = Math.Min(b, n - from);
-                    model.ForwardTokens(tokens.AsSpan(from * l, count * l), y.AsSpan(from * outRow, count * outRow), count, l,
-                        valid is null ? default : valid.AsSpan(from, count));
-                }
+                y = Prediction.RunTokens(model, tokens, n, l, valid, b);
             }
             else
             {
