@@ -143,20 +143,9 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
         ReadOnlySpan<T> mask = Mask;
         if (Mode == DropoutMode.PerElement)
         {
-            if (accumulate) TensorPrimitives.MultiplyAdd(x, mask, y, y);
-            else TensorPrimitives.Multiply(x, mask, y);
+            Elementwise.Multiply(x, mask, y, accumulate, Parallelism.MaxThreads);
             return;
         }
-        int h = Features;
-        for (int b = 0; b < batch; b++)
-        {
-            ReadOnlySpan<T> m = mask.Slice(b * h, h);
-            for (int t = 0; t < length; t++)
-            {
-                int offset = (b * length + t) * h;
-                if (accumulate) TensorPrimitives.MultiplyAdd(x.Slice(offset, h), m, y.Slice(offset, h), y.Slice(offset, h));
-                else TensorPrimitives.Multiply(x.Slice(offset, h), m, y.Slice(offset, h));
-            }
-        }
+        Elementwise.MultiplySequences(x, mask, y, batch, length, accumulate, Parallelism.MaxThreads);
     }
 }

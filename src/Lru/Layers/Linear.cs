@@ -95,13 +95,12 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
         int rows = shape.Rows, n = InputFeatures, m = OutputFeatures;
-        if (training) input.CopyTo(Grow(ref _input, input.Length));
+        if (training) Elementwise.Copy(input, Grow(ref _input, input.Length), Parallelism.MaxThreads);
 
         // y = b (broadcast over rows), then y += x · Wᵀ  (rows × In)·(In × Out).
         if (Bias is not null)
         {
-            ReadOnlySpan<T> b = Bias.Value;
-            for (int r = 0; r < rows; r++) b.CopyTo(output.Slice(r * m, m));
+            Elementwise.BroadcastRows(Bias.Value, output[..(rows * m)], rows, Parallelism.MaxThreads);
         }
 
         // A few rows (a streaming step): Wᵀ kept in panels; packing a GEMM would cost more than the product.

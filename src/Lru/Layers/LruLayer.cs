@@ -400,7 +400,7 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
             if (Config.MatrixD)
                 Gemm.Multiply<T>(gradOutput, D.Value, gradInput, m, h, h, accumulate: accumulate, threads: workers);
             else
-                RowOps.MultiplyRows<T>(gradOutput, D.Value, gradInput, m, accumulate: accumulate);
+                Elementwise.MultiplyRows<T>(gradOutput, D.Value, gradInput, m, accumulate, workers);
             Gemm.Multiply<T>(delta, _inputWeightsT, gradInput, m, h, 2 * n, transposeB: true, accumulate: true, threads: workers);
         }
 
@@ -496,7 +496,7 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
             Gemm.Multiply<T>(input, D.Value, output, rows, h, h, transposeB: true, threads: workers);
             return;
         }
-        RowOps.MultiplyRows<T>(input[..(rows * h)], D.Value, output[..(rows * h)], rows);
+        Elementwise.MultiplyRows<T>(input[..(rows * h)], D.Value, output[..(rows * h)], rows, accumulate: false, workers);
     }
 
     private unsafe void StepState(T[] x, T[] scratch, int batch, int n)

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Lru.Tensors;
 using Lru.Layers;
 using Lru.Modules;
 
@@ -127,7 +128,7 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
         {
             Mixer.Forward(mixerInput, z, shape, training);
         }
-        if (Config.Residual) TensorPrimitives.Add(z, input, z);
+        if (Config.Residual) Elementwise.Add(z, input, z, Parallelism.MaxThreads);
         if (!pre) Norm.Forward(z, output, shape, training);
     }
 
@@ -158,8 +159,8 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
         }
         if (Config.Residual && !gradInput.IsEmpty)
         {
-            if (accumulate) TensorPrimitives.Add(gradInput, gradZ, gradInput);
-            else gradZ.CopyTo(gradInput);
+            if (accumulate) Elementwise.Add(gradInput, gradZ, gradInput, Parallelism.MaxThreads);
+            else Elementwise.Copy(gradZ, gradInput, Parallelism.MaxThreads);
             accumulate = true; // the first child adds to the skip's part
         }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics;
+using Lru.Tensors;
 
 namespace Lru.Modules;
 
@@ -276,13 +277,13 @@ public class Residual<T> : Sequential<T> where T : unmanaged, IFloatingPointIeee
     {
         CheckWidths();
         base.ForwardCore(input, output, shape, training);
-        System.Numerics.Tensors.TensorPrimitives.Add(output, input, output);
+        Elementwise.Add(output, input, output, Parallelism.MaxThreads);
     }
 
     /// <summary><c>∂x += ∂y</c> (the skip), then the branch adds its part.</summary>
     protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
     {
-        if (!gradInput.IsEmpty) System.Numerics.Tensors.TensorPrimitives.Add(gradInput, gradOutput, gradInput);
+        if (!gradInput.IsEmpty) Elementwise.Add(gradInput, gradOutput, gradInput, Parallelism.MaxThreads);
         Backprop(gradOutput, gradInput, shape, accumulate: true);
     }
 
@@ -298,7 +299,7 @@ public class Residual<T> : Sequential<T> where T : unmanaged, IFloatingPointIeee
             BackwardCore(gradOutput, gradInput, shape);
             return;
         }
-        gradOutput.CopyTo(gradInput);
+        Elementwise.Copy(gradOutput, gradInput, Parallelism.MaxThreads);
         Backprop(gradOutput, gradInput, shape, accumulate: true);
     }
 
