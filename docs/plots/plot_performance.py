@@ -28,7 +28,8 @@ def load(path):
 
 def machine_note(by):
     m = by.get("machine", [{}])[-1]
-    return f"{m.get('cores', '?')} cores, {m.get('cpu', '?')}, {m.get('when', '')}"
+    family = f" (cpu family {m['cpu_family']})" if m.get("cpu_family") else ""
+    return f"{m.get('cores', '?')} cores, {m.get('cpu', '?')}{family}, {m.get('when', '')}"
 
 
 def length(by, out):
