@@ -51,6 +51,7 @@ internal static class TrainCommand
         public readonly Option<double?> ValidationSplit = new("--validation-split") { Description = $"Your data: share of the training sequences held out to keep the best epoch (default {DataDefaults.ValidationSplit}; 0: keep the last epoch)." };
         public readonly Option<string> Objective = new("--objective") { Description = "Your data: auto (integer targets are classes, floats are values), classification or regression.", DefaultValueFactory = _ => "auto" };
         public readonly Option<string?> Pooling = new("--pooling") { Description = "Your data, one target per sequence: mean (over the valid steps, the default) or last." };
+        public readonly Option<string?> Diagnose = new("--diagnose") { Description = "Append diagnostics to this JSON-lines file: gradient norms per parameter about 25 times an epoch, and at the start and after every epoch the |λ| of every LRU layer and the effective memory (output sensitivity to an input d steps before the end)." };
         public readonly Option<bool> NoCheckFinite = new("--no-check-finite") { Description = "Skip the check of every gradient and weight for NaN and infinity after each step (a NaN or infinite loss still stops the run)." };
     }
 
@@ -64,7 +65,7 @@ internal static class TrainCommand
         {
             o.Task, o.Inputs, o.Targets, o.Lengths, o.TestInputs, o.TestTargets, o.TestLengths, o.ValidationSplit, o.Objective, o.Pooling,
             o.Layers, o.Hidden, o.State, o.RMin, o.RMax, o.MaxPhase, o.Batch, o.Epochs, o.Lr, o.SsmLr, o.WeightDecay, o.Dropout,
-            o.Norm, o.Clip, o.Seed, o.TrainCount, o.TestCount, o.Length, o.Threads, o.Data, o.Checkpoint, o.Resume, o.Json, o.Log, o.NoCheckFinite,
+            o.Norm, o.Clip, o.Seed, o.TrainCount, o.TestCount, o.Length, o.Threads, o.Data, o.Checkpoint, o.Resume, o.Json, o.Log, o.Diagnose, o.NoCheckFinite,
         };
         command.SetAction(result => Cli.Run(() => Train(result, o)));
         return command;
@@ -131,6 +132,7 @@ internal static class TrainCommand
         // Refuse paths that cannot be written now, not after the first epoch.
         if (checkpoint is not null) Cli.CheckWritable(checkpoint, "--checkpoint");
         if (r.GetValue(o.Log) is { } logPath) Cli.CheckWritable(logPath, "--log");
+        if (r.GetValue(o.Diagnose) is { } diagnosePath) Cli.CheckWritable(diagnosePath, "--diagnose");
         bool userData = r.GetValue(o.Inputs) is not null || r.GetValue(o.Targets) is not null;
         if (!userData)
             foreach (var option in new Option[] { o.Lengths, o.TestInputs, o.TestTargets, o.TestLengths, o.ValidationSplit, o.Objective, o.Pooling })
@@ -214,6 +216,8 @@ internal static class TrainCommand
         var clock = Stopwatch.StartNew();
         TrainingResult result;
         string? log = r.GetValue(o.Log);
+        var diagnose = r.GetValue(o.Diagnose) is { } diagnosePath ? new DiagnosticsLog(diagnosePath, model, trainer, evaluation, stepsPerEpoch) : null;
+        diagnose?.Snapshot(optimizer.StepCount);
         long? savedStep = plan.Saved is null ? null : optimizer.StepCount; // the optimiser step the file at --checkpoint holds
         string metric = plan.MetricName;
         double Value(Metrics m) => metric == "mse" ? m.Loss : m.Accuracy;
@@ -231,6 +235,7 @@ internal static class TrainCommand
                 ModelCheckpoint.Save(checkpoint, model, optimizer, plan.Metadata(null));
                 savedStep = optimizer.StepCount;
             }
+            if (epoch is not null) diagnose?.Snapshot(optimizer.StepCount);
             if (log is not null && epoch is not null)
                 File.AppendAllText(log, JsonSerializer.Serialize(new Dictionary<string, object?>
                 {

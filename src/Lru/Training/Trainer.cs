@@ -94,6 +94,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     private int[] _classTargets = [], _lengths = [], _order = [];
     private bool[] _mask = [];
     private readonly CallGuard _calls = new("Trainer");
+    private readonly IReadOnlyList<(string Name, Parameter<T> Parameter)> _named;
 
     /// <summary>Creates a trainer for any module tree and loss.</summary>
     /// <param name="model">The module to train: input (B, L, features), output (B, outputs) or (B, L, outputs).</param>
@@ -126,7 +127,17 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         // The trained parameters in the model's order, under the model's names (for messages).
         _parameters = named.Select(p => p.Parameter).ToArray();
         _names = named.Select(p => p.Name).ToArray();
+        _named = Array.AsReadOnly(named);
     }
+
+    /// <summary>
+    /// Called in every training step after the backward pass and before clipping and the optimiser step, with the
+    /// optimiser's step count for this step (from 1) and the trained parameters under the model's names, their
+    /// <see cref="Parameter{T}.Gradient"/> holding this batch's unclipped gradient. For diagnostics: gradient norms
+    /// per layer or parameter group over training (what <c>lru train --diagnose</c> writes). The callback must not
+    /// change gradients or values; null (the default) costs nothing.
+    /// </summary>
+    public Action<long, IReadOnlyList<(string Name, Parameter<T> Parameter)>>? GradientsComputed { get; set; }
 
     /// <summary>Creates a trainer for a <see cref="SequenceModel{T}"/> with the loss of its output kind (<see cref="Losses.For{T}"/>).</summary>
     /// <param name="model">The model to train.</param>
@@ -255,6 +266,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         int batch = indices.Length;
         Model.Backward(_gradOutputs.AsSpan(0, Model.OutputSize(batch, data.Length)), default);
         if (Options.CheckFinite) CheckFinite(NonFiniteKind.Gradient, epoch, step, Optimizer.StepCount + 1);
+        GradientsComputed?.Invoke(Optimizer.StepCount + 1, _named);
         if (Options.ClipNorm > 0) GradientClipping.ClipGlobalNorm(_parameters, Options.ClipNorm);
         Optimizer.Step();
         if (Options.CheckFinite) CheckFinite(NonFiniteKind.Value, epoch, step, Optimizer.StepCount);

@@ -34,6 +34,35 @@ public class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void Diagnose_WritesGradientNormsLambdaQuantilesAndTheEffectiveMemory_AtTheStartAndAfterEveryEpoch()
+    {
+        string file = Path.Combine(_dir, "diagnose.jsonl");
+        var (code, output, error) = CliRunner.Run(
+            $"train --task adding --length 50 --train-count 256 --test-count 32 --hidden 16 --state 16 --batch 32 --epochs 2 --diagnose {file}");
+        Assert.True(code == 0, $"exit {code}: {error}\n{output}");
+        var lines = File.ReadAllLines(file).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToArray();
+        string Kind(System.Text.Json.JsonElement e) => e.GetProperty("kind").GetString()!;
+
+        // |λ| and memory at step 0 and after each epoch (8 steps an epoch).
+        var lambda = lines.Where(e => Kind(e) == "lambda").ToArray();
+        Assert.Equal([0L, 8, 16], lambda.Select(e => e.GetProperty("step").GetInt64()));
+        var block1 = lambda[0].GetProperty("layers").GetProperty("blocks.1.lru");
+        Assert.InRange(block1.GetProperty("max").GetDouble(), 0.99, 0.9999); // the adding task's ring
+        var memory = lines.Where(e => Kind(e) == "memory").ToArray();
+        Assert.Equal(3, memory.Length);
+        Assert.Equal([0, 1, 3, 10, 30], memory[0].GetProperty("distances").EnumerateArray().Select(d => d.GetInt32()));
+        Assert.All(memory[^1].GetProperty("sensitivity").EnumerateArray(), s => Assert.True(double.IsFinite(s.GetDouble()) && s.GetDouble() >= 0));
+
+        // Gradients at every step here (8 steps an epoch < 25), each with per-block groups.
+        var gradients = lines.Where(e => Kind(e) == "gradients").ToArray();
+        Assert.Equal(Enumerable.Range(1, 16).Select(i => (long)i), gradients.Select(e => e.GetProperty("step").GetInt64()));
+        var groups = gradients[0].GetProperty("groups");
+        foreach (string g in new[] { "encoder", "blocks.0", "blocks.1", "decoder" })
+            Assert.True(groups.GetProperty(g).GetDouble() > 0, g);
+        Assert.True(gradients[0].GetProperty("parameters").GetProperty("blocks.0.lru.nu_log").GetDouble() >= 0);
+    }
+
+    [Fact]
     public void CtrlC_LeavesAValidCheckpoint_AndResumeEqualsAnUninterruptedRun()
     {
         // Long enough (2 × 512 steps) that Ctrl+C, sent at the first progress line, always lands mid-run.
