@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Lru.Data;
 using Lru.Modules;
 using Lru.Training;
@@ -73,6 +74,9 @@ internal sealed class DiagnosticsLog
         Write(new Dictionary<string, object?> { ["kind"] = "gradients", ["step"] = step, ["groups"] = groups, ["parameters"] = norms });
     }
 
+    // A run with --no-check-finite can produce NaN or ∞ norms, and |λ| = 1 an infinite memory: written as "NaN"/"Infinity".
+    private static readonly JsonSerializerOptions Json = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     private void Write(Dictionary<string, object?> line) =>
-        File.AppendAllText(_path, JsonSerializer.Serialize(line) + Environment.NewLine);
+        File.AppendAllText(_path, JsonSerializer.Serialize(line, Json) + Environment.NewLine);
 }

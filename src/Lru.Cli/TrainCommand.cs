@@ -51,7 +51,7 @@ internal static class TrainCommand
         public readonly Option<double?> ValidationSplit = new("--validation-split") { Description = $"Your data: share of the training sequences held out to keep the best epoch (default {DataDefaults.ValidationSplit}; 0: keep the last epoch)." };
         public readonly Option<string> Objective = new("--objective") { Description = "Your data: auto (integer targets are classes, floats are values), classification or regression.", DefaultValueFactory = _ => "auto" };
         public readonly Option<string?> Pooling = new("--pooling") { Description = "Your data, one target per sequence: mean (over the valid steps, the default) or last." };
-        public readonly Option<string?> Diagnose = new("--diagnose") { Description = "Append diagnostics to this JSON-lines file: gradient norms per parameter about 25 times an epoch, and at the start and after every epoch the |λ| of every LRU layer and the effective memory (output sensitivity to an input d steps before the end)." };
+        public readonly Option<string?> Diagnose = new("--diagnose") { Description = "Append diagnostics to this JSON-lines file: gradient norms per parameter about 25 times an epoch, and at the start and after every epoch the |λ| of every LRU layer and the effective memory (output sensitivity to an input d steps before the end; for pooled, unpadded, real-valued data only)." };
         public readonly Option<bool> NoCheckFinite = new("--no-check-finite") { Description = "Skip the check of every gradient and weight for NaN and infinity after each step (a NaN or infinite loss still stops the run)." };
     }
 

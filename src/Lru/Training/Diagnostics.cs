@@ -14,6 +14,7 @@ namespace Lru.Training;
 public static class Diagnostics
 {
     /// <summary>The L2 norm of a parameter's gradient (accumulated in double).</summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="parameter">The parameter.</param>
     /// <returns>‖∂ℒ/∂p‖₂.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="parameter"/> is null.</exception>
@@ -26,6 +27,7 @@ public static class Diagnostics
     }
 
     /// <summary>The moduli <c>|λ_j| = exp(−exp(nu_log_j))</c> of every <see cref="LruLayer{T}"/> in <paramref name="model"/>, under the model's names.</summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="model">Any module tree.</param>
     /// <returns>One entry per LRU layer, in the model's order: its name and its N moduli.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="model"/> is null.</exception>
@@ -50,6 +52,7 @@ public static class Diagnostics
     /// every input feature at step <c>L − 1 − d</c> (the last step is d = 0). An evaluation-mode forward pass per
     /// distance (running statistics are used, not updated; dropout is off), so it measures the model as deployed.
     /// </summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="model">A model whose output is (batch, outputs): pooled over time.</param>
     /// <param name="data">Real-valued sequences (not tokens) of one length.</param>
     /// <param name="count">How many sequences, from the first; at least 1, at most <c>data.Count</c>.</param>
@@ -57,7 +60,7 @@ public static class Diagnostics
     /// <param name="epsilon">The perturbation; positive. The difference is taken in the data type, so ε should be well above its rounding (1e-2 for float inputs of order 1).</param>
     /// <returns>One sensitivity per distance.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="model"/> or <paramref name="data"/> is null.</exception>
-    /// <exception cref="ArgumentException">The data holds tokens, has padded sequences, or has per-step targets; or the model's output is not one row per sequence.</exception>
+    /// <exception cref="ArgumentException">The data holds tokens, has padded sequences, has per-step targets or another number of features than the model takes (<c>data</c>); or the model's output is not one row per sequence (<c>model</c>).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/>, a distance or <paramref name="epsilon"/> is out of range.</exception>
     public static double[] InputSensitivity<T>(Module<T> model, SequenceDataset<T> data, int count, ReadOnlySpan<int> distances, double epsilon)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -66,6 +69,9 @@ public static class Diagnostics
         ArgumentNullException.ThrowIfNull(data);
         if (data.Inputs is null) throw new ArgumentException("Input sensitivity needs real-valued inputs; this data set holds tokens.", nameof(data));
         if (data.Lengths is not null) throw new ArgumentException("Input sensitivity needs sequences of one length; this data set is padded.", nameof(data));
+        if (data.PerStep) throw new ArgumentException("Input sensitivity needs one target per sequence; this data set has a target per step.", nameof(data));
+        if (data.Features != model.InputFeatures)
+            throw new ArgumentException($"The data has {data.Features} features per step but this {model.TypeName} takes {model.InputFeatures}.", nameof(data));
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, data.Count);
         if (!(epsilon > 0) || !double.IsFinite(epsilon))

@@ -131,7 +131,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>
-    /// Called in every training step after the backward pass and before clipping and the optimiser step, with the
+    /// Called in every training step after the backward pass and before the finite check, clipping and the optimiser step, with the
     /// optimiser's step count for this step (from 1) and the trained parameters under the model's names, their
     /// <see cref="Parameter{T}.Gradient"/> holding this batch's unclipped gradient. For diagnostics: gradient norms
     /// per layer or parameter group over training (what <c>lru train --diagnose</c> writes). The callback must not
@@ -265,8 +265,8 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
             throw new NonFiniteException(NonFiniteKind.Loss, null, -1, metrics.Loss, 0, _parameters.Length, epoch, step, Optimizer.StepCount + 1);
         int batch = indices.Length;
         Model.Backward(_gradOutputs.AsSpan(0, Model.OutputSize(batch, data.Length)), default);
+        GradientsComputed?.Invoke(Optimizer.StepCount + 1, _named); // before the check, so a failing step is seen too
         if (Options.CheckFinite) CheckFinite(NonFiniteKind.Gradient, epoch, step, Optimizer.StepCount + 1);
-        GradientsComputed?.Invoke(Optimizer.StepCount + 1, _named);
         if (Options.ClipNorm > 0) GradientClipping.ClipGlobalNorm(_parameters, Options.ClipNorm);
         Optimizer.Step();
         if (Options.CheckFinite) CheckFinite(NonFiniteKind.Value, epoch, step, Optimizer.StepCount);

@@ -72,6 +72,34 @@ public class ElementwiseTests
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
+    public void DestinationMayBeAnInput_AsTheCallersUseIt(int threads)
+    {
+        var rng = new Random(11 + threads);
+        float[] x = Fill<float>(rng, Long), y = Fill<float>(rng, Long), d = Fill<float>(rng, 300);
+        float[] sum = Run(threads, () => { var z = (float[])x.Clone(); Elementwise.Add<float>(z, y, z, threads); return z; });
+        float[] product = Run(threads, () => { var z = (float[])x.Clone(); Elementwise.Multiply<float>(z, y, z, accumulate: false, threads); return z; });
+        int rows = Long / 300;
+        // h = 300 ≥ RowOps.PerRowCallsFrom: the per-row library path of MultiplyRows.
+        float[] rowsInPlace = Run(threads, () => { var z = x[..(rows * 300)]; Elementwise.MultiplyRows<float>(z, d, z, rows, accumulate: false, threads); return z; });
+        for (int i = 0; i < Long; i++)
+        {
+            Assert.True(sum[i] == x[i] + y[i], $"add in place i={i}");
+            Assert.True(product[i] == x[i] * y[i], $"multiply in place i={i}");
+        }
+        for (int i = 0; i < rows * 300; i++) Assert.True(rowsInPlace[i] == x[i] * d[i % 300], $"rows in place i={i}");
+    }
+
+    [Fact]
+    public void EmptyInputs_DoNothing()
+    {
+        Elementwise.Add<float>([], [], [], 2);
+        Elementwise.MultiplyRows<double>([], new double[4], [], 0, accumulate: true, 2);
+        Elementwise.MultiplySequences<double>([], [], [], 0, 5, accumulate: false, 2);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
     public void SequenceForm_EqualsTheScalarLoop(int threads)
     {
         const int batch = 5, length = 131, h = 75;
