@@ -33,11 +33,11 @@ internal static class TrainCommand
         public readonly Option<string?> Norm = new("--norm") { Description = "layer or batch." };
         public readonly Option<double?> Clip = new("--clip") { Description = "Global gradient-norm clipping (0: off)." };
         public readonly Option<long?> Seed = new("--seed") { Description = "Seed of data, initialisation, dropout and shuffling." };
-        public readonly Option<int?> TrainCount = new("--train-count") { Description = "Training sequences (generated tasks; fashion-mnist: first N images, 0 = all)." };
-        public readonly Option<int?> TestCount = new("--test-count") { Description = "Test sequences (generated tasks; fashion-mnist: first N images, 0 = all)." };
+        public readonly Option<int?> TrainCount = new("--train-count") { Description = "Training sequences (generated tasks; fashion-mnist, pfashion-mnist: first N images, 0 = all)." };
+        public readonly Option<int?> TestCount = new("--test-count") { Description = "Test sequences (generated tasks; fashion-mnist, pfashion-mnist: first N images, 0 = all)." };
         public readonly Option<int?> Length = new("--length") { Description = "Sequence length (adding) or longest expression (listops)." };
         public readonly Option<int> Threads = Cli.ThreadsOption();
-        public readonly Option<string?> Data = new("--data") { Description = "Folder with the data files (fashion-mnist)." };
+        public readonly Option<string?> Data = new("--data") { Description = "Folder with the data files (fashion-mnist, pfashion-mnist)." };
         public readonly Option<string?> Checkpoint = new("--checkpoint") { Description = "Checkpoint file: written after every epoch and on Ctrl+C (train), read (eval)." };
         public readonly Option<bool> Resume = new("--resume") { Description = "Continue the run saved in --checkpoint." };
         public readonly Option<bool> Json = new("--json") { Description = "End with one line holding a JSON object of the results." };
@@ -75,7 +75,7 @@ internal static class TrainCommand
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "The checkpoint to evaluate.", Required = true };
         var task = new Option<string?>("--task") { Description = "The task (default: the one the checkpoint was trained on)." };
-        var data = new Option<string?>("--data") { Description = "Folder with the data files (fashion-mnist)." };
+        var data = new Option<string?>("--data") { Description = "Folder with the data files (fashion-mnist, pfashion-mnist)." };
         var threads = Cli.ThreadsOption();
         var json = new Option<bool>("--json") { Description = "End with one line holding a JSON object of the results." };
         var command = new Command("eval", "Report the test metric of a saved model.") { checkpoint, task, data, threads, json };

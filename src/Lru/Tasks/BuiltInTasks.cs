@@ -149,6 +149,10 @@ public sealed class BuiltInTask
 /// <summary>The built-in tasks, by name.</summary>
 public static class BuiltInTasks
 {
+    /// <summary>The recipe of both Fashion-MNIST tasks (sequential and permuted).</summary>
+    private static TrainingSettings FashionDefaults => new(Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, DropoutRate: 0.1),
+        BatchSize: 50, Epochs: 8, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0);
+
     private static readonly BuiltInTask[] s_all =
     [
         new("copy", "Copy memory task: recall a 10-step 7-bit pattern after 7 blank steps and a go signal (L = 28).", OutputKind.MultiLabel,
@@ -184,10 +188,16 @@ public static class BuiltInTasks
             },
             s => new(0, ListOps.Vocabulary, ListOps.Classes, s.Layers, s.Block, PoolingMode.Mean)),
         new("fashion-mnist", "Pixel-level sequential Fashion-MNIST: 784 steps of one grey value, 10 classes (needs the IDX files).", OutputKind.Classification,
-            new(Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, DropoutRate: 0.1),
-                BatchSize: 50, Epochs: 8, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05,
-                ClipNorm: 1.0),
+            FashionDefaults,
             (s, directory) => FashionMnist.Load(directory ?? FashionMnist.DefaultDirectory, s.TrainCount, s.TestCount),
+            s => new(1, 0, 10, s.Layers, s.Block, PoolingMode.Mean)),
+        new("pfashion-mnist", "Permuted sequential Fashion-MNIST: the 784 pixels in one fixed random order (FashionMnist.Permutation), 10 classes (needs the IDX files).", OutputKind.Classification,
+            FashionDefaults,
+            (s, directory) =>
+            {
+                var (train, test) = FashionMnist.Load(directory ?? FashionMnist.DefaultDirectory, s.TrainCount, s.TestCount);
+                return (FashionMnist.Permute(train), FashionMnist.Permute(test));
+            },
             s => new(1, 0, 10, s.Layers, s.Block, PoolingMode.Mean)),
     ];
 
@@ -195,7 +205,7 @@ public static class BuiltInTasks
     public static IReadOnlyList<BuiltInTask> All => s_all;
 
     /// <summary>The task called <paramref name="name"/>.</summary>
-    /// <param name="name">copy, adding, listops or fashion-mnist.</param>
+    /// <param name="name">copy, adding, listops, fashion-mnist or pfashion-mnist.</param>
     /// <returns>The task.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     /// <exception cref="ArgumentException">No task has that name (the message lists the names).</exception>

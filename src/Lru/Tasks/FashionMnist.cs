@@ -1,5 +1,6 @@
 using Lru.IO;
 using Lru.Data;
+using Lru.Tensors;
 
 namespace Lru.Tasks;
 
@@ -21,6 +22,45 @@ public static class FashionMnist
     public const string HowToGet =
         "Install the Debian package (apt-get install dataset-fashion-mnist, which puts the IDX files in /usr/share/datasets/fashion-mnist), " +
         "or pass --data DIR with the four files train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz].";
+
+    /// <summary>The seed of <see cref="Permutation"/>; part of the task's definition, never to be changed.</summary>
+    public const long PermutationSeed = 784_2023;
+
+    /// <summary>
+    /// The fixed pixel order of permuted sequential Fashion-MNIST (task <c>pfashion-mnist</c>, as psMNIST is to sMNIST):
+    /// step t of a sequence shows pixel <c>Permutation[t]</c> of the image in row-major order (row·28 + column). A
+    /// Fisher–Yates shuffle of 0…783 drawn with <see cref="SeededRandom"/>(<see cref="PermutationSeed"/>): the same on
+    /// every machine, in every run.
+    /// </summary>
+    public static IReadOnlyList<int> Permutation { get; } = MakePermutation();
+
+    private static int[] MakePermutation()
+    {
+        var order = Enumerable.Range(0, 784).ToArray();
+        var random = new SeededRandom(PermutationSeed);
+        for (int i = order.Length - 1; i > 0; i--)
+        {
+            int j = random.NextInt(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return order;
+    }
+
+    /// <summary>The same images with their pixels in <see cref="Permutation"/>'s order; labels unchanged.</summary>
+    /// <param name="data">Sequential Fashion-MNIST as <see cref="Load"/> gives it: (count, 784, 1).</param>
+    /// <returns>A new data set: step t of image i is step <c>Permutation[t]</c> of the same image in <paramref name="data"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="data"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="data"/> is not (count, 784, 1) real-valued sequences with a class per sequence.</exception>
+    public static SequenceDataset<float> Permute(SequenceDataset<float> data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Length != 784 || data.Features != 1 || data.Inputs is null || data.ClassTargets is null || data.PerStep)
+            throw new ArgumentException($"Expected sequential Fashion-MNIST, (count, 784, 1) pixels with a class per image; got (count {data.Count}, length {data.Length}, features {data.Features}).", nameof(data));
+        float[] pixels = new float[data.Inputs.Length];
+        for (int i = 0; i < data.Count; i++)
+            for (int t = 0; t < 784; t++) pixels[i * 784 + t] = data.Inputs[i * 784 + Permutation[t]];
+        return new SequenceDataset<float>(data.Count, 784, 1, pixels, null, data.ClassTargets, null);
+    }
 
     /// <summary>Loads the training and test sets.</summary>
     /// <param name="directory">The folder with the four IDX files.</param>

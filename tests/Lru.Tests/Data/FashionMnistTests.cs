@@ -113,6 +113,41 @@ public class FashionMnistTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void Permutation_IsAFixedShuffleOfEveryPixel()
+    {
+        var order = FashionMnist.Permutation;
+        Assert.Equal(Enumerable.Range(0, Pixels), order.Order());
+        // A shuffle, not an identity or a reversal: few pixels stay in place (a random permutation fixes one on average).
+        Assert.True(Enumerable.Range(0, Pixels).Count(t => order[t] == t) < 10);
+        // Part of the task's definition: pinned to its first values so a change of the generator or seed is caught.
+        int[] again = [.. order];
+        Assert.Equal(again, FashionMnist.Permutation);
+        Assert.Equal(FirstPermuted, order.Take(FirstPermuted.Length));
+    }
+
+    /// <summary>The first eight pixels of the permuted order, as they were when the task was defined (2026-12-02).</summary>
+    private static readonly int[] FirstPermuted = [143, 491, 17, 131, 697, 679, 589, 707];
+
+    [Fact]
+    public void PFashionMnistTask_ShowsEveryImagesPixelsInThePermutedOrder_WithTheSameLabels()
+    {
+        using var dir = new TempDirectory();
+        WriteSet(dir, gzipTrain: true, gzipTest: false);
+        var settings = BuiltInTasks.Get("pfashion-mnist").Defaults;
+        var (plainTrain, plainTest) = BuiltInTasks.Get("fashion-mnist").CreateData(settings, dir.Path);
+        var (train, test) = BuiltInTasks.Get("pfashion-mnist").CreateData(settings, dir.Path);
+        foreach (var (plain, permuted) in new[] { (plainTrain, train), (plainTest, test) })
+        {
+            Assert.Equal(plain.ClassTargets, permuted.ClassTargets);
+            for (int i = 0; i < plain.Count; i++)
+                for (int t = 0; t < Pixels; t++)
+                    Assert.Equal(plain.Inputs![i * Pixels + FashionMnist.Permutation[t]], permuted.Inputs![i * Pixels + t]);
+        }
+        Assert.Equal(BuiltInTasks.Get("fashion-mnist").Defaults, settings);
+        Assert.Throws<ArgumentException>("data", () => FashionMnist.Permute(Lru.Data.AddingTask.Generate(2, 784, 1)));
+    }
+
+    [Fact]
     public void Load_RefusesMissingFiles_SayingHowToGetThem()
     {
         using var dir = new TempDirectory();
