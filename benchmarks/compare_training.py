@@ -50,8 +50,9 @@ def main():
     print(f"{a.task}: test MSE at wall time (cpu family {cpu}, {a.threads} threads); the last evaluation at or before it")
     print(f"{'minutes':>8} {'LRU.NET':>12} {'PyTorch':>12}")
     for m in (10, 30, 60):
-        # Past its budget the PyTorch run had stopped: no figure, rather than its last one carried on.
-        l, t = at(lru_rows, m), (at(torch_rows, m) if m <= a.minutes else None)
+        # Past its budget a PyTorch run that was stopped has no figure (one that finished keeps its last).
+        finished = torch_rows[-1]["epoch"] == int(torch_rows[-1]["epoch"]) and torch_rows[-1]["seconds"] <= 60 * a.minutes
+        l, t = at(lru_rows, m), (at(torch_rows, m) if m <= a.minutes or finished else None)
         fmt = lambda v: "—" if v is None else f"{v:.5f}"
         print(f"{m:>8} {fmt(l):>12} {fmt(t):>12}")
     subprocess.run([sys.executable, os.path.join(ROOT, "docs", "plots", "plot_curves.py"), os.path.join(a.out, f"{a.task}-vs-pytorch.png"),

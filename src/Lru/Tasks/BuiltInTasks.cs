@@ -191,7 +191,7 @@ public static class BuiltInTasks
             FashionDefaults,
             (s, directory) => FashionMnist.Load(directory ?? FashionMnist.DefaultDirectory, s.TrainCount, s.TestCount),
             s => new(1, 0, 10, s.Layers, s.Block, PoolingMode.Mean)),
-        new("pfashion-mnist", "Permuted sequential Fashion-MNIST: the 784 pixels in one fixed random order (FashionMnist.Permutation), 10 classes (needs the IDX files).", OutputKind.Classification,
+        new("pfashion-mnist", "Permuted sequential Fashion-MNIST: the 784 pixels in one fixed, seeded random order, 10 classes (needs the IDX files).", OutputKind.Classification,
             FashionDefaults,
             (s, directory) =>
             {

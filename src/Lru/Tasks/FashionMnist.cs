@@ -23,6 +23,9 @@ public static class FashionMnist
         "Install the Debian package (apt-get install dataset-fashion-mnist, which puts the IDX files in /usr/share/datasets/fashion-mnist), " +
         "or pass --data DIR with the four files train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz].";
 
+    // Declared before Permutation, which wraps it: static fields initialise in textual order.
+    private static readonly int[] s_permutation = MakePermutation();
+
     /// <summary>The seed of <see cref="Permutation"/>; part of the task's definition, never to be changed.</summary>
     public const long PermutationSeed = 784_2023;
 
@@ -32,7 +35,7 @@ public static class FashionMnist
     /// Fisher–Yates shuffle of 0…783 drawn with <see cref="SeededRandom"/>(<see cref="PermutationSeed"/>): the same on
     /// every machine, in every run.
     /// </summary>
-    public static IReadOnlyList<int> Permutation { get; } = MakePermutation();
+    public static IReadOnlyList<int> Permutation { get; } = Array.AsReadOnly(s_permutation);
 
     private static int[] MakePermutation()
     {
@@ -50,15 +53,15 @@ public static class FashionMnist
     /// <param name="data">Sequential Fashion-MNIST as <see cref="Load"/> gives it: (count, 784, 1).</param>
     /// <returns>A new data set: step t of image i is step <c>Permutation[t]</c> of the same image in <paramref name="data"/>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="data"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="data"/> is not (count, 784, 1) real-valued sequences with a class per sequence.</exception>
+    /// <exception cref="ArgumentException"><paramref name="data"/> is not (count, 784, 1) unpadded real-valued sequences with a class per sequence.</exception>
     public static SequenceDataset<float> Permute(SequenceDataset<float> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (data.Length != 784 || data.Features != 1 || data.Inputs is null || data.ClassTargets is null || data.PerStep)
-            throw new ArgumentException($"Expected sequential Fashion-MNIST, (count, 784, 1) pixels with a class per image; got (count {data.Count}, length {data.Length}, features {data.Features}).", nameof(data));
+        if (data.Length != 784 || data.Features != 1 || data.Inputs is null || data.ClassTargets is null || data.PerStep || data.Lengths is not null)
+            throw new ArgumentException($"Expected sequential Fashion-MNIST, (count, 784, 1) unpadded pixels with a class per image; got (count {data.Count}, length {data.Length}, features {data.Features}).", nameof(data));
         float[] pixels = new float[data.Inputs.Length];
         for (int i = 0; i < data.Count; i++)
-            for (int t = 0; t < 784; t++) pixels[i * 784 + t] = data.Inputs[i * 784 + Permutation[t]];
+            for (int t = 0; t < 784; t++) pixels[i * 784 + t] = data.Inputs[i * 784 + s_permutation[t]];
         return new SequenceDataset<float>(data.Count, 784, 1, pixels, null, data.ClassTargets, null);
     }
 

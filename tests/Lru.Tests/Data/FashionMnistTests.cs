@@ -119,14 +119,18 @@ public class FashionMnistTests(ITestOutputHelper log)
         Assert.Equal(Enumerable.Range(0, Pixels), order.Order());
         // A shuffle, not an identity or a reversal: few pixels stay in place (a random permutation fixes one on average).
         Assert.True(Enumerable.Range(0, Pixels).Count(t => order[t] == t) < 10);
-        // Part of the task's definition: pinned to its first values so a change of the generator or seed is caught.
-        int[] again = [.. order];
-        Assert.Equal(again, FashionMnist.Permutation);
+        // Part of the task's definition: pinned to its first values and a checksum of all, so a change of the generator
+        // or the seed is caught; and read-only to callers.
         Assert.Equal(FirstPermuted, order.Take(FirstPermuted.Length));
+        Assert.Equal(PermutationChecksum, Enumerable.Range(0, Pixels).Sum(t => (long)(t + 1) * order[t]));
+        Assert.False(order is int[], "the permutation must not be handed out as a mutable array");
     }
 
     /// <summary>The first eight pixels of the permuted order, as they were when the task was defined (2026-12-02).</summary>
     private static readonly int[] FirstPermuted = [143, 491, 17, 131, 697, 679, 589, 707];
+
+    /// <summary>Σ (t + 1)·Permutation[t] of that order.</summary>
+    private const long PermutationChecksum = 120_206_588;
 
     [Fact]
     public void PFashionMnistTask_ShowsEveryImagesPixelsInThePermutedOrder_WithTheSameLabels()
