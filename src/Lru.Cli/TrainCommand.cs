@@ -31,6 +31,7 @@ internal static class TrainCommand
         public readonly Option<double?> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay of the ordinary weights." };
         public readonly Option<double?> Dropout = new("--dropout") { Description = "Dropout rate in every block." };
         public readonly Option<string?> Norm = new("--norm") { Description = "layer or batch." };
+        public readonly Option<string?> Direction = new("--direction") { Description = "causal (one LRU per block, can stream) or bidirectional (a second LRU reads the sequence backwards; the two outputs are summed; cannot stream)." };
         public readonly Option<double?> Clip = new("--clip") { Description = "Global gradient-norm clipping (0: off)." };
         public readonly Option<long?> Seed = new("--seed") { Description = "Seed of data, initialisation, dropout and shuffling." };
         public readonly Option<int?> TrainCount = new("--train-count") { Description = "Training sequences (generated tasks; fashion-mnist, pfashion-mnist: first N images, 0 = all)." };
@@ -59,13 +60,14 @@ internal static class TrainCommand
     {
         var o = new Options();
         o.Norm.AcceptOnlyFromAmong("layer", "batch");
+        o.Direction.AcceptOnlyFromAmong("causal", "bidirectional");
         o.Objective.AcceptOnlyFromAmong("auto", "classification", "regression");
         o.Pooling.AcceptOnlyFromAmong("mean", "last");
         var command = new Command("train", "Train a deep LRU on a built-in task (--task) or on your own .npy arrays (--inputs, --targets), with a live progress bar, checkpoints (--checkpoint, --resume) and Ctrl+C that stops cleanly.")
         {
             o.Task, o.Inputs, o.Targets, o.Lengths, o.TestInputs, o.TestTargets, o.TestLengths, o.ValidationSplit, o.Objective, o.Pooling,
             o.Layers, o.Hidden, o.State, o.RMin, o.RMax, o.MaxPhase, o.Batch, o.Epochs, o.Lr, o.SsmLr, o.WeightDecay, o.Dropout,
-            o.Norm, o.Clip, o.Seed, o.TrainCount, o.TestCount, o.Length, o.Threads, o.Data, o.Checkpoint, o.Resume, o.Json, o.Log, o.Diagnose, o.NoCheckFinite,
+            o.Norm, o.Direction, o.Clip, o.Seed, o.TrainCount, o.TestCount, o.Length, o.Threads, o.Data, o.Checkpoint, o.Resume, o.Json, o.Log, o.Diagnose, o.NoCheckFinite,
         };
         command.SetAction(result => Cli.Run(() => Train(result, o)));
         return command;
@@ -201,7 +203,7 @@ internal static class TrainCommand
 
         long parameters = model.ParameterCount;
         Console.WriteLine(plan.Header);
-        Console.WriteLine($"  model: {settings.Layers} blocks, H={settings.Block.Hidden}, N={settings.Block.State}, {parameters:N0} parameters; data: {train.Count:N0} train / {evaluation?.Count ?? 0:N0} {plan.EvaluationName} sequences of length {train.Length}");
+        Console.WriteLine($"  model: {settings.Layers} {(settings.Block.Bidirectional ? "bidirectional " : "")}blocks, H={settings.Block.Hidden}, N={settings.Block.State}, {parameters:N0} parameters; data: {train.Count:N0} train / {evaluation?.Count ?? 0:N0} {plan.EvaluationName} sequences of length {train.Length}");
         Console.WriteLine($"  training: {settings.Epochs} epochs × {stepsPerEpoch} steps, batch {settings.BatchSize}, lr {settings.LearningRate:G3} (SSM {settings.SsmLearningRate:G3}), wd {settings.WeightDecay:G3}, dropout {settings.Block.DropoutRate:G3}, threads {Parallelism.MaxThreads}, seed {settings.Seed}"
             + (plan.Saved is not null ? $"; resuming at epoch {startEpoch}, step {startStep}" : ""));
 
@@ -372,6 +374,7 @@ internal static class TrainCommand
             },
             DropoutRate = r.GetValue(o.Dropout) ?? s.Block.DropoutRate,
             Norm = r.GetValue(o.Norm) switch { "batch" => NormKind.BatchNorm, "layer" => NormKind.LayerNorm, _ => s.Block.Norm },
+            Bidirectional = r.GetValue(o.Direction) switch { "bidirectional" => true, "causal" => false, _ => s.Block.Bidirectional },
         },
         BatchSize = r.GetValue(o.Batch) ?? s.BatchSize,
         Epochs = r.GetValue(o.Epochs) ?? s.Epochs,

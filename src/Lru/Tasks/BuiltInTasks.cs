@@ -149,9 +149,12 @@ public sealed class BuiltInTask
 /// <summary>The built-in tasks, by name.</summary>
 public static class BuiltInTasks
 {
-    /// <summary>The recipe of both Fashion-MNIST tasks (sequential and permuted).</summary>
-    private static TrainingSettings FashionDefaults => new(Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, DropoutRate: 0.1),
-        BatchSize: 50, Epochs: 8, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0);
+    /// <summary>
+    /// The recipe of both Fashion-MNIST tasks (sequential and permuted): bidirectional blocks without dropout (one epoch
+    /// each, docs/results.md: causal with dropout 0.1 76.6 %, bidirectional 83.5 %, causal without dropout 83.6 %).
+    /// </summary>
+    private static TrainingSettings FashionDefaults => new(Layers: 4, Block: new LruBlockConfig(new LruConfig(64, 64, RMin: 0.9, RMax: 0.999, MaxPhase: 2 * Math.PI), Norm: NormKind.BatchNorm, Bidirectional: true),
+        BatchSize: 50, Epochs: 7, LearningRate: 4e-3, SsmLearningRate: 1e-3, WeightDecay: 0.05, ClipNorm: 1.0);
 
     private static readonly BuiltInTask[] s_all =
     [

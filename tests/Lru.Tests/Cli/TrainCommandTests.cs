@@ -125,6 +125,27 @@ public class TrainCommandTests : IDisposable
         Assert.Equal(before, File.ReadAllBytes(poisoned));
     }
 
+    [Fact]
+    public void Direction_Bidirectional_TrainsBidirectionalBlocks_AndTheCheckpointKeepsThem()
+    {
+        string checkpoint = Path.Combine(_dir, "bi.safetensors");
+        var (code, output, error) = CliRunner.Run($"{SmallCopy} --epochs 1 --direction bidirectional --checkpoint {checkpoint} --json");
+        Assert.True(code == 0, $"exit {code}: {error}\n{output}");
+        Assert.Contains("2 bidirectional blocks", output);
+        var saved = ModelCheckpoint.Load(checkpoint);
+        Assert.All(saved.Model.Blocks, b => Assert.IsType<Lru.Layers.BidirectionalLru<float>>(b.Lru));
+        Assert.False(saved.Model.CanStream);
+
+        var (evalCode, evalOutput, evalError) = CliRunner.Run($"eval --checkpoint {checkpoint} --json");
+        Assert.True(evalCode == 0, evalError);
+        Assert.Equal(CliRunner.LastJson(output).GetProperty("test_accuracy").GetDouble(), CliRunner.LastJson(evalOutput).GetProperty("test_accuracy").GetDouble(), 12);
+
+        var (badCode, _, badError) = CliRunner.Run("train --task copy --direction sideways");
+        Assert.NotEqual(0, badCode);
+        Assert.Contains("'sideways' not recognized", badError);
+        Assert.Contains("bidirectional", badError);
+    }
+
     [Theory]
     [InlineData("train --task nope", "Unknown task 'nope'")]
     [InlineData("train --task copy --threads 0", "--threads must be at least 1")]
