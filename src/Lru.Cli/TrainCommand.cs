@@ -32,6 +32,7 @@ internal static class TrainCommand
         public readonly Option<double?> Dropout = new("--dropout") { Description = "Dropout rate in every block." };
         public readonly Option<string?> Norm = new("--norm") { Description = "layer or batch." };
         public readonly Option<string?> Direction = new("--direction") { Description = "causal (one LRU per block, can stream) or bidirectional (a second LRU reads the sequence backwards; the two outputs are summed; cannot stream)." };
+        public readonly Option<string?> Batching = new("--batching") { Description = "shuffled (batches drawn at random) or bucketed (padded data: batches of sequences of similar length, so little of each batch is padding). Default: the task's (listops: bucketed; your data: shuffled)." };
         public readonly Option<double?> Clip = new("--clip") { Description = "Global gradient-norm clipping (0: off)." };
         public readonly Option<long?> Seed = new("--seed") { Description = "Seed of data, initialisation, dropout and shuffling." };
         public readonly Option<int?> TrainCount = new("--train-count") { Description = "Training sequences (generated tasks; fashion-mnist, pfashion-mnist: first N images, 0 = all)." };
@@ -61,13 +62,14 @@ internal static class TrainCommand
         var o = new Options();
         o.Norm.AcceptOnlyFromAmong("layer", "batch");
         o.Direction.AcceptOnlyFromAmong("causal", "bidirectional");
+        o.Batching.AcceptOnlyFromAmong("shuffled", "bucketed");
         o.Objective.AcceptOnlyFromAmong("auto", "classification", "regression");
         o.Pooling.AcceptOnlyFromAmong("mean", "last");
         var command = new Command("train", "Train a deep LRU on a built-in task (--task) or on your own .npy arrays (--inputs, --targets), with a live progress bar, checkpoints (--checkpoint, --resume) and Ctrl+C that stops cleanly.")
         {
             o.Task, o.Inputs, o.Targets, o.Lengths, o.TestInputs, o.TestTargets, o.TestLengths, o.ValidationSplit, o.Objective, o.Pooling,
             o.Layers, o.Hidden, o.State, o.RMin, o.RMax, o.MaxPhase, o.Batch, o.Epochs, o.Lr, o.SsmLr, o.WeightDecay, o.Dropout,
-            o.Norm, o.Direction, o.Clip, o.Seed, o.TrainCount, o.TestCount, o.Length, o.Threads, o.Data, o.Checkpoint, o.Resume, o.Json, o.Log, o.Diagnose, o.NoCheckFinite,
+            o.Norm, o.Direction, o.Batching, o.Clip, o.Seed, o.TrainCount, o.TestCount, o.Length, o.Threads, o.Data, o.Checkpoint, o.Resume, o.Json, o.Log, o.Diagnose, o.NoCheckFinite,
         };
         command.SetAction(result => Cli.Run(() => Train(result, o)));
         return command;
@@ -197,14 +199,14 @@ internal static class TrainCommand
         int stepsPerEpoch = (train.Count + settings.BatchSize - 1) / settings.BatchSize;
         var optimizer = new AdamW<float>(model.NamedParameters(), settings.Optimizer((long)stepsPerEpoch * settings.Epochs));
         if (plan.Saved is not null) optimizer.LoadState(plan.Saved.OptimizerState);
-        var trainer = new Trainer<float>(model, optimizer, new TrainerOptions(settings.Epochs, settings.BatchSize, settings.Seed, settings.ClipNorm, CheckFinite: !r.GetValue(o.NoCheckFinite)));
+        var trainer = new Trainer<float>(model, optimizer, settings.Trainer(checkFinite: !r.GetValue(o.NoCheckFinite)));
         long done = optimizer.StepCount;
         int startEpoch = (int)(done / stepsPerEpoch) + 1, startStep = (int)(done % stepsPerEpoch);
 
         long parameters = model.ParameterCount;
         Console.WriteLine(plan.Header);
         Console.WriteLine($"  model: {settings.Layers} {(settings.Block.Bidirectional ? "bidirectional " : "")}blocks, H={settings.Block.Hidden}, N={settings.Block.State}, {parameters:N0} parameters; data: {train.Count:N0} train / {evaluation?.Count ?? 0:N0} {plan.EvaluationName} sequences of length {train.Length}");
-        Console.WriteLine($"  training: {settings.Epochs} epochs × {stepsPerEpoch} steps, batch {settings.BatchSize}, lr {settings.LearningRate:G3} (SSM {settings.SsmLearningRate:G3}), wd {settings.WeightDecay:G3}, dropout {settings.Block.DropoutRate:G3}, threads {Parallelism.MaxThreads}, seed {settings.Seed}"
+        Console.WriteLine($"  training: {settings.Epochs} epochs × {stepsPerEpoch} steps, batch {settings.BatchSize}, lr {settings.LearningRate:G3} (SSM {settings.SsmLearningRate:G3}), wd {settings.WeightDecay:G3}, dropout {settings.Block.DropoutRate:G3}, {(settings.BucketByLength && train.Lengths is not null ? "batches bucketed by length, " : "")}threads {Parallelism.MaxThreads}, seed {settings.Seed}"
             + (plan.Saved is not null ? $"; resuming at epoch {startEpoch}, step {startStep}" : ""));
 
         using var cancel = new CancellationTokenSource();
@@ -386,6 +388,7 @@ internal static class TrainCommand
         TrainCount = r.GetValue(o.TrainCount) ?? s.TrainCount,
         TestCount = r.GetValue(o.TestCount) ?? s.TestCount,
         Length = r.GetValue(o.Length) ?? s.Length,
+        BucketByLength = r.GetValue(o.Batching) switch { "bucketed" => true, "shuffled" => false, _ => s.BucketByLength },
     };
 
     /// <summary>The option that sets each <see cref="TrainingSettings"/> field (and the block settings checked with it).</summary>

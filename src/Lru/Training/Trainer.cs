@@ -22,8 +22,21 @@ namespace Lru.Training;
 /// element. The check reads every gradient and value once (vectorised, allocation-free). A non-finite loss is
 /// refused whatever this setting.
 /// </param>
-public sealed record TrainerOptions(int Epochs = 1, int BatchSize = 32, long Seed = 0, double ClipNorm = 0, bool Shuffle = true, bool CheckFinite = true)
+/// <param name="BucketByLength">
+/// Whether batches of padded data (data with valid lengths) group sequences of similar length, so that little of each
+/// batch is padding: each epoch's order (shuffled as usual) is cut into runs of <see cref="BucketBatches"/> batches,
+/// each run is sorted by valid length, and the full batches are then shuffled (seeded by the seed and the epoch, so a
+/// resumed run still continues exactly); evaluation visits the sequences by length. Every batch already runs at the
+/// length of its longest sequence, so this is what makes widely varying lengths cheap (Long Range Arena's ListOps:
+/// 20–2,000 tokens). It changes which sequences share a batch, and so what depends on the batch (BatchNorm's training
+/// statistics, the gradient's mix); sequences of equal length keep their shuffled order. No effect on data without lengths.
+/// </param>
+public sealed record TrainerOptions(int Epochs = 1, int BatchSize = 32, long Seed = 0, double ClipNorm = 0, bool Shuffle = true, bool CheckFinite = true,
+    bool BucketByLength = false)
 {
+    /// <summary>The batches in one run that <see cref="BucketByLength"/> sorts by length.</summary>
+    public const int BucketBatches = 64;
+
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
     public void Validate()
@@ -41,7 +54,7 @@ public sealed record TrainerOptions(int Epochs = 1, int BatchSize = 32, long See
 /// <param name="StepsPerEpoch">Steps per epoch.</param>
 /// <param name="Loss">The mean training loss of the epoch so far.</param>
 /// <param name="Accuracy">The training accuracy of the epoch so far (NaN for regression).</param>
-/// <param name="TokensPerSecond">Time steps (B·L) processed per second in this epoch.</param>
+/// <param name="TokensPerSecond">Time steps run per second in this epoch: B·L per batch, where L is the length of the batch's longest sequence for padded data.</param>
 /// <param name="Elapsed">Time since the run started.</param>
 /// <param name="Remaining">Estimated time to the end of the run.</param>
 public readonly record struct TrainingProgress(
@@ -78,6 +91,13 @@ public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, bool Canc
 /// run resumed from a checkpoint (weights, optimiser state, position) continues exactly as if uninterrupted. Batch buffers are allocated once
 /// for the largest batch and the modules reuse theirs, and the parallel kernels run on an allocation-free worker pool,
 /// so a steady-state step allocates nothing (a test checks this).
+/// <para>A batch of padded sequences (data with valid lengths) runs at the length of its longest sequence: the
+/// steps after it are left out. That changes no value for modules that treat steps past a sequence's valid length as
+/// padding — the blocks and <see cref="SequenceModel{T}"/>: the causal recurrence never looks ahead, and
+/// <see cref="Layers.BidirectionalLru{T}"/>, pooling, BatchNorm and the losses honour the lengths. A module that reads
+/// padded steps sees fewer of them: a standalone <see cref="Layers.LruLayer{T}"/> with <see cref="Layers.LruConfig.Reverse"/>
+/// (which does not mask; use <see cref="Layers.BidirectionalLru{T}"/>), and per-element dropout, whose masks are drawn
+/// over the batch's (B, L, H). <see cref="TrainerOptions.BucketByLength"/> makes such batches short.</para>
 /// <para>The data must fit the model: features per step (token data: one id per step), per-step targets exactly when the
 /// model keeps the time axis (no pooling), class ids for a loss that reads them, and for value targets as many
 /// values per prediction as the model has outputs.</para>
@@ -91,7 +111,9 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly ILoss<T> _loss;
     private readonly string[] _names;
     private T[] _inputs = [], _outputs = [], _gradOutputs = [], _valueTargets = [];
-    private int[] _classTargets = [], _lengths = [], _order = [];
+    private int[] _classTargets = [], _lengths = [], _order = [], _batchOrder = [], _orderCopy = [];
+    private long[] _bucketKeys = [];
+    private int _batchLength;
     private bool[] _mask = [];
     private readonly CallGuard _calls = new("Trainer");
     private readonly IReadOnlyList<(string Name, Parameter<T> Parameter)> _named;
@@ -207,6 +229,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         for (int epoch = startEpoch; epoch <= Options.Epochs; epoch++)
         {
             int[] order = EpochOrder(train.Count, epoch);
+            if (Options.BucketByLength && train.Lengths is not null) GroupByLength(order, train.Lengths, epoch);
             var sum = new MetricSum();
             long tokens = 0;
             var epochClock = Stopwatch.StartNew();
@@ -216,7 +239,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
                     return new TrainingResult(epochs, true, taken);
                 int from = step * Options.BatchSize, batch = Math.Min(Options.BatchSize, train.Count - from);
                 sum.Add(Step(train, order.AsSpan(from, batch), epoch, step + 1));
-                tokens += (long)batch * train.Length;
+                tokens += (long)batch * _batchLength;
                 taken++;
                 if (progress is not null)
                 {
@@ -264,7 +287,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (!double.IsFinite(metrics.Loss))
             throw new NonFiniteException(NonFiniteKind.Loss, null, -1, metrics.Loss, 0, _parameters.Length, epoch, step, Optimizer.StepCount + 1);
         int batch = indices.Length;
-        Model.Backward(_gradOutputs.AsSpan(0, Model.OutputSize(batch, data.Length)), default);
+        Model.Backward(_gradOutputs.AsSpan(0, Model.OutputSize(batch, _batchLength)), default);
         GradientsComputed?.Invoke(Optimizer.StepCount + 1, _named); // before the check, so a failing step is seen too
         if (Options.CheckFinite) CheckFinite(NonFiniteKind.Gradient, epoch, step, Optimizer.StepCount + 1);
         if (Options.ClipNorm > 0) GradientClipping.ClipGlobalNorm(_parameters, Options.ClipNorm);
@@ -333,6 +356,7 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             var sum = new MetricSum();
             int[] all = Enumerable.Range(0, data.Count).ToArray();
+            if (Options.BucketByLength && data.Lengths is { } lengths) all.AsSpan().Sort(ByLength(lengths));
             for (int from = 0; from < data.Count; from += Options.BatchSize)
                 sum.Add(ForwardLoss(data, all.AsSpan(from, Math.Min(Options.BatchSize, data.Count - from)), withGradient: false));
             return sum.Result;
@@ -360,6 +384,43 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
         return _order;
     }
 
+    /// <summary>
+    /// <see cref="TrainerOptions.BucketByLength"/>: sorts each run of <see cref="TrainerOptions.BucketBatches"/> batches of
+    /// <paramref name="order"/> by valid length, then (when shuffling) shuffles the full batches; the last, partial batch stays last.
+    /// </summary>
+    private void GroupByLength(int[] order, int[] lengths, int epoch)
+    {
+        int size = Options.BatchSize;
+        long run = (long)size * TrainerOptions.BucketBatches;
+        // Sort keys: the length, then the position in the shuffled order (so sequences of equal length stay shuffled).
+        for (int from = 0; from < order.Length; from += (int)Math.Min(run, order.Length - from))
+        {
+            Span<long> part = Buffers.Grow(ref _bucketKeys, (int)Math.Min(run, order.Length - from));
+            for (int k = 0; k < part.Length; k++) part[k] = (long)lengths[order[from + k]] << 32 | (uint)k;
+            part.Sort();
+            Span<int> sorted = Buffers.Grow(ref _orderCopy, part.Length);
+            for (int k = 0; k < part.Length; k++) sorted[k] = order[from + (int)(uint)part[k]];
+            sorted.CopyTo(order.AsSpan(from, part.Length));
+        }
+        if (!Options.Shuffle) return;
+        int full = order.Length / size;
+        Span<int> batches = Buffers.Grow(ref _batchOrder, full);
+        for (int i = 0; i < full; i++) batches[i] = i;
+        var random = new SeededRandom(SeededRandom.Combine(Options.Seed * 1_000_003 + epoch, 0x6275636B)); // "buck"
+        for (int i = full - 1; i > 0; i--)
+        {
+            int j = random.NextInt(i + 1);
+            (batches[i], batches[j]) = (batches[j], batches[i]);
+        }
+        Span<int> grouped = Buffers.Grow(ref _orderCopy, full * size);
+        order.AsSpan(0, full * size).CopyTo(grouped);
+        for (int i = 0; i < full; i++) grouped.Slice(batches[i] * size, size).CopyTo(order.AsSpan(i * size, size));
+    }
+
+    /// <summary>Orders sequence indices by valid length, ties by index (a total order, so every sort gives one result): evaluation's order.</summary>
+    private static Comparison<int> ByLength(int[] lengths) =>
+        (a, b) => lengths[a] != lengths[b] ? lengths[a].CompareTo(lengths[b]) : a.CompareTo(b);
+
     /// <summary>Checks that the data fits the model and the loss (see the remarks), naming what does not.</summary>
     private void CheckData(SequenceDataset<T> data, string paramName)
     {
@@ -383,27 +444,30 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     private Metrics ForwardLoss(SequenceDataset<T> data, ReadOnlySpan<int> indices, bool withGradient)
     {
-        int batch = indices.Length, length = data.Length;
-        int outLength = Model.OutputSize(batch, length);
-        Span<T> output = Buffers.Grow(ref _outputs, outLength);
-        Span<T> grad = withGradient ? Buffers.Grow(ref _gradOutputs, outLength) : default;
+        // Padded data runs at the length of the batch's longest sequence (see the remarks); stride is the data's L.
+        int batch = indices.Length, stride = data.Length, length = stride;
         ReadOnlySpan<int> lengths = default;
         if (data.Lengths is not null)
         {
             Span<int> l = Buffers.Grow(ref _lengths, batch);
-            for (int i = 0; i < batch; i++) l[i] = data.Lengths[indices[i]];
+            length = 0;
+            for (int i = 0; i < batch; i++) length = Math.Max(length, l[i] = data.Lengths[indices[i]]);
             lengths = l;
         }
+        _batchLength = length;
+        int outLength = Model.OutputSize(batch, length);
+        Span<T> output = Buffers.Grow(ref _outputs, outLength);
+        Span<T> grad = withGradient ? Buffers.Grow(ref _gradOutputs, outLength) : default;
 
         // The batch's inputs as values of T: features, or token ids (exact integers).
-        int row = length * Model.InputFeatures;
+        int row = length * Model.InputFeatures, dataRow = stride * Model.InputFeatures;
         Span<T> x = Buffers.Grow(ref _inputs, batch * row);
         for (int i = 0; i < batch; i++)
         {
-            if (data.Inputs is not null) data.Inputs.AsSpan(indices[i] * row, row).CopyTo(x.Slice(i * row, row));
+            if (data.Inputs is not null) data.Inputs.AsSpan(indices[i] * dataRow, row).CopyTo(x.Slice(i * row, row));
             else
             {
-                ReadOnlySpan<int> tokens = data.Tokens.AsSpan(indices[i] * length, length);
+                ReadOnlySpan<int> tokens = data.Tokens.AsSpan(indices[i] * stride, length);
                 Span<T> ids = x.Slice(i * row, row);
                 for (int t = 0; t < length; t++)
                 {
@@ -423,20 +487,20 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
             Span<bool> m = Buffers.Grow(ref _mask, rows);
             for (int i = 0; i < batch; i++)
                 for (int t = 0; t < length; t++)
-                    m[i * length + t] = (data.StepMask is null || data.StepMask[indices[i] * length + t])
+                    m[i * length + t] = (data.StepMask is null || data.StepMask[indices[i] * stride + t])
                         && (data.Lengths is null || t < data.Lengths[indices[i]]);
             mask = m;
         }
-        int per = data.PerStep ? length : 1;
+        int per = data.PerStep ? length : 1, dataPer = data.PerStep ? stride : 1;
         if (data.ClassTargets is not null)
         {
             Span<int> targets = Buffers.Grow(ref _classTargets, rows);
-            for (int i = 0; i < batch; i++) data.ClassTargets.AsSpan(indices[i] * per, per).CopyTo(targets.Slice(i * per, per));
+            for (int i = 0; i < batch; i++) data.ClassTargets.AsSpan(indices[i] * dataPer, per).CopyTo(targets.Slice(i * per, per));
             return _loss.Compute(output, new LossTargets<T>(targets, mask), grad);
         }
         int width = per * data.Outputs;
         Span<T> values = Buffers.Grow(ref _valueTargets, rows * data.Outputs);
-        for (int i = 0; i < batch; i++) data.ValueTargets.AsSpan(indices[i] * width, width).CopyTo(values.Slice(i * width, width));
+        for (int i = 0; i < batch; i++) data.ValueTargets.AsSpan(indices[i] * dataPer * data.Outputs, width).CopyTo(values.Slice(i * width, width));
         return _loss.Compute(output, new LossTargets<T>(rows, values, mask), grad);
     }
 

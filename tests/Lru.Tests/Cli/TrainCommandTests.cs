@@ -146,6 +146,25 @@ public class TrainCommandTests : IDisposable
         Assert.Contains("bidirectional", badError);
     }
 
+    [Fact]
+    public void ListOps_BucketsItsBatchesByLength_AndTheCheckpointKeepsTheSetting()
+    {
+        string checkpoint = Path.Combine(_dir, "listops.safetensors");
+        const string small = "train --task listops --train-count 256 --test-count 64 --length 64 --layers 1 --hidden 8 --state 8 --epochs 1 --threads 2";
+        var (code, output, error) = CliRunner.Run($"{small} --checkpoint {checkpoint} --json");
+        Assert.True(code == 0, $"exit {code}: {error}\n{output}");
+        Assert.Contains("batches bucketed by length", output);
+        Assert.Contains("\"BucketByLength\":true", ModelCheckpoint.Load(checkpoint).Metadata["lru.training_settings"], StringComparison.Ordinal);
+
+        var (shuffledCode, shuffledOutput, shuffledError) = CliRunner.Run($"{small} --batching shuffled --json");
+        Assert.True(shuffledCode == 0, shuffledError);
+        Assert.DoesNotContain("bucketed", shuffledOutput);
+
+        var (badCode, _, badError) = CliRunner.Run("train --task listops --batching sorted");
+        Assert.NotEqual(0, badCode);
+        Assert.Contains("'sorted' not recognized", badError);
+    }
+
     [Theory]
     [InlineData("train --task nope", "Unknown task 'nope'")]
     [InlineData("train --task copy --threads 0", "--threads must be at least 1")]
