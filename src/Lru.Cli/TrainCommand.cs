@@ -93,7 +93,7 @@ internal static class TrainCommand
                 throw new ArgumentException($"{result.GetValue(checkpoint)} was trained on your own data: score it with lru predict on your test inputs (or pass --task for a built-in task's data).");
             var builtIn = BuiltInTasks.Get(taskName);
             var (_, test) = builtIn.CreateData(settings, result.GetValue(data));
-            var trainer = new Trainer<float>(loaded.Model, new AdamW<float>(loaded.Model.NamedParameters(), new AdamWSettings()), new TrainerOptions(1, settings.BatchSize));
+            var trainer = new Trainer<float>(loaded.Model, new AdamW<float>(loaded.Model.NamedParameters(), new AdamWSettings()), settings.Trainer() with { Epochs = 1 }); // evaluates as the run did (by length when bucketed)
             var clock = Stopwatch.StartNew();
             var metrics = trainer.Evaluate(test);
             string metric = builtIn.MetricName;

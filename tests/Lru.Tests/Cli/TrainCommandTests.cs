@@ -155,6 +155,9 @@ public class TrainCommandTests : IDisposable
         Assert.True(code == 0, $"exit {code}: {error}\n{output}");
         Assert.Contains("batches bucketed by length", output);
         Assert.Contains("\"BucketByLength\":true", ModelCheckpoint.Load(checkpoint).Metadata["lru.training_settings"], StringComparison.Ordinal);
+        var (evalCode, evalOutput, evalError) = CliRunner.Run($"eval --checkpoint {checkpoint} --json"); // by length, as training evaluated
+        Assert.True(evalCode == 0, evalError);
+        Assert.Equal(CliRunner.LastJson(output).GetProperty("test_accuracy").GetDouble(), CliRunner.LastJson(evalOutput).GetProperty("test_accuracy").GetDouble(), 12);
 
         var (shuffledCode, shuffledOutput, shuffledError) = CliRunner.Run($"{small} --batching shuffled --json");
         Assert.True(shuffledCode == 0, shuffledError);
