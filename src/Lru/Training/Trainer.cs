@@ -390,12 +390,11 @@ public sealed class Trainer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// </summary>
     private void GroupByLength(int[] order, int[] lengths, int epoch)
     {
-        int size = Options.BatchSize;
-        long run = (long)size * TrainerOptions.BucketBatches;
+        int size = Options.BatchSize, run = (int)Math.Min((long)size * TrainerOptions.BucketBatches, order.Length);
         // Sort keys: the length, then the position in the shuffled order (so sequences of equal length stay shuffled).
-        for (int from = 0; from < order.Length; from += (int)Math.Min(run, order.Length - from))
+        for (int from = 0; from < order.Length; from += run)
         {
-            Span<long> part = Buffers.Grow(ref _bucketKeys, (int)Math.Min(run, order.Length - from));
+            Span<long> part = Buffers.Grow(ref _bucketKeys, Math.Min(run, order.Length - from));
             for (int k = 0; k < part.Length; k++) part[k] = (long)lengths[order[from + k]] << 32 | (uint)k;
             part.Sort();
             Span<int> sorted = Buffers.Grow(ref _orderCopy, part.Length);
