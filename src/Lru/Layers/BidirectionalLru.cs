@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using Lru.Modules;
+using Lru.Tensors;
 
 namespace Lru.Layers;
 
@@ -81,7 +82,7 @@ public sealed class BidirectionalLru<T> : Module<T> where T : unmanaged, IFloati
             Span<T> backwardOutput = work.Span[..count];
             Forwards.Forward(input, output, shape, training);
             Backwards.Forward(backwardInput, backwardOutput, shape, training);
-            TensorPrimitives.Add(output, backwardOutput, output);
+            Elementwise.Add(output[..count], backwardOutput, output[..count], Parallelism.MaxThreads);
             return;
         }
         Span<T> forward = work.Span[..count], backward = work.Span.Slice(count, count), concat = work.Span.Slice(2 * count, 2 * count);

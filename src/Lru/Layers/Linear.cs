@@ -131,12 +131,9 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
         // ∂W += ∂yᵀ · x  (Out × rows)·(rows × In).
         Gemm.Multiply<T>(gradOutput, _input.AsSpan(0, rows * n), Weight.Gradient, m, n, rows, transposeA: true, accumulate: true);
 
-        // ∂b += Σ_rows ∂y, in row order.
+        // ∂b += Σ_rows ∂y, in row order (columns split over threads).
         if (Bias is not null)
-        {
-            Span<T> gb = Bias.Gradient;
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(gb, gradOutput.Slice(r * m, m), gb);
-        }
+            Elementwise.AddColumnSums(gradOutput[..(rows * m)], Bias.Gradient, rows, Parallelism.MaxThreads);
     }
 
     /// <summary>Wᵀ (In × Out) in panels, rebuilt under a lock when <see cref="Weight"/> changed since the last build.</summary>

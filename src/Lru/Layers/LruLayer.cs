@@ -27,7 +27,7 @@ namespace Lru.Layers;
 /// from <c>t = L − 1</c> down to 0 (the backward half of a bidirectional LRU); such a layer cannot stream.</para>
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
-public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly object _derivedLock = new();
     private readonly T[] _lambdaRe, _lambdaIm, _inputWeightsT, _outputWeightsT;
@@ -259,9 +259,14 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
         EnsureDerived();
         if (training)
         {
-            input.CopyTo(Grow(ref _cachedInput, m * h));
+            Elementwise.Copy(input[..(m * h)], Grow(ref _cachedInput, m * h), workers);
             _cachedHasInitial = !initialState.IsEmpty;
             if (_cachedHasInitial) initialState.CopyTo(Grow(ref _cachedInitial, batch * 2 * n));
+        }
+        if (Fuses(mode, batch, length, workers))
+        {
+            RunFused(input, output, training ? Grow(ref _cachedStates, checked(m * 2 * n)) : default, batch, length, initialState, finalState, workers);
+            return;
         }
         using var rented = training ? default : RentWorkspace(checked(m * 2 * n));
         Span<T> states = training ? Grow(ref _cachedStates, checked(m * 2 * n)) : rented.Span;
@@ -347,12 +352,9 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
         ReadOnlySpan<T> u = _cachedInput.AsSpan(0, m * h), x = _cachedStates.AsSpan(0, m * 2 * n);
         Span<T> delta = Grow(ref _gradStates, m * 2 * n);
 
-        // ∂D += Σ_t g_t ⊙ u_t, or Gᵀ·U for a matrix D.
-        Span<T> gradD = D.Gradient;
+        // ∂D += Gᵀ·U for a matrix D (a diagonal D's Σ_t g_t ⊙ u_t is summed per sequence below).
         if (Config.MatrixD)
-            Gemm.Multiply<T>(gradOutput, u, gradD, h, h, m, transposeA: true, accumulate: true, threads: workers);
-        else
-            RowOps.AccumulateProducts(gradOutput, u, gradD, m);
+            Gemm.Multiply<T>(gradOutput, u, D.Gradient, h, h, m, transposeA: true, accumulate: true, threads: workers);
 
         // ∂C: Gᵀ·X (H × 2N) = [Σ g x_reᵀ | Σ g x_imᵀ]; ∂C_re += left half, ∂C_im −= right half.
         Span<T> gradW = Grow(ref _gradOutputWeights, h * 2 * n);
@@ -364,20 +366,42 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
             TensorPrimitives.Subtract(gradCIm.Slice(i * n, n), gradW.Slice(i * 2 * n + n, n), gradCIm.Slice(i * n, n));
         }
 
-        // q_t = Cᴴ g_t = G · W_out  (W_out = (W_outᵀ)ᵀ), then δ_t = q_t + conj(λ) ⊙ δ_next, the other way in time.
-        Gemm.Multiply<T>(gradOutput, _outputWeightsT, delta, m, 2 * n, h, transposeB: true, threads: workers);
+        // q_t = Cᴴ g_t = G · W_out  (W_out = (W_outᵀ)ᵀ), then δ_t = q_t + conj(λ) ⊙ δ_next, the other way in time; each
+        // sequence's shares of G_λ and of a diagonal ∂D; ∂u_t (+)= D ⊙ g_t (or D g_t for a matrix D) + Δ · (W_inᵀ)ᵀ.
+        // Fused per sequence when it can be.
+        int shares = 2 * n + (Config.MatrixD ? 0 : h);
         T[] negatedIm = ArrayPool<T>.Shared.Rent(n);
+        T[] partials = ArrayPool<T>.Shared.Rent(batch * shares);
         try
         {
             TensorPrimitives.Negate(_lambdaIm, negatedIm.AsSpan(0, n));
-            DiagonalRecurrence.Scan<T>(_lambdaRe, negatedIm.AsSpan(0, n), delta, batch, length, default, reverse: !Config.Reverse, mode, workers);
+            Span<T> perSequence = partials.AsSpan(0, batch * shares);
+            perSequence.Clear();
+            if (Fuses(mode, batch, length, workers))
+            {
+                BackpropFused(gradOutput, gradInput, delta, perSequence, negatedIm.AsSpan(0, n), batch, length, accumulate, workers);
+            }
+            else
+            {
+                Gemm.Multiply<T>(gradOutput, _outputWeightsT, delta, m, 2 * n, h, transposeB: true, threads: workers);
+                DiagonalRecurrence.Scan<T>(_lambdaRe, negatedIm.AsSpan(0, n), delta, batch, length, default, reverse: !Config.Reverse, mode, workers);
+                AccumulateSequenceShares(gradOutput, delta, batch, length, perSequence);
+                if (!gradInput.IsEmpty)
+                {
+                    if (Config.MatrixD)
+                        Gemm.Multiply<T>(gradOutput, D.Value, gradInput, m, h, h, accumulate: accumulate, threads: workers);
+                    else
+                        Elementwise.MultiplyRows<T>(gradOutput, D.Value, gradInput, m, accumulate, workers);
+                    Gemm.Multiply<T>(delta, _inputWeightsT, gradInput, m, h, 2 * n, transposeB: true, accumulate: true, threads: workers);
+                }
+            }
+            AddSequenceShares(perSequence, batch);
         }
         finally
         {
             ArrayPool<T>.Shared.Return(negatedIm);
+            ArrayPool<T>.Shared.Return(partials);
         }
-
-        AccumulateLambdaGradients(delta, x, batch, length);
 
         // ∂B: Δᵀ·U (2N × H) = [Σ δ_re uᵀ ; Σ δ_im uᵀ]; ∂B_re,im += γ ⊙ rows, ∂gamma_log += rowsum(B ⊙ γ rows).
         Span<T> gradV = Grow(ref _gradInputWeights, 2 * n * h);
@@ -392,16 +416,6 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
             TensorPrimitives.Add(gradBRe.Slice(j * h, h), re, gradBRe.Slice(j * h, h));
             TensorPrimitives.Add(gradBIm.Slice(j * h, h), im, gradBIm.Slice(j * h, h));
             gradGamma[j] += TensorPrimitives.Dot<T>(BRe.Value.Slice(j * h, h), re) + TensorPrimitives.Dot<T>(BIm.Value.Slice(j * h, h), im);
-        }
-
-        // ∂u_t (+)= D ⊙ g_t (or Dᵀ g_t) + Δ · (W_inᵀ)ᵀ.
-        if (!gradInput.IsEmpty)
-        {
-            if (Config.MatrixD)
-                Gemm.Multiply<T>(gradOutput, D.Value, gradInput, m, h, h, accumulate: accumulate, threads: workers);
-            else
-                Elementwise.MultiplyRows<T>(gradOutput, D.Value, gradInput, m, accumulate, workers);
-            Gemm.Multiply<T>(delta, _inputWeightsT, gradInput, m, h, 2 * n, transposeB: true, accumulate: true, threads: workers);
         }
 
         // ∂x_0 += conj(λ) ⊙ δ at the first step processed (t = 0, or t = L − 1 for a reverse layer).
@@ -423,45 +437,43 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
     }
 
     /// <summary>
-    /// G_λ = Σ_t δ_t ⊙ conj(x_prev) (x_prev the state before step t in the direction of the recurrence: x_{t−1}, or
-    /// x_{t+1} for a reverse layer, the initial state at the first step), then
-    /// ∂nu_log += −exp(nu_log) ⊙ Re(conj(G_λ) ⊙ λ) and ∂theta_log += −exp(theta_log) ⊙ Im(conj(G_λ) ⊙ λ).
-    /// Sums run over rows in a fixed order, so they do not depend on threads.
+    /// Each sequence's shares of G_λ = Σ_t δ_t ⊙ conj(x_prev) and (diagonal D) of ∂D = Σ_t g_t ⊙ u_t into
+    /// <paramref name="shares"/> (batch rows of [G_λ (2N) | ∂D (H)], zeroed), chunk by chunk in the order of the backward
+    /// scan, the steps of a chunk going up: the order of the fused backward, so both paths give the same bits.
     /// </summary>
-    private unsafe void AccumulateLambdaGradients(ReadOnlySpan<T> delta, ReadOnlySpan<T> x, int batch, int length)
+    private unsafe void AccumulateSequenceShares(ReadOnlySpan<T> gradOutput, ReadOnlySpan<T> delta, int batch, int length, Span<T> shares)
     {
-        int n = StateSize, before = Config.Reverse ? 1 : -1, first = Config.Reverse ? length - 1 : 0;
-        T[] sums = ArrayPool<T>.Shared.Rent(2 * n);
-        try
+        int steps = ChunkSteps, chunks = (length + steps - 1) / steps, stride = shares.Length / batch;
+        fixed (T* pg = gradOutput, pd = delta, px = _cachedStates, pu = _cachedInput, pInit = _cachedInitial, ps = shares)
         {
-            Span<T> g = sums.AsSpan(0, 2 * n);
-            g.Clear();
-            fixed (T* pd = delta, px = x, pInit = _cachedInitial, pg = g)
-            {
-                for (int b = 0; b < batch; b++)
+            for (int b = 0; b < batch; b++)
+                for (int i = 0; i < chunks; i++)
                 {
-                    T* init = _cachedHasInitial ? pInit + (long)b * 2 * n : null;
-                    for (int t = 0; t < length; t++)
-                    {
-                        T* prev = t != first ? px + ((long)(b * length + t) + before) * 2 * n : init;
-                        if (prev != null) DiagonalKernels<T>.AccumulateConjugateProduct(pd + (long)(b * length + t) * 2 * n, prev, pg, n);
-                    }
+                    var (t0, rows) = Chunk(i, chunks, steps, length, descending: !Config.Reverse);
+                    AccumulateShares(pg, pd, px, pu, _cachedHasInitial ? pInit : null, b, length, t0, rows, ps + (nint)b * stride);
                 }
-            }
-            Span<T> gRe = g[..n], gIm = g[n..];
-            Span<T> gradNu = NuLog.Gradient, gradTheta = ThetaLog.Gradient;
-            for (int j = 0; j < n; j++)
-            {
-                T lr = _lambdaRe[j], li = _lambdaIm[j];
-                // conj(G)·λ = (gr − i gi)(lr + i li) = (gr lr + gi li) + i(gr li − gi lr)
-                T re = gRe[j] * lr + gIm[j] * li, im = gRe[j] * li - gIm[j] * lr;
-                gradNu[j] -= T.Exp(NuLog.Value[j]) * re;
-                gradTheta[j] -= T.Exp(ThetaLog.Value[j]) * im;
-            }
         }
-        finally
+    }
+
+    /// <summary>
+    /// Sums the sequences' shares in order; then ∂D += the ∂D share (diagonal D), ∂nu_log += −exp(nu_log) ⊙ Re(conj(G_λ) ⊙ λ)
+    /// and ∂theta_log += −exp(theta_log) ⊙ Im(conj(G_λ) ⊙ λ). The order of every sum is fixed, so it does not depend on threads.
+    /// </summary>
+    private void AddSequenceShares(Span<T> shares, int batch)
+    {
+        int n = StateSize, stride = shares.Length / batch;
+        Span<T> total = shares[..stride];
+        for (int b = 1; b < batch; b++) TensorPrimitives.Add(total, shares.Slice(b * stride, stride), total);
+        if (!Config.MatrixD) TensorPrimitives.Add(D.Gradient, total[(2 * n)..], D.Gradient);
+        Span<T> gRe = total[..n], gIm = total[n..(2 * n)];
+        Span<T> gradNu = NuLog.Gradient, gradTheta = ThetaLog.Gradient;
+        for (int j = 0; j < n; j++)
         {
-            ArrayPool<T>.Shared.Return(sums);
+            T lr = _lambdaRe[j], li = _lambdaIm[j];
+            // conj(G)·λ = (gr − i gi)(lr + i li) = (gr lr + gi li) + i(gr li − gi lr)
+            T re = gRe[j] * lr + gIm[j] * li, im = gRe[j] * li - gIm[j] * lr;
+            gradNu[j] -= T.Exp(NuLog.Value[j]) * re;
+            gradTheta[j] -= T.Exp(ThetaLog.Value[j]) * im;
         }
     }
 
@@ -566,6 +578,7 @@ public sealed class LruLayer<T> : Module<T> where T : unmanaged, IFloatingPointI
                 _outputWeightsT[(n + j) * h + i] = -CIm.Value[i * n + j];
             }
         }
+        PackFused();
         Volatile.Write(ref _derivedVersion, version);
     }
 

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace Lru.Tensors;
 
@@ -82,6 +83,54 @@ internal static unsafe class Elementwise
     {
         Guard.Length(y.Length, nameof(y), "rows, h", rows, b.Length);
         Run(Op.BroadcastRows, default, b, y, y.Length, b.Length, threads);
+    }
+
+    /// <summary>
+    /// <c>sums[j] += Σ_r x[r, j]</c> over the rows in order (a bias gradient): each work item owns a block of columns
+    /// (one cache line of them, summed in one 512-bit register where there is one) and adds row after row into it, so
+    /// every sum is the same sequence of additions as a row-by-row
+    /// <see cref="TensorPrimitives.Add{T}(ReadOnlySpan{T}, ReadOnlySpan{T}, Span{T})"/> into <paramref name="sums"/>,
+    /// for any thread count.
+    /// </summary>
+    public static void AddColumnSums<T>(ReadOnlySpan<T> x, Span<T> sums, int rows, int threads)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int columns = sums.Length;
+        Guard.Length(x.Length, nameof(x), "rows, columns", rows, columns);
+        if (rows == 0 || columns == 0) return;
+        int block = 64 / sizeof(T), blocks = (columns + block - 1) / block;
+        if ((long)rows * columns < ChunkElements) threads = 1;
+        fixed (T* px = x, ps = sums)
+        {
+            var work = new ColumnSums<T> { X = px, Sums = ps, Rows = rows, Columns = columns, Block = block };
+            Parallelism.For(blocks, threads, ref work);
+        }
+    }
+
+    private struct ColumnSums<T> : IIndexedWork where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T* X, Sums;
+        public int Rows, Columns, Block;
+
+        public readonly void Run(int index)
+        {
+            int c0 = index * Block, width = Math.Min(Block, Columns - c0);
+            T* row = X + c0;
+            if (Vector512.IsHardwareAccelerated && width == Vector512<T>.Count)
+            {
+                // One register holds the block's sums: a load, Rows additions, a store.
+                Vector512<T> acc = Vector512.Load(Sums + c0);
+                for (int r = 0; r < Rows; r++, row += Columns) acc += Vector512.Load(row);
+                acc.Store(Sums + c0);
+                return;
+            }
+            for (int j = 0; j < width; j++)
+            {
+                T sum = Sums[c0 + j];
+                for (int r = 0; r < Rows; r++) sum += row[(nint)r * Columns + j];
+                Sums[c0 + j] = sum;
+            }
+        }
     }
 
     private static void Run<T>(Op op, ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> destination, int count, int rowLength, int threads)

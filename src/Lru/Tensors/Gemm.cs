@@ -141,12 +141,7 @@ public static class Gemm
             return;
         }
 
-        if (kernel == GemmKernelKind.Auto)
-        {
-            kernel = GemmAvx512Kernel<T>.IsSupported ? GemmKernelKind.Avx512
-                : GemmAvx2Kernel<T>.IsSupported ? GemmKernelKind.Avx2
-                : GemmKernelKind.Portable;
-        }
+        kernel = ResolveKernel<T>(kernel);
 
         fixed (T* pa = a)
         fixed (T* pb = b)
@@ -174,6 +169,13 @@ public static class Gemm
             }
         }
     }
+
+    /// <summary>The kernel family <paramref name="kernel"/> names; for <see cref="GemmKernelKind.Auto"/> the fastest the hardware runs.</summary>
+    internal static GemmKernelKind ResolveKernel<T>(GemmKernelKind kernel) where T : unmanaged, IFloatingPointIeee754<T> =>
+        kernel != GemmKernelKind.Auto ? kernel
+        : GemmAvx512Kernel<T>.IsSupported ? GemmKernelKind.Avx512
+        : GemmAvx2Kernel<T>.IsSupported ? GemmKernelKind.Avx2
+        : GemmKernelKind.Portable;
 
     private static void ScaleC<T>(Span<T> c, int ldc, int m, int n, T beta)
         where T : unmanaged, IFloatingPointIeee754<T>

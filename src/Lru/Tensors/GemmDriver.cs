@@ -58,16 +58,9 @@ internal static unsafe class GemmDriver<T, TK>
         int mr = TK.MR, nr = TK.NR;
         if ((long)m * n * k < SerialThreshold) threads = 1;
 
-        int kBlocks = (k + GemmPlan.MaxKc - 1) / GemmPlan.MaxKc;
-        int kc = (k + kBlocks - 1) / kBlocks;
+        int kc = GemmPlan.Kc(k);
 
-        // Packed op(B) holds at most MaxPackedBBytes (or one NR×KC sliver): columns are blocked by
-        // NC and, only for a huge k, rows by a whole number of KC blocks, so the KC blocking (and
-        // with it every result bit) is the same whatever the buffer limit does.
-        long maxBElements = Math.Max(MaxPackedBBytes / sizeof(T), (long)nr * kc);
-        int kSpan = (int)Math.Min(k, maxBElements / ((long)nr * kc) * kc);
-        int nPad = RoundUp(n, nr);
-        int ncMax = (int)Math.Min(nPad, Math.Max(nr, maxBElements / kSpan / nr * nr));
+        var (kSpan, ncMax) = Blocking(n, k);
 
         int mTiles = (m + mr - 1) / mr;
         int tilesPerBlock = Math.Max(1, MaxMc / mr);
@@ -126,6 +119,62 @@ internal static unsafe class GemmDriver<T, TK>
     }
 
     private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+
+    /// <summary>
+    /// Whether <see cref="Run"/> packs the whole op(B) (k × n) as one block, so that <see cref="PackWhole"/> and
+    /// <see cref="RunPacked"/> reproduce it.
+    /// </summary>
+    public static bool PacksWhole(int n, int k)
+    {
+        if (n <= 0 || k <= 0) return false;
+        var (kSpan, ncMax) = Blocking(n, k);
+        return kSpan == k && ncMax >= RoundUp(n, TK.NR);
+    }
+
+    /// <summary>The rows (kSpan) and columns (ncMax) of op(B) that <see cref="Run"/> packs at once.</summary>
+    private static (int KSpan, int NcMax) Blocking(int n, int k)
+    {
+        // Packed op(B) holds at most MaxPackedBBytes (or one NR×KC sliver): columns are blocked by
+        // NC and, only for a huge k, rows by a whole number of KC blocks, so the KC blocking (and
+        // with it every result bit) is the same whatever the buffer limit does.
+        int nr = TK.NR, kc = GemmPlan.Kc(k);
+        long maxBElements = Math.Max(MaxPackedBBytes / sizeof(T), (long)nr * kc);
+        int kSpan = (int)Math.Min(k, maxBElements / ((long)nr * kc) * kc);
+        int ncMax = (int)Math.Min(RoundUp(n, nr), Math.Max(nr, maxBElements / kSpan / nr * nr));
+        return (kSpan, ncMax);
+    }
+
+    /// <summary>Elements <see cref="PackWhole"/> writes for a k × n op(B).</summary>
+    public static long PackedLength(int n, int k) => (long)RoundUp(n, TK.NR) * k;
+
+    /// <summary>Packs all of op(B) (k × n, <see cref="PacksWhole"/> true) in the layout <see cref="Run"/> gives one block, on the calling thread.</summary>
+    public static void PackWhole(T* b, nint ldb, bool transB, int n, int k, T* dst)
+    {
+        int slivers = (n + TK.NR - 1) / TK.NR;
+        var pack = new PackBWork { B = b, Ldb = ldb, TransB = transB, J0 = 0, Nc = n, K0 = 0, KLen = k, Kc = GemmPlan.Kc(k), NcPad = slivers * TK.NR, Dst = dst };
+        for (int s = 0; s < slivers; s++) pack.Run(s);
+    }
+
+    /// <summary>
+    /// <c>C = A·op(B)</c> (beta 0) or <c>C += A·op(B)</c> (beta 1) on the calling thread, with op(B) packed by
+    /// <see cref="PackWhole"/>: the same blocks, kernels and order of operations per element as <see cref="Run"/>, so
+    /// the same bits.
+    /// </summary>
+    public static void RunPacked(T* a, nint lda, T* packedB, T* c, nint ldc, int m, int n, int k, bool accumulate)
+    {
+        int mr = TK.MR, slivers = (n + TK.NR - 1) / TK.NR;
+        int mTiles = (m + mr - 1) / mr, tilesPerBlock = Math.Max(1, MaxMc / mr);
+        int rowBlocks = (mTiles + tilesPerBlock - 1) / tilesPerBlock;
+        var work = new ComputeWork
+        {
+            A = a, Lda = lda, TransA = false, C = c, Ldc = ldc, M = m, N = n, K0 = 0, KLen = k, Kc = GemmPlan.Kc(k),
+            J0 = 0, Slivers = slivers, NcPad = slivers * TK.NR, PackedB = packedB,
+            MTiles = mTiles, RowBlocks = rowBlocks, ColBlocks = 1,
+            Alpha = T.One, Beta = accumulate ? T.One : T.Zero, FirstMode = accumulate ? GemmStoreMode.Accumulate : GemmStoreMode.Overwrite,
+        };
+        for (int i = 0; i < rowBlocks; i++) work.Run(i);
+    }
+
 
     /// <summary>
     /// Packs NR-column slivers of op(B)[K0..K0+KLen, J0..J0+Nc); item i packs sliver i. Rows are

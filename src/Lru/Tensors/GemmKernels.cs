@@ -80,6 +80,13 @@ internal static class GemmPlan
 
     /// <summary>Row stride of a <see cref="GemmRowPanel"/> sliver: MaxKc plus one cache line so the MR rows do not alias in L1.</summary>
     public const int PanelStride = MaxKc + 16;
+
+    /// <summary>The k-block size for a product of depth k: k split into equal blocks of at most <see cref="MaxKc"/>.</summary>
+    public static int Kc(int k)
+    {
+        int blocks = Math.Max(1, (k + MaxKc - 1) / MaxKc);
+        return (k + blocks - 1) / blocks;
+    }
 }
 
 /// <summary>A register-tiled micro-kernel computing an MR×NR tile of C from packed slivers.</summary>

@@ -117,6 +117,30 @@ public class ElementwiseTests
                 }
     }
 
+    [Theory]
+    [InlineData(1, 64)]
+    [InlineData(2, 64)]
+    [InlineData(2, 75)]
+    public void ColumnSums_EqualTheRowByRowLoop(int threads, int h)
+    {
+        Check<float>(threads, h);
+        Check<double>(threads, h);
+
+        static void Check<T>(int threads, int h) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var rng = new Random(threads * 100 + h);
+            int rows = Long / h;
+            T[] x = Fill<T>(rng, rows * h), start = Fill<T>(rng, h);
+            T[] sums = Run(threads, () => { var s = (T[])start.Clone(); Elementwise.AddColumnSums<T>(x, s, rows, threads); return s; });
+            for (int c = 0; c < h; c++)
+            {
+                T expected = start[c];
+                for (int r = 0; r < rows; r++) expected += x[r * h + c];
+                Assert.True(sums[c] == expected, $"column {c}: {sums[c]} vs {expected}");
+            }
+        }
+    }
+
     [Fact]
     public void MismatchedLengths_AreRefusedByName()
     {

@@ -325,3 +325,67 @@ public class GemmThreadCountTests
         }, d2 => Assert.Equal(d1, d2), "column slivers, 2 threads");
     }
 }
+
+/// <summary>
+/// <see cref="PackedGemmB{T}"/> against <see cref="Gemm"/>: the same bits for every kernel family, both storages of B,
+/// overwrite and accumulate, and any split of A's rows into blocks (the LRU layer's fused passes rely on it).
+/// </summary>
+public class PackedGemmBTests
+{
+    public static IEnumerable<object[]> Cases()
+    {
+        var kernels = new List<GemmKernelKind> { GemmKernelKind.Portable };
+        if (GemmAvx512Kernel<float>.IsSupported) kernels.Add(GemmKernelKind.Avx512);
+        if (GemmAvx2Kernel<float>.IsSupported) kernels.Add(GemmKernelKind.Avx2);
+        foreach (var kernel in kernels)
+            foreach (var (m, n, k) in new[] { (300, 512, 128), (301, 128, 512), (37, 33, 7), (500, 70, 1100), (13, 5, 600) })
+                foreach (bool tb in new[] { false, true })
+                    yield return [(int)kernel, m, n, k, tb];
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Float_RowBlocks_EqualOneGemm(int kernel, int m, int n, int k, bool transposeB) => Check<float>((GemmKernelKind)kernel, m, n, k, transposeB);
+
+    [Theory]
+    [InlineData((int)GemmKernelKind.Portable, 200, 100, 300, true)]
+    [InlineData((int)GemmKernelKind.Auto, 211, 64, 1100, false)]
+    public void Double_RowBlocks_EqualOneGemm(int kernel, int m, int n, int k, bool transposeB) => Check<double>((GemmKernelKind)kernel, m, n, k, transposeB);
+
+    private static unsafe void Check<T>(GemmKernelKind kernel, int m, int n, int k, bool transposeB) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new Random(m * 31 + n * 7 + k);
+        T[] a = GemmTests.Random<T>(rng, m * k), b = GemmTests.Random<T>(rng, k * n), c0 = GemmTests.Random<T>(rng, m * n);
+        int ldb = transposeB ? k : n;
+        foreach (bool accumulate in new[] { false, true })
+        {
+            T[] expected = (T[])c0.Clone(), actual = (T[])c0.Clone();
+            Gemm.MultiplyCore<T>(a, k, false, b, ldb, transposeB, expected, n, m, n, k, T.One, accumulate ? T.One : T.Zero, threads: 2, kernel);
+
+            var packed = new PackedGemmB<T>(k, n, kernel);
+            packed.Pack(b, transposeB);
+            fixed (T* pa = a, pc = actual)
+            {
+                // Blocks of 1 to 150 rows, in an order that is not the rows' (last block first).
+                var blocks = new List<(int Start, int Rows)>();
+                for (int start = 0; start < m;)
+                {
+                    int rows = Math.Min(m - start, 1 + rng.Next(150));
+                    blocks.Add((start, rows));
+                    start += rows;
+                }
+                blocks.Reverse();
+                foreach (var (start, rows) in blocks)
+                    packed.Multiply(pa + (nint)start * k, k, pc + (nint)start * n, n, rows, accumulate);
+            }
+            Assert.Equal(expected, actual);
+        }
+    }
+
+    [Fact]
+    public void TooLargeAnOperand_IsRefused()
+    {
+        Assert.False(PackedGemmB<float>.Fits(1 << 14, 1 << 12));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PackedGemmB<float>(1 << 14, 1 << 12));
+        Assert.True(PackedGemmB<float>.Fits(128, 512));
+    }
+}

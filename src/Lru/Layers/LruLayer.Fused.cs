@@ -1,0 +1,243 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using Lru.Scans;
+using Lru.Tensors;
+
+namespace Lru.Layers;
+
+/// <summary>
+/// The fused passes of the LRU layer: one sequence per work item, in chunks of time steps small enough to stay in L2,
+/// so that the state rows a GEMM writes are scanned and multiplied again before they leave the cache.
+/// </summary>
+/// <remarks>
+/// <para>Forward, chunk by chunk in the direction of the recurrence: <c>X = U·W_inᵀ</c>, the scan continuing from the
+/// previous chunk's last state, <c>Y = D ⊙ U + X·W_outᵀ</c>. Backward, the other way: <c>Δ = G·W_out</c>, the scan with
+/// conj(λ), this sequence's shares of G_λ and of a diagonal ∂D, and <c>∂U (+)= D ⊙ G + Δ·W_in</c>. The weight gradients
+/// ∂C, ∂B and a matrix ∂D stay sums over all rows outside these passes.</para>
+/// <para>Every element is computed by the same operations in the same order as the unfused passes (the GEMMs from the
+/// same packed weights and kernels, the scan by the same kernel step by step, G_λ and ∂D per sequence in the same chunk
+/// order in both), so the two paths give identical bits and the choice between them, which depends on the thread count, never
+/// changes a result. The unfused passes remain for the scan modes other than sequential and for batches too small to
+/// give every thread whole sequences.</para>
+/// </remarks>
+public sealed partial class LruLayer<T>
+{
+    /// <summary>Bytes of state rows per chunk of the fused passes (a quarter of a 1 MiB L2, leaving room for the inputs, outputs and packed weights).</summary>
+    private const int FusedChunkBytes = 256 * 1024;
+
+    /// <summary>
+    /// Largest W_in (H × 2N) the fused passes pack (four packed copies are kept): beyond it the weights no longer stay
+    /// in L2 beside a chunk, and the copies would cost more memory than they save time (H = 256, N = 512 in float).
+    /// </summary>
+    private const long MaxFusedWeightBytes = 1L << 20;
+
+    // W_inᵀ and W_outᵀ packed for the fused forward (U·W_inᵀ, X·W_outᵀ) and backward (G·W_out, Δ·W_in); built with the
+    // derived weights, null when the GEMM cannot pack them ahead (or T is neither float nor double).
+    private PackedGemmB<T>? _packedIn, _packedOut, _packedOutT, _packedInT;
+
+    /// <summary>Whether passes may run fused (tests turn it off to compare the two paths bit for bit).</summary>
+    internal bool Fusion { get; set; } = true;
+
+    /// <summary>Time steps per chunk of the fused passes and of the G_λ order: a function of N and the element size only.</summary>
+    private int ChunkSteps => Math.Max(16, FusedChunkBytes / (2 * StateSize * Unsafe.SizeOf<T>()));
+
+    /// <summary>Packs the derived weights for the fused passes; called under the derived-weights lock.</summary>
+    private void PackFused()
+    {
+        int h = Hidden, w = 2 * StateSize;
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double)) return;
+        if ((long)h * w * Unsafe.SizeOf<T>() > MaxFusedWeightBytes || !PackedGemmB<T>.Fits(h, w) || !PackedGemmB<T>.Fits(w, h)) return;
+        _packedIn ??= new PackedGemmB<T>(h, w);
+        _packedOut ??= new PackedGemmB<T>(w, h);
+        _packedOutT ??= new PackedGemmB<T>(h, w);
+        _packedInT ??= new PackedGemmB<T>(w, h);
+        _packedIn.Pack(_inputWeightsT, transposeB: false);   // op(B) = W_inᵀ (H × 2N)
+        _packedOut.Pack(_outputWeightsT, transposeB: false); // op(B) = W_outᵀ (2N × H)
+        _packedOutT.Pack(_outputWeightsT, transposeB: true); // op(B) = W_out (H × 2N)
+        _packedInT.Pack(_inputWeightsT, transposeB: true);   // op(B) = W_in (2N × H)
+    }
+
+    /// <summary>
+    /// Whether a pass of this shape runs fused: the sequential scan (the mode asked for, or chosen by
+    /// <see cref="DiagonalRecurrence.ChooseMode(int, int, int)"/>), packed weights, and sequences that share out evenly
+    /// over the threads (or many of them).
+    /// </summary>
+    internal bool Fuses(ScanMode mode, int batch, int length, int workers) =>
+        Fusion && _packedIn is not null
+        && (mode == ScanMode.Auto ? DiagonalRecurrence.ChooseMode(batch, length, StateSize) : mode) == ScanMode.Sequential
+        && (batch % workers == 0 || batch >= 4 * workers);
+
+    /// <summary>
+    /// Scans <paramref name="count"/> rows of 2N in place, <c>x ← λ ⊙ prev + x</c>, starting from <paramref name="carry"/>
+    /// (null: zero) and going up the rows, or down them when <paramref name="descending"/>; returns the last row scanned.
+    /// </summary>
+    private static unsafe T* ScanRows(T* lamRe, T* lamIm, T* rows, int count, T* carry, bool descending, int n)
+    {
+        nint w = 2 * n;
+        T* prev = carry;
+        for (int i = 0; i < count; i++)
+        {
+            T* cur = rows + (descending ? count - 1 - i : i) * w;
+            if (prev != null) DiagonalKernels<T>.MultiplyAdd(lamRe, lamIm, prev, cur, n, 0, n);
+            prev = cur;
+        }
+        return prev;
+    }
+
+    /// <summary>
+    /// Adds sequence <paramref name="b"/>'s steps [t0, t0 + rows), t going up, to its shares (<paramref name="shares"/>:
+    /// [G_λ (2N) | ∂D (H), diagonal D only]): <c>δ_t ⊙ conj(x_prev)</c> (x_prev: the state before step t in the direction
+    /// of the recurrence, the initial state at the first step, nothing without one), and <c>g_t ⊙ u_t</c>.
+    /// </summary>
+    private unsafe void AccumulateShares(T* gradOutput, T* delta, T* x, T* u, T* initial, int b, int length, int t0, int rows, T* shares)
+    {
+        int n = StateSize, h = Hidden;
+        nint w = 2 * n, first = Config.Reverse ? length - 1 : 0, before = Config.Reverse ? 1 : -1;
+        T* init = initial == null ? null : initial + b * w;
+        for (int t = t0; t < t0 + rows; t++)
+        {
+            nint row = (nint)b * length + t;
+            T* prev = t != first ? x + (row + before) * w : init;
+            if (prev != null) DiagonalKernels<T>.AccumulateConjugateProduct(delta + row * w, prev, shares, n);
+        }
+        if (!Config.MatrixD)
+        {
+            nint start = ((nint)b * length + t0) * h;
+            RowOps.AccumulateProducts<T>(new ReadOnlySpan<T>(gradOutput + start, rows * h), new ReadOnlySpan<T>(u + start, rows * h),
+                new Span<T>(shares + w, h), rows);
+        }
+    }
+
+    /// <summary>The chunk processed <paramref name="i"/>-th going down in time (<paramref name="descending"/>) or up: its first step and its steps.</summary>
+    private static (int T0, int Rows) Chunk(int i, int chunks, int chunkSteps, int length, bool descending)
+    {
+        int c = descending ? chunks - 1 - i : i, t0 = c * chunkSteps;
+        return (t0, Math.Min(chunkSteps, length - t0));
+    }
+
+    /// <summary>The fused forward (see the class remarks); <paramref name="states"/> keeps the states of a training pass, empty otherwise.</summary>
+    private unsafe void RunFused(ReadOnlySpan<T> input, Span<T> output, Span<T> states, int batch, int length,
+        ReadOnlySpan<T> initialState, Span<T> finalState, int workers)
+    {
+        fixed (T* u = input, y = output, x = states, x0 = initialState, xFinal = finalState, lr = _lambdaRe, li = _lambdaIm, d = D.Value)
+        {
+            var work = new FusedForward
+            {
+                Layer = this, U = u, Y = y, X = x, X0 = x0, XFinal = xFinal, LamRe = lr, LamIm = li, D = d, Length = length,
+            };
+            Parallelism.For(batch, workers, ref work);
+        }
+    }
+
+    private unsafe struct FusedForward : IIndexedWork
+    {
+        public LruLayer<T> Layer;
+        public T* U, Y, X, X0, XFinal, LamRe, LamIm, D;
+        public int Length;
+
+        public readonly void Run(int b)
+        {
+            var layer = Layer;
+            int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = layer.ChunkSteps, chunks = (Length + steps - 1) / steps;
+            bool reverse = layer.Config.Reverse, keep = X != null;
+            T[]? rented = keep ? null : ArrayPool<T>.Shared.Rent((steps + 1) * w);
+            try
+            {
+                fixed (T* scratch = rented)
+                {
+                    T* carry = X0 == null ? null : X0 + (nint)b * w;
+                    T* u = U + (nint)b * Length * h, y = Y + (nint)b * Length * h;
+                    for (int i = 0; i < chunks; i++)
+                    {
+                        var (t0, rows) = Chunk(i, chunks, steps, Length, reverse);
+                        T* x = keep ? X + ((nint)b * Length + t0) * w : scratch;
+                        T* uc = u + (nint)t0 * h, yc = y + (nint)t0 * h;
+                        layer._packedIn!.Multiply(uc, h, x, w, rows, accumulate: false);
+                        T* last = ScanRows(LamRe, LamIm, x, rows, carry, reverse, n);
+                        if (keep)
+                        {
+                            carry = last;
+                        }
+                        else
+                        {
+                            carry = scratch + (nint)steps * w;
+                            Buffer.MemoryCopy(last, carry, (long)w * sizeof(T), (long)w * sizeof(T));
+                        }
+                        layer.Skip(uc, yc, rows, D, accumulate: false);
+                        layer._packedOut!.Multiply(x, w, yc, h, rows, accumulate: true);
+                    }
+                    if (XFinal != null) Buffer.MemoryCopy(carry, XFinal + (nint)b * w, (long)w * sizeof(T), (long)w * sizeof(T));
+                }
+            }
+            finally
+            {
+                if (rented is not null) ArrayPool<T>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>y (+)= D ⊙ u</c> row by row, or for a matrix D <c>u · Dᵀ</c> (forward) or <c>u · D</c> (<paramref name="backward"/>:
+    /// ∂u from ∂y), on the calling thread: the operations of the unfused passes, for <paramref name="rows"/> rows.
+    /// </summary>
+    private unsafe void Skip(T* u, T* y, int rows, T* d, bool accumulate, bool backward = false)
+    {
+        int h = Hidden;
+        var us = new ReadOnlySpan<T>(u, rows * h);
+        var ys = new Span<T>(y, rows * h);
+        if (Config.MatrixD)
+            Gemm.Multiply<T>(us, new ReadOnlySpan<T>(d, h * h), ys, rows, h, h, transposeB: !backward, accumulate: accumulate, threads: 1);
+        else
+            RowOps.MultiplyRows<T>(us, new ReadOnlySpan<T>(d, h), ys, rows, accumulate);
+    }
+
+    /// <summary>
+    /// The fused part of the backward (see the class remarks): Δ into <paramref name="delta"/>, each sequence's shares of
+    /// G_λ and ∂D into <paramref name="shares"/> (batch rows, zeroed), and ∂u written or added to <paramref name="gradInput"/> (if not empty).
+    /// </summary>
+    private unsafe void BackpropFused(ReadOnlySpan<T> gradOutput, Span<T> gradInput, Span<T> delta, Span<T> shares,
+        ReadOnlySpan<T> negatedIm, int batch, int length, bool accumulate, int workers)
+    {
+        fixed (T* g = gradOutput, gu = gradInput, dl = delta, ps = shares, x = _cachedStates, u = _cachedInput, x0 = _cachedInitial,
+               lr = _lambdaRe, li = negatedIm, d = D.Value)
+        {
+            var work = new FusedBackward
+            {
+                Layer = this, G = g, GradU = gu, Delta = dl, Shares = ps, Stride = shares.Length / batch, X = x, U = u,
+                X0 = _cachedHasInitial ? x0 : null, LamRe = lr, NegLamIm = li, D = d, Length = length, Accumulate = accumulate,
+            };
+            Parallelism.For(batch, workers, ref work);
+        }
+    }
+
+    private unsafe struct FusedBackward : IIndexedWork
+    {
+        public LruLayer<T> Layer;
+        public T* G, GradU, Delta, Shares, X, U, X0, LamRe, NegLamIm, D;
+        public int Length, Stride;
+        public bool Accumulate;
+
+        public readonly void Run(int b)
+        {
+            var layer = Layer;
+            int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = layer.ChunkSteps, chunks = (Length + steps - 1) / steps;
+            bool reverse = layer.Config.Reverse;
+            T* carry = null;
+            for (int i = 0; i < chunks; i++)
+            {
+                var (t0, rows) = Chunk(i, chunks, steps, Length, descending: !reverse);
+                T* dc = Delta + ((nint)b * Length + t0) * w, gc = G + ((nint)b * Length + t0) * h;
+                layer._packedOutT!.Multiply(gc, h, dc, w, rows, accumulate: false);
+                carry = ScanRows(LamRe, NegLamIm, dc, rows, carry, !reverse, n);
+                layer.AccumulateShares(G, Delta, X, U, X0, b, Length, t0, rows, Shares + (nint)b * Stride);
+                if (GradU != null)
+                {
+                    T* uc = GradU + ((nint)b * Length + t0) * h;
+                    layer.Skip(gc, uc, rows, D, Accumulate, backward: true);
+                    layer._packedInT!.Multiply(dc, w, uc, h, rows, accumulate: true);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using System.Numerics;
+using Lru.Layers;
+using Lru.Scans;
+using Lru.Tests.Support;
+
+namespace Lru.Tests.Layers;
+
+/// <summary>
+/// The fused passes of <see cref="LruLayer{T}"/> (a sequence per work item, chunks of time steps kept in L2) against the
+/// unfused ones (whole-batch GEMMs around one scan): the same bits, for outputs, final states, input gradients and every
+/// parameter gradient. The unfused passes are checked against the plain reference elsewhere (LruLayerTests,
+/// LruLayerGradientTests), so equality here carries that check over; it also shows that the choice between the paths,
+/// which depends on the thread count, never changes a result.
+/// </summary>
+public class LruLayerFusedTests
+{
+    /// <summary>
+    /// (B, L, H, N, reverse, matrix D, initial state). N = 256 in float gives chunks of 128 steps, so L = 300 has three
+    /// chunks, the last one short; N = 100 in double gives 163 steps; N = 3 one chunk.
+    /// </summary>
+    public static IEnumerable<object[]> Cases() =>
+    [
+        [3, 300, 8, 256, false, false, false],
+        [3, 300, 8, 256, true, false, true],
+        [2, 300, 7, 256, false, true, true],
+        [2, 300, 7, 256, true, true, false],
+        [4, 40, 5, 3, false, false, true],
+        [1, 129, 16, 256, false, false, false],
+    ];
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Float_FusedAndUnfused_GiveTheSameBits(int batch, int length, int h, int n, bool reverse, bool matrixD, bool initial) =>
+        Check<float>(batch, length, h, n, reverse, matrixD, initial);
+
+    [Theory]
+    [InlineData(3, 600, 6, 100, false, false, true)]
+    [InlineData(2, 400, 6, 100, true, true, true)]
+    public void Double_FusedAndUnfused_GiveTheSameBits(int batch, int length, int h, int n, bool reverse, bool matrixD, bool initial) =>
+        Check<double>(batch, length, h, n, reverse, matrixD, initial);
+
+    private static void Check<T>(int batch, int length, int h, int n, bool reverse, bool matrixD, bool initial)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var config = new LruConfig(h, n, RMin: 0.5, RMax: 0.999, Reverse: reverse, MatrixD: matrixD);
+        T[] u = Compare.Cast<T>(Compare.Random(batch * length * h, 1));
+        T[] g = Compare.Cast<T>(Compare.Random(batch * length * h, 2));
+        T[] x0 = initial ? Compare.Cast<T>(Compare.Random(batch * 2 * n, 3)) : [];
+
+        (T[] Output, T[] Final, T[] GradInput, T[] GradInitial, T[] Gradients, T[] EvalOutput, T[] EvalFinal) Run(bool fusion)
+        {
+            var layer = new LruLayer<T>(config, seed: 7) { Fusion = fusion };
+            T[] y = new T[u.Length], final = new T[batch * 2 * n], gu = Compare.Cast<T>(Compare.Random(u.Length, 4)), g0 = new T[batch * 2 * n];
+            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads: 1);
+            layer.BackwardWithState(g, gu, batch, length, g0, ScanMode.Sequential, threads: 1);
+            // A second training step adds onto the gradients (the accumulating path of both).
+            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads: 1);
+            layer.BackwardWithState(g, gu, batch, length, g0, ScanMode.Sequential, threads: 1);
+
+            layer.IsTraining = false;
+            T[] ey = new T[u.Length], eFinal = new T[batch * 2 * n];
+            layer.ForwardWithState(u, ey, batch, length, x0, eFinal, ScanMode.Auto, threads: 1);
+            return (y, final, gu, g0, layer.Parameters.SelectMany(p => p.GradientArray).ToArray(), ey, eFinal);
+        }
+
+        var probe = new LruLayer<T>(config, seed: 7);
+        probe.ForwardWithState(u, new T[u.Length], batch, length, x0, default, ScanMode.Sequential, threads: 1);
+        Assert.True(probe.Fuses(ScanMode.Sequential, batch, length, workers: 1));
+        var fused = Run(true);
+        var plain = Run(false);
+        Assert.Equal(plain.Output, fused.Output);
+        Assert.Equal(plain.Final, fused.Final);
+        Assert.Equal(plain.GradInput, fused.GradInput);
+        Assert.Equal(plain.GradInitial, fused.GradInitial);
+        Assert.Equal(plain.Gradients, fused.Gradients);
+        Assert.Equal(plain.EvalOutput, fused.EvalOutput);
+        Assert.Equal(plain.EvalFinal, fused.EvalFinal);
+        // The evaluation pass (states in a per-sequence chunk buffer) equals the training pass (states kept).
+        Assert.Equal(fused.Output, fused.EvalOutput);
+        Assert.Equal(fused.Final, fused.EvalFinal);
+    }
+
+    /// <summary>
+    /// The fused backward over several chunks against central finite differences in double: N = 256 gives chunks of 64
+    /// steps, so L = 150 has three (64, 64, 22) and the carries of both scans cross two chunk boundaries; an initial state
+    /// and a reverse layer cover the other first step. |λ| in [0.9, 0.99] keeps a carry alive across a chunk, phases below
+    /// π/10 keep the truncation error of central differences small (see LruLayerGradientTests); tolerance 1e-6 as there.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Fused_OverSeveralChunks_MatchesFiniteDifferences(bool reverse)
+    {
+        const int batch = 2, length = 150, h = 2, n = 256;
+        var layer = new LruLayer<double>(new LruConfig(h, n, RMin: 0.9, RMax: 0.99, MaxPhase: Math.PI / 10, Reverse: reverse), seed: 3);
+        double[] u = Compare.Random(batch * length * h, 5), x0 = Compare.Random(batch * 2 * n, 6), weights = Compare.Random(batch * length * h, 7);
+        double[] y = new double[u.Length];
+        double Loss()
+        {
+            layer.ForwardWithState(u, y, batch, length, x0, default, ScanMode.Sequential, threads: 1);
+            return GradientCheck.WeightedSum(y, weights);
+        }
+
+        Loss();
+        Assert.True(layer.Fuses(ScanMode.Sequential, batch, length, workers: 1));
+        double[] gradU = new double[u.Length], gradX0 = new double[x0.Length];
+        layer.BackwardWithState(weights, gradU, batch, length, gradX0, ScanMode.Sequential, threads: 1);
+        double[][] analytic = layer.Parameters.Select(p => p.Gradient.ToArray()).ToArray();
+        GradientCheck.Check(Loss, u, gradU, "input");
+        GradientCheck.Check(Loss, x0, gradX0, "initial state");
+        for (int i = 0; i < analytic.Length; i++)
+            GradientCheck.Check(Loss, layer.Parameters[i].Values, analytic[i], layer.Parameters[i].Name, layer.Parameters[i].MarkModified);
+    }
+}
