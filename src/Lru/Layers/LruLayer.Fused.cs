@@ -18,8 +18,9 @@ namespace Lru.Layers;
 /// <para>Every element is computed by the same operations in the same order as the unfused passes (the GEMMs from the
 /// same packed weights and kernels, the scan by the same kernel step by step, G_λ and ∂D per sequence in the same chunk
 /// order in both), so the two paths give identical bits and the choice between them, which depends on the thread count, never
-/// changes a result. The unfused passes remain for the scan modes other than sequential and for batches too small to
-/// give every thread whole sequences.</para>
+/// changes a result. The unfused passes remain for the scan modes other than sequential, for batches too small to give
+/// every thread whole sequences, for short sequences (a GEMM per sequence would pad each to the kernel's tile height),
+/// for weights too large to pack ahead, and for element types other than float and double.</para>
 /// </remarks>
 public sealed partial class LruLayer<T>
 {
@@ -27,8 +28,9 @@ public sealed partial class LruLayer<T>
     private const int FusedChunkBytes = 256 * 1024;
 
     /// <summary>
-    /// Largest W_in (H × 2N) the fused passes pack (four packed copies are kept): beyond it the weights no longer stay
-    /// in L2 beside a chunk, and the copies would cost more memory than they save time (H = 256, N = 512 in float).
+    /// Largest W_inᵀ (H × 2N) the fused passes pack (four packed copies are kept, each as large): beyond it the copies
+    /// cost more memory than the fusion is worth, and the weights are read from L3 or memory for every chunk anyway
+    /// (the limit is H = 256, N = 512 in float).
     /// </summary>
     private const long MaxFusedWeightBytes = 1L << 20;
 
@@ -39,8 +41,15 @@ public sealed partial class LruLayer<T>
     /// <summary>Whether passes may run fused (tests turn it off to compare the two paths bit for bit).</summary>
     internal bool Fusion { get; set; } = true;
 
-    /// <summary>Time steps per chunk of the fused passes and of the G_λ order: a function of N and the element size only.</summary>
-    private int ChunkSteps => Math.Max(16, FusedChunkBytes / (2 * StateSize * Unsafe.SizeOf<T>()));
+    /// <summary>Shortest sequence the fused passes take: below it the per-sequence GEMMs' padding to whole tiles costs more than the fusion saves.</summary>
+    private const int MinFusedLength = 64;
+
+    /// <summary>
+    /// Time steps per chunk of the fused passes and of the order of the per-sequence sums: a function of N and the element
+    /// size only, a multiple of 12 (the row tile of the AVX-512 and AVX2 GEMM kernels), so that no chunk but the last
+    /// pads its GEMM rows.
+    /// </summary>
+    private int ChunkSteps => Math.Max(24, FusedChunkBytes / (2 * StateSize * Unsafe.SizeOf<T>()) / 12 * 12);
 
     /// <summary>Packs the derived weights for the fused passes; called under the derived-weights lock.</summary>
     private void PackFused()
@@ -60,11 +69,11 @@ public sealed partial class LruLayer<T>
 
     /// <summary>
     /// Whether a pass of this shape runs fused: the sequential scan (the mode asked for, or chosen by
-    /// <see cref="DiagonalRecurrence.ChooseMode(int, int, int)"/>), packed weights, and sequences that share out evenly
-    /// over the threads (or many of them).
+    /// <see cref="DiagonalRecurrence.ChooseMode(int, int, int)"/>), packed weights, sequences of at least
+    /// <see cref="MinFusedLength"/> steps, and sequences that share out evenly over the threads (or many of them).
     /// </summary>
     internal bool Fuses(ScanMode mode, int batch, int length, int workers) =>
-        Fusion && _packedIn is not null
+        Fusion && _packedIn is not null && length >= MinFusedLength
         && (mode == ScanMode.Auto ? DiagonalRecurrence.ChooseMode(batch, length, StateSize) : mode) == ScanMode.Sequential
         && (batch % workers == 0 || batch >= 4 * workers);
 
@@ -141,10 +150,10 @@ public sealed partial class LruLayer<T>
             var layer = Layer;
             int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = layer.ChunkSteps, chunks = (Length + steps - 1) / steps;
             bool reverse = layer.Config.Reverse, keep = X != null;
-            T[]? rented = keep ? null : ArrayPool<T>.Shared.Rent((steps + 1) * w);
-            try
+            // Evaluation: the states of one chunk and the carry, from the layer's pool (concurrent calls each get their own).
+            using var rented = keep ? default : layer.RentWorkspace((steps + 1) * w);
             {
-                fixed (T* scratch = rented)
+                fixed (T* scratch = rented.Span)
                 {
                     T* carry = X0 == null ? null : X0 + (nint)b * w;
                     T* u = U + (nint)b * Length * h, y = Y + (nint)b * Length * h;
@@ -169,10 +178,6 @@ public sealed partial class LruLayer<T>
                     }
                     if (XFinal != null) Buffer.MemoryCopy(carry, XFinal + (nint)b * w, (long)w * sizeof(T), (long)w * sizeof(T));
                 }
-            }
-            finally
-            {
-                if (rented is not null) ArrayPool<T>.Shared.Return(rented);
             }
         }
     }

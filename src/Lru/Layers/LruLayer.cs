@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using Lru.Modules;
 using Lru.Scans;
 using Lru.Tensors;
@@ -20,7 +21,7 @@ namespace Lru.Layers;
 /// until a parameter's <see cref="Parameter{T}.Version"/> changes.
 /// Evaluation-mode <c>Forward</c> calls and <c>Step</c> calls (each stream with its own <see cref="LruState{T}"/>)
 /// may run on several threads at once as long as no thread modifies the parameters meanwhile: the derived weights
-/// are built once under a lock, and each forward pass takes its state buffer from a pool the layer owns. Training
+/// are built once under a lock, and each forward pass takes its state buffers from a pool the layer owns. Training
 /// (a training-mode <c>Forward</c>, then <c>Backward</c>) is single-threaded; an overlapping call throws
 /// <see cref="InvalidOperationException"/> (see <see cref="Module{T}"/>).
 /// <para>With <see cref="LruConfig.Reverse"/> the recurrence runs backwards in time, <c>x_t = λ ⊙ x_{t+1} + γ ⊙ (B u_t)</c>
@@ -367,9 +368,10 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
         }
 
         // q_t = Cᴴ g_t = G · W_out  (W_out = (W_outᵀ)ᵀ), then δ_t = q_t + conj(λ) ⊙ δ_next, the other way in time; each
-        // sequence's shares of G_λ and of a diagonal ∂D; ∂u_t (+)= D ⊙ g_t (or D g_t for a matrix D) + Δ · (W_inᵀ)ᵀ.
+        // sequence's shares of G_λ and of a diagonal ∂D; ∂u_t (+)= D ⊙ g_t (or Dᵀ g_t for a matrix D) + Δ · (W_inᵀ)ᵀ.
         // Fused per sequence when it can be.
-        int shares = 2 * n + (Config.MatrixD ? 0 : h);
+        // A row of shares per sequence, in whole cache lines plus one, so that rows summed on different cores never share a line.
+        int line = 64 / Unsafe.SizeOf<T>(), shares = (2 * n + (Config.MatrixD ? 0 : h) + line - 1) / line * line + line;
         T[] negatedIm = ArrayPool<T>.Shared.Rent(n);
         T[] partials = ArrayPool<T>.Shared.Rent(batch * shares);
         try
@@ -464,7 +466,7 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
         int n = StateSize, stride = shares.Length / batch;
         Span<T> total = shares[..stride];
         for (int b = 1; b < batch; b++) TensorPrimitives.Add(total, shares.Slice(b * stride, stride), total);
-        if (!Config.MatrixD) TensorPrimitives.Add(D.Gradient, total[(2 * n)..], D.Gradient);
+        if (!Config.MatrixD) TensorPrimitives.Add(D.Gradient, total.Slice(2 * n, Hidden), D.Gradient);
         Span<T> gRe = total[..n], gIm = total[n..(2 * n)];
         Span<T> gradNu = NuLog.Gradient, gradTheta = ThetaLog.Gradient;
         for (int j = 0; j < n; j++)

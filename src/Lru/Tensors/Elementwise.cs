@@ -9,8 +9,9 @@ namespace Lru.Tensors;
 /// <c>D ⊙ u</c>, a bias broadcast, a training copy) split into fixed chunks that run on both cores. At the
 /// training shapes these passes are memory-bound and ran on the calling thread while the other core waited; two
 /// cores draw more bandwidth than one. Every element is computed by the same <see cref="TensorPrimitives"/> (or
-/// <see cref="RowOps"/>) expression whichever chunk or thread runs it (no reductions, no fused multiply-adds), so
-/// results are bit-identical to the one-call form for any thread count. Allocation-free.
+/// <see cref="RowOps"/>) expression whichever chunk or thread runs it (no fused multiply-adds; the one reduction,
+/// <see cref="AddColumnSums{T}"/>, splits over columns and sums each in row order), so results are bit-identical to the
+/// one-call form for any thread count. Allocation-free.
 /// </summary>
 internal static unsafe class Elementwise
 {
@@ -124,12 +125,10 @@ internal static unsafe class Elementwise
                 acc.Store(Sums + c0);
                 return;
             }
-            for (int j = 0; j < width; j++)
-            {
-                T sum = Sums[c0 + j];
-                for (int r = 0; r < Rows; r++) sum += row[(nint)r * Columns + j];
-                Sums[c0 + j] = sum;
-            }
+            // Rows outer, so the data is read once in order; each column's sum is the same sequence of additions.
+            T* sums = Sums + c0;
+            for (int r = 0; r < Rows; r++, row += Columns)
+                for (int j = 0; j < width; j++) sums[j] += row[j];
         }
     }
 

@@ -175,7 +175,6 @@ internal static unsafe class GemmDriver<T, TK>
         for (int i = 0; i < rowBlocks; i++) work.Run(i);
     }
 
-
     /// <summary>
     /// Packs NR-column slivers of op(B)[K0..K0+KLen, J0..J0+Nc); item i packs sliver i. Rows are
     /// KC-blocked: the block starting at row K0+q sits at Dst + q·NcPad, sliver i of it at

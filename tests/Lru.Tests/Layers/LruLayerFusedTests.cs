@@ -15,8 +15,8 @@ namespace Lru.Tests.Layers;
 public class LruLayerFusedTests
 {
     /// <summary>
-    /// (B, L, H, N, reverse, matrix D, initial state). N = 256 in float gives chunks of 128 steps, so L = 300 has three
-    /// chunks, the last one short; N = 100 in double gives 163 steps; N = 3 one chunk.
+    /// (B, L, H, N, reverse, matrix D, initial state). N = 256 in float gives chunks of 120 steps, so L = 300 has three
+    /// chunks, the last one short; N = 100 in double gives 156 steps; N = 3 one chunk.
     /// </summary>
     public static IEnumerable<object[]> Cases() =>
     [
@@ -24,7 +24,7 @@ public class LruLayerFusedTests
         [3, 300, 8, 256, true, false, true],
         [2, 300, 7, 256, false, true, true],
         [2, 300, 7, 256, true, true, false],
-        [4, 40, 5, 3, false, false, true],
+        [4, 70, 5, 3, false, false, true],
         [1, 129, 16, 256, false, false, false],
     ];
 
@@ -46,7 +46,7 @@ public class LruLayerFusedTests
         T[] g = Compare.Cast<T>(Compare.Random(batch * length * h, 2));
         T[] x0 = initial ? Compare.Cast<T>(Compare.Random(batch * 2 * n, 3)) : [];
 
-        (T[] Output, T[] Final, T[] GradInput, T[] GradInitial, T[] Gradients, T[] EvalOutput, T[] EvalFinal) Run(bool fusion)
+        (T[] Output, T[] Final, T[] GradInput, T[] GradInitial, T[] Gradients, T[] EvalOutput, T[] EvalFinal, T[] Replaced) Run(bool fusion)
         {
             var layer = new LruLayer<T>(config, seed: 7) { Fusion = fusion };
             T[] y = new T[u.Length], final = new T[batch * 2 * n], gu = Compare.Cast<T>(Compare.Random(u.Length, 4)), g0 = new T[batch * 2 * n];
@@ -55,11 +55,17 @@ public class LruLayerFusedTests
             // A second training step adds onto the gradients (the accumulating path of both).
             layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads: 1);
             layer.BackwardWithState(g, gu, batch, length, g0, ScanMode.Sequential, threads: 1);
+            // The replacing backward (how blocks call it: ∂u written, not added) and one without ∂u (parameters only).
+            T[] replaced = Compare.Cast<T>(Compare.Random(u.Length, 5));
+            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads: 1);
+            layer.BackwardReplacing(g, replaced);
+            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads: 1);
+            layer.BackwardWithState(g, default, batch, length, default, ScanMode.Sequential, threads: 1);
 
             layer.IsTraining = false;
             T[] ey = new T[u.Length], eFinal = new T[batch * 2 * n];
             layer.ForwardWithState(u, ey, batch, length, x0, eFinal, ScanMode.Auto, threads: 1);
-            return (y, final, gu, g0, layer.Parameters.SelectMany(p => p.GradientArray).ToArray(), ey, eFinal);
+            return (y, final, gu, g0, layer.Parameters.SelectMany(p => p.GradientArray).ToArray(), ey, eFinal, replaced);
         }
 
         var probe = new LruLayer<T>(config, seed: 7);
@@ -74,14 +80,15 @@ public class LruLayerFusedTests
         Assert.Equal(plain.Gradients, fused.Gradients);
         Assert.Equal(plain.EvalOutput, fused.EvalOutput);
         Assert.Equal(plain.EvalFinal, fused.EvalFinal);
+        Assert.Equal(plain.Replaced, fused.Replaced);
         // The evaluation pass (states in a per-sequence chunk buffer) equals the training pass (states kept).
         Assert.Equal(fused.Output, fused.EvalOutput);
         Assert.Equal(fused.Final, fused.EvalFinal);
     }
 
     /// <summary>
-    /// The fused backward over several chunks against central finite differences in double: N = 256 gives chunks of 64
-    /// steps, so L = 150 has three (64, 64, 22) and the carries of both scans cross two chunk boundaries; an initial state
+    /// The fused backward over several chunks against central finite differences in double: N = 256 gives chunks of 60
+    /// steps, so L = 150 has three (60, 60, 30) and the carries of both scans cross two chunk boundaries; an initial state
     /// and a reverse layer cover the other first step. |λ| in [0.9, 0.99] keeps a carry alive across a chunk, phases below
     /// π/10 keep the truncation error of central differences small (see LruLayerGradientTests); tolerance 1e-6 as there.
     /// </summary>
@@ -109,5 +116,45 @@ public class LruLayerFusedTests
         GradientCheck.Check(Loss, x0, gradX0, "initial state");
         for (int i = 0; i < analytic.Length; i++)
             GradientCheck.Check(Loss, layer.Parameters[i].Values, analytic[i], layer.Parameters[i].Name, layer.Parameters[i].MarkModified);
+    }
+
+    [Fact]
+    public void FusedEvaluation_InSteadyState_AllocatesNothing()
+    {
+        const int batch = 2, length = 300, h = 8, n = 256;
+        var layer = new LruLayer<float>(new LruConfig(h, n), seed: 1) { IsTraining = false };
+        float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 1)), y = new float[u.Length], final = new float[batch * 2 * n];
+        for (int i = 0; i < 5; i++) layer.ForwardWithState(u, y, batch, length, default, final, ScanMode.Auto, threads: 1);
+        Assert.True(layer.Fuses(ScanMode.Auto, batch, length, workers: 1));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) layer.ForwardWithState(u, y, batch, length, default, final, ScanMode.Auto, threads: 1);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
+
+/// <summary>
+/// The switch the thread count makes: three sequences fuse on one thread and do not on two (they do not share out evenly),
+/// and forward, backward and every gradient agree bit for bit, with the two-thread run proved to have used both.
+/// </summary>
+[Collection(nameof(ThreadCountSetting))]
+public class LruLayerFusedThreadCountTests
+{
+    [Fact]
+    public void OneThreadFused_AndTwoThreadsUnfused_GiveTheSameBits()
+    {
+        const int batch = 3, length = 300, h = 8, n = 256;
+        var config = new LruConfig(h, n, RMin: 0.5, RMax: 0.999);
+        float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 1)), g = Compare.Cast<float>(Compare.Random(batch * length * h, 2));
+        float[] Run(int threads)
+        {
+            var layer = new LruLayer<float>(config, seed: 4);
+            float[] y = new float[u.Length], gu = new float[u.Length];
+            layer.ForwardWithState(u, y, batch, length, default, default, ScanMode.Auto, threads);
+            Assert.Equal(threads == 1, layer.Fuses(ScanMode.Auto, batch, length, threads));
+            layer.BackwardWithState(g, gu, batch, length, default, ScanMode.Auto, threads);
+            return [.. y, .. gu, .. layer.Parameters.SelectMany(p => p.GradientArray)];
+        }
+        float[] one = Run(1);
+        TwoThreads.Prove(() => Run(2), two => Assert.Equal(one, two), "fused on one thread against unfused on two");
     }
 }

@@ -159,6 +159,8 @@ public class GemmTests
     [InlineData(13, 37, 300)]
     [InlineData(64, 128, 1537)]
     [InlineData(200, 70, 700)]
+    [InlineData(128, 512, 1100)]
+    [InlineData(509, 130, 900)]
     public void SmallOutputLongK_MatchesTheReference_AndIsThreadCountIndependent(int m, int n, int k)
     {
         Assert.True(GemmSmallOutput<float>.Applies(true, false, m, n, k, 1f, 0f) || !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated);
