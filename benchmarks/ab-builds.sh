@@ -16,3 +16,4 @@ run --mode forward --batch 1 --length 4096 --hidden 64 --state 64
 run --mode train --batch 8 --length 1024 --hidden 128 --state 256
 run --mode train --batch 1 --length 4096 --hidden 64 --state 64
 run --mode step --batch 1 --length 1 --hidden 128 --state 256
+run --mode model
