@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using Lru.Scans;
@@ -152,32 +151,30 @@ public sealed partial class LruLayer<T>
             bool reverse = layer.Config.Reverse, keep = X != null;
             // Evaluation: the states of one chunk and the carry, from the layer's pool (concurrent calls each get their own).
             using var rented = keep ? default : layer.RentWorkspace((steps + 1) * w);
+            fixed (T* scratch = rented.Span)
             {
-                fixed (T* scratch = rented.Span)
+                T* carry = X0 == null ? null : X0 + (nint)b * w;
+                T* u = U + (nint)b * Length * h, y = Y + (nint)b * Length * h;
+                for (int i = 0; i < chunks; i++)
                 {
-                    T* carry = X0 == null ? null : X0 + (nint)b * w;
-                    T* u = U + (nint)b * Length * h, y = Y + (nint)b * Length * h;
-                    for (int i = 0; i < chunks; i++)
+                    var (t0, rows) = Chunk(i, chunks, steps, Length, reverse);
+                    T* x = keep ? X + ((nint)b * Length + t0) * w : scratch;
+                    T* uc = u + (nint)t0 * h, yc = y + (nint)t0 * h;
+                    layer._packedIn!.Multiply(uc, h, x, w, rows, accumulate: false);
+                    T* last = ScanRows(LamRe, LamIm, x, rows, carry, reverse, n);
+                    if (keep)
                     {
-                        var (t0, rows) = Chunk(i, chunks, steps, Length, reverse);
-                        T* x = keep ? X + ((nint)b * Length + t0) * w : scratch;
-                        T* uc = u + (nint)t0 * h, yc = y + (nint)t0 * h;
-                        layer._packedIn!.Multiply(uc, h, x, w, rows, accumulate: false);
-                        T* last = ScanRows(LamRe, LamIm, x, rows, carry, reverse, n);
-                        if (keep)
-                        {
-                            carry = last;
-                        }
-                        else
-                        {
-                            carry = scratch + (nint)steps * w;
-                            Buffer.MemoryCopy(last, carry, (long)w * sizeof(T), (long)w * sizeof(T));
-                        }
-                        layer.Skip(uc, yc, rows, D, accumulate: false);
-                        layer._packedOut!.Multiply(x, w, yc, h, rows, accumulate: true);
+                        carry = last;
                     }
-                    if (XFinal != null) Buffer.MemoryCopy(carry, XFinal + (nint)b * w, (long)w * sizeof(T), (long)w * sizeof(T));
+                    else
+                    {
+                        carry = scratch + (nint)steps * w;
+                        Buffer.MemoryCopy(last, carry, (long)w * sizeof(T), (long)w * sizeof(T));
+                    }
+                    layer.Skip(uc, yc, rows, D, accumulate: false);
+                    layer._packedOut!.Multiply(x, w, yc, h, rows, accumulate: true);
                 }
+                if (XFinal != null) Buffer.MemoryCopy(carry, XFinal + (nint)b * w, (long)w * sizeof(T), (long)w * sizeof(T));
             }
         }
     }
