@@ -13,17 +13,30 @@ namespace Lru.Layers;
 /// JAX reference.
 /// </summary>
 /// <remarks>
-/// The training forward keeps <c>a = out1(x)</c> and <c>s = sigmoid(out2(x))</c> (and each linear layer its input).
-/// The backward is <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>, <c>∂x += out1ᵀ(∂a) + out2ᵀ(∂g)</c> (each linear layer adds its part).
-/// The elementwise gate and its backward are single SIMD passes split over fixed blocks of elements, so results
-/// do not depend on the thread count; the four GEMMs dominate the cost.
-/// Evaluation-mode forward passes may run on several threads at once (the gate goes through a work array from a pool
-/// the layer owns); training is single-threaded (see <see cref="Module{T}"/>).
+/// <para>The two linear layers run as one: their weights stacked as <c>[W1; W2]</c> (2H × H, copied again whenever a
+/// parameter changes), one GEMM gives <c>[a | g]</c> per row, and the backward's <c>[∂a | ∂g]</c> (rows × 2H) feeds one
+/// GEMM for <c>∂x = ∂a·W1 + ∂g·W2</c> (k = 2H) and one for <c>[∂W1; ∂W2]</c>, so the input is copied and read once
+/// instead of once per layer. <c>out1</c> and <c>out2</c> keep the parameters (their names, checkpoints, optimisers) and
+/// serve evaluation passes of a few rows (streaming steps).</para>
+/// <para>The training forward keeps the input and <c>[a | s]</c>, <c>s = sigmoid(g)</c>. The backward is
+/// <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>. The gate and its backward are SIMD passes split over fixed
+/// blocks of rows, so results do not depend on the thread count; the three GEMMs dominate the cost.
+/// Evaluation-mode forward passes may run on several threads at once (<c>[a | g]</c> goes through a work array from a
+/// pool the layer owns); training is single-threaded (see <see cref="Module{T}"/>).</para>
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T[] _a = [], _s = [], _gradA = [], _gradG = [];
+    /// <summary>Most rows an evaluation pass sends through <c>out1</c> and <c>out2</c> one by one (their few-rows path, for streaming steps).</summary>
+    private const int SmallRows = 4;
+
+    // Training cache: the input, and per row [out1(x) | sigmoid(out2(x))]; the backward's [∂a | ∂g] per row.
+    private T[] _input = [], _as = [], _gradAg = [];
+
+    // [W1; W2] (2H × H) and [b1; b2] (2H), rebuilt when a parameter changes; the stacked weight gradient (2H × H + 2H).
+    private readonly object _stackLock = new();
+    private T[] _stacked = [], _gradStacked = [];
+    private long _w1Version = -1, _b1Version = -1, _w2Version = -1, _b2Version = -1;
 
     /// <summary>Creates the unit with both linear layers initialised like PyTorch from a seed.</summary>
     /// <param name="features">H, at least 1.</param>
@@ -64,114 +77,186 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>True: every output step depends only on the same input step.</summary>
     public override bool CanStream => true;
 
-    /// <summary><c>z = out1(x) ⊙ sigmoid(out2(x))</c>; a training pass keeps <c>out1(x)</c> and the gate.</summary>
+    /// <summary>
+    /// <c>z = out1(x) ⊙ sigmoid(out2(x))</c>: one GEMM with the stacked weights gives <c>[a | g]</c> per row (2H columns),
+    /// then the gate; a training pass keeps the input and <c>[a | sigmoid(g)]</c>.
+    /// </summary>
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
-        int count = input.Length;
+        int rows = shape.Rows, h = Features;
         if (training)
         {
-            Span<T> a = Grow(ref _a, count), s = Grow(ref _s, count);
-            Out1.Forward(input, a, shape, training);
-            Out2.Forward(input, s, shape, training);
-            Gate(a, s, output);
+            Elementwise.Copy(input, Grow(ref _input, input.Length), Parallelism.MaxThreads);
+            Span<T> pairs = Grow(ref _as, 2 * input.Length);
+            Gate(pairs, Stacked(pairs, input, rows), output, rows, h);
             return;
         }
 
-        // Evaluation keeps nothing: the gate goes through a per-call work array, so the training cache survives
-        // and concurrent evaluation calls never share a buffer.
-        using var scratch = RentWorkspace(count);
-        Out1.Forward(input, output, shape, training);
-        Out2.Forward(input, scratch.Span, shape, training);
-        Gate(output, scratch.Span, output);
+        // Evaluation keeps nothing: [a | g] goes through a per-call work array, so the training cache survives and
+        // concurrent evaluation calls never share a buffer. A few rows (a streaming step) take the linear layers' own
+        // few-rows path, which reads their weights without packing them.
+        if (rows <= SmallRows)
+        {
+            using var gate = RentWorkspace(input.Length);
+            Out1.Forward(input, output, shape, training);
+            Out2.Forward(input, gate.Span, shape, training);
+            TensorPrimitives.Sigmoid<T>(gate.Span, gate.Span);
+            TensorPrimitives.Multiply<T>(output[..input.Length], gate.Span, output[..input.Length]);
+            return;
+        }
+        using var scratch = RentWorkspace(2 * input.Length);
+        Gate(scratch.Span, Stacked(scratch.Span, input, rows), output, rows, h);
     }
 
-    /// <summary><c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>; then out1 and out2 each add their part to <c>∂x</c>.</summary>
-    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    /// <summary><c>[a | g] = x · [W1; W2]ᵀ</c> into <paramref name="pairs"/> (rows × 2H), without the biases (the gate adds them).</summary>
+    private ReadOnlySpan<T> Stacked(Span<T> pairs, ReadOnlySpan<T> input, int rows)
     {
-        GateGradients(gradOutput, out var gradA, out var gradG);
-        Out1.Backward(gradA, gradInput);
-        Out2.Backward(gradG, gradInput);
+        int h = Features;
+        ReadOnlySpan<T> stacked = StackedParameters();
+        Gemm.Multiply<T>(input, stacked[..(2 * h * h)], pairs, rows, 2 * h, h, transposeB: true);
+        return stacked.Slice(2 * h * h, 2 * h);
     }
 
-    /// <summary>As <see cref="BackwardCore"/>: <c>out1</c> writes <c>∂x</c>, <c>out2</c> adds to it.</summary>
-    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    /// <summary>[W1; W2] then [b1; b2], copied again whenever one of the four parameters has changed.</summary>
+    private ReadOnlySpan<T> StackedParameters()
     {
-        GateGradients(gradOutput, out var gradA, out var gradG);
-        Out1.BackwardReplacing(gradA, gradInput);
-        Out2.Backward(gradG, gradInput);
+        Parameter<T> w1 = Out1.Weight, w2 = Out2.Weight, b1 = Out1.Bias!, b2 = Out2.Bias!;
+        long v1 = w1.Version, v2 = w2.Version, v3 = b1.Version, v4 = b2.Version;
+        int h = Features, size = 2 * h * h + 2 * h;
+        lock (_stackLock)
+        {
+            if (_stacked.Length != size || v1 != _w1Version || v2 != _w2Version || v3 != _b1Version || v4 != _b2Version)
+            {
+                var stacked = _stacked.Length == size ? _stacked : new T[size];
+                w1.Value.CopyTo(stacked.AsSpan(0, h * h));
+                w2.Value.CopyTo(stacked.AsSpan(h * h, h * h));
+                b1.Value.CopyTo(stacked.AsSpan(2 * h * h, h));
+                b2.Value.CopyTo(stacked.AsSpan(2 * h * h + h, h));
+                _stacked = stacked;
+                (_w1Version, _w2Version, _b1Version, _b2Version) = (v1, v2, v3, v4);
+            }
+            return _stacked;
+        }
     }
 
     /// <summary>
-    /// <c>∂a = ∂z ⊙ s</c> and <c>∂g = ∂a ⊙ a ⊙ (1 − s) = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c> into the layer's buffers: one fused pass,
-    /// split over blocks.
+    /// <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c> per row into <c>[∂a | ∂g]</c>; then one GEMM each for
+    /// <c>∂x (+)= [∂a | ∂g] · [W1; W2]</c> and <c>[∂W1; ∂W2] += [∂a | ∂g]ᵀ · x</c>, and the column sums for the biases.
     /// </summary>
-    private unsafe void GateGradients(ReadOnlySpan<T> gradOutput, out Span<T> gradA, out Span<T> gradG)
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape.Rows, accumulate: true);
+
+    /// <summary>As <see cref="BackwardCore"/>, writing <c>∂x</c>.</summary>
+    private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, shape.Rows, accumulate: false);
+
+    private unsafe void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, int rows, bool accumulate)
     {
-        int count = gradOutput.Length;
-        ReadOnlySpan<T> a = _a.AsSpan(0, count), s = _s.AsSpan(0, count);
-        gradA = Grow(ref _gradA, count);
-        gradG = Grow(ref _gradG, count);
-        fixed (T* dz = gradOutput, pa = a, ps = s, da = gradA, dg = gradG)
+        int h = Features, count = rows * h;
+        Span<T> gradPairs = Grow(ref _gradAg, 2 * count);
+        fixed (T* dz = gradOutput, pairs = _as, dp = gradPairs)
         {
-            var work = new GateBackward { DZ = dz, A = pa, S = ps, DA = da, DG = dg, Count = count };
-            Parallelism.For((count + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
+            var work = new GateBackward { DZ = dz, Pairs = pairs, GradPairs = dp, Rows = rows, Features = h };
+            Parallelism.For(RowBlocks(rows, h), Parallelism.MaxThreads, ref work);
+        }
+
+        ReadOnlySpan<T> stacked = StackedParameters();
+        if (!gradInput.IsEmpty)
+            Gemm.Multiply<T>(gradPairs, stacked[..(2 * h * h)], gradInput, rows, h, 2 * h, accumulate: accumulate);
+
+        // The gradients are gathered into one stacked copy, accumulated there in the same order as straight into each
+        // parameter (the GEMM adds to what C holds, the column sums to what the sums hold), and copied back.
+        Parameter<T> w1 = Out1.Weight, w2 = Out2.Weight, b1 = Out1.Bias!, b2 = Out2.Bias!;
+        Span<T> grad = Grow(ref _gradStacked, 2 * h * h + 2 * h);
+        Span<T> gradW = grad[..(2 * h * h)], gradB = grad.Slice(2 * h * h, 2 * h);
+        w1.Gradient.CopyTo(gradW[..(h * h)]);
+        w2.Gradient.CopyTo(gradW[(h * h)..]);
+        b1.Gradient.CopyTo(gradB[..h]);
+        b2.Gradient.CopyTo(gradB[h..]);
+        Gemm.Multiply<T>(gradPairs, _input.AsSpan(0, count), gradW, 2 * h, h, rows, transposeA: true, accumulate: true);
+        Elementwise.AddColumnSums<T>(gradPairs, gradB, rows, Parallelism.MaxThreads);
+        gradW[..(h * h)].CopyTo(w1.Gradient);
+        gradW[(h * h)..].CopyTo(w2.Gradient);
+        gradB[..h].CopyTo(b1.Gradient);
+        gradB[h..].CopyTo(b2.Gradient);
+    }
+
+    /// <summary>Work items of the row-wise gate passes: blocks of whole rows of about <see cref="BlockSize"/> elements.</summary>
+    private static int RowBlocks(int rows, int h) => (rows + RowsPerBlock(h) - 1) / RowsPerBlock(h);
+
+    private static int RowsPerBlock(int h) => Math.Max(1, BlockSize / h);
+
+    /// <summary>
+    /// Per row, with the biases added, <c>a ← a + b1</c> and <c>s = sigmoid(g + b2)</c> kept in place of a and g, and
+    /// <c>z = a ⊙ s</c>, over blocks of rows on all threads (<paramref name="pairs"/>: rows × [a | g];
+    /// <paramref name="bias"/>: [b1 | b2]; <paramref name="z"/>: rows × H).
+    /// </summary>
+    private static unsafe void Gate(Span<T> pairs, ReadOnlySpan<T> bias, Span<T> z, int rows, int h)
+    {
+        fixed (T* pp = pairs, pb = bias, pz = z)
+        {
+            var work = new GateForward { Pairs = pp, Bias = pb, Z = pz, Rows = rows, Features = h };
+            Parallelism.For(RowBlocks(rows, h), Parallelism.MaxThreads, ref work);
         }
     }
 
     /// <summary>Elements per work item of the elementwise passes (16 KiB of floats), so small inputs run inline.</summary>
     internal const int BlockSize = 4096;
 
-    /// <summary><c>s ← sigmoid(s)</c>, then <c>z = a ⊙ s</c>, block by block over threads; <paramref name="z"/> may be <paramref name="a"/>.</summary>
-    private static unsafe void Gate(ReadOnlySpan<T> a, Span<T> s, Span<T> z)
-    {
-        fixed (T* pa = a, ps = s, pz = z)
-        {
-            var work = new GateForward { A = pa, S = ps, Z = pz, Count = s.Length };
-            Parallelism.For((s.Length + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
-        }
-    }
-
-    /// <summary>One block of the forward gate: <c>S = sigmoid(S)</c>, <c>Z = A ⊙ S</c> (vectorised by <see cref="TensorPrimitives"/>).</summary>
+    /// <summary>One block of rows of the forward gate (vectorised by <see cref="TensorPrimitives"/>).</summary>
     private unsafe struct GateForward : IIndexedWork
     {
-        public T* A, S, Z;
-        public int Count;
+        public T* Pairs, Bias, Z;
+        public int Rows, Features;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
         {
-            int start = index * BlockSize, n = Math.Min(Count - start, BlockSize);
-            var s = new Span<T>(S + start, n);
-            TensorPrimitives.Sigmoid<T>(s, s);
-            TensorPrimitives.Multiply<T>(new ReadOnlySpan<T>(A + start, n), s, new Span<T>(Z + start, n));
+            int h = Features, per = RowsPerBlock(h), first = index * per, last = Math.Min(Rows, first + per);
+            var b1 = new ReadOnlySpan<T>(Bias, h);
+            var b2 = new ReadOnlySpan<T>(Bias + h, h);
+            for (int r = first; r < last; r++)
+            {
+                T* pair = Pairs + (nint)r * 2 * h;
+                Span<T> a = new(pair, h), s = new(pair + h, h);
+                TensorPrimitives.Add<T>(a, b1, a);
+                TensorPrimitives.Add<T>(s, b2, s);
+                TensorPrimitives.Sigmoid<T>(s, s);
+                TensorPrimitives.Multiply<T>(a, s, new Span<T>(Z + (nint)r * h, h));
+            }
         }
     }
 
-    /// <summary>One block of the backward gate: <c>DA = DZ ⊙ S</c>, <c>DG = (1 − S) ⊙ A ⊙ DA</c>, in one SIMD pass with a scalar tail.</summary>
-    internal unsafe struct GateBackward : IIndexedWork
+    /// <summary>One block of rows of the backward gate: <c>∂a = ∂z ⊙ s</c>, <c>∂g = (1 − s) ⊙ a ⊙ ∂a</c>, in SIMD with a scalar tail.</summary>
+    private unsafe struct GateBackward : IIndexedWork
     {
-        public T* DZ, A, S, DA, DG;
-        public int Count;
+        public T* DZ, Pairs, GradPairs;
+        public int Rows, Features;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
         {
-            int i = index * BlockSize, end = Math.Min(Count, i + BlockSize);
-            if (Vector<T>.IsSupported)
+            int h = Features, per = RowsPerBlock(h), first = index * per, last = Math.Min(Rows, first + per);
+            for (int r = first; r < last; r++)
             {
-                int width = Vector<T>.Count;
-                for (; i <= end - width; i += width)
+                T* dz = DZ + (nint)r * h, a = Pairs + (nint)r * 2 * h, s = a + h, da = GradPairs + (nint)r * 2 * h, dg = da + h;
+                int i = 0;
+                if (Vector<T>.IsSupported)
                 {
-                    Vector<T> s = Vector.Load(S + i), da = Vector.Load(DZ + i) * s;
-                    da.Store(DA + i);
-                    ((Vector<T>.One - s) * Vector.Load(A + i) * da).Store(DG + i);
+                    int width = Vector<T>.Count;
+                    for (; i <= h - width; i += width)
+                    {
+                        Vector<T> sv = Vector.Load(s + i), dav = Vector.Load(dz + i) * sv;
+                        dav.Store(da + i);
+                        ((Vector<T>.One - sv) * Vector.Load(a + i) * dav).Store(dg + i);
+                    }
                 }
-            }
-            for (; i < end; i++)
-            {
-                T s = S[i], da = DZ[i] * s;
-                DA[i] = da;
-                DG[i] = (T.One - s) * A[i] * da;
+                for (; i < h; i++)
+                {
+                    T sv = s[i], dav = dz[i] * sv;
+                    da[i] = dav;
+                    dg[i] = (T.One - sv) * a[i] * dav;
+                }
             }
         }
     }

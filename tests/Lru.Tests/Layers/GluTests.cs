@@ -13,19 +13,22 @@ public class GluTests
     public void Float_AgreesWithDouble() =>
         GradientCheck.FloatMatchesDouble(new Glu<float>(7, seed: 3), new Glu<double>(7, seed: 3), batch: 3, length: 4, seed: 5);
 
+    // H = 32 over 320 rows: the weight gradient takes the unpacked small-output GEMM, the forward and ∂x whole kernel tiles.
+    [Fact]
+    public void Float_AgreesWithDouble_AtKernelSizes() =>
+        GradientCheck.FloatMatchesDouble(new Glu<float>(32, seed: 6), new Glu<double>(32, seed: 6), batch: 4, length: 80, seed: 8);
+
     [Fact]
     public void Backward_Twice_DoublesParameterGradients() =>
         GradientCheck.Accumulates(new Glu<double>(3, seed: 4), batch: 2, length: 3, seed: 1);
 
-    [Fact]
-    public void Forward_MatchesDirectFormula_InBothModes()
+    /// <summary>The unit by its formula, term by term in double: <c>(b1 + W1 x) ⊙ sigmoid(b2 + W2 x)</c> per row.</summary>
+    private static double[] DirectFormula(Glu<double> glu, double[] x, int rows)
     {
-        const int batch = 2, length = 3, h = 5;
-        var glu = new Glu<double>(h, seed: 7);
-        double[] x = Compare.Random(batch * length * h, 2);
-        var expected = new double[x.Length];
+        int h = glu.Features;
+        var expected = new double[rows * h];
         double[] w1 = glu.Out1.Weight.Values, b1 = glu.Out1.Bias!.Values, w2 = glu.Out2.Weight.Values, b2 = glu.Out2.Bias!.Values;
-        for (int r = 0; r < batch * length; r++)
+        for (int r = 0; r < rows; r++)
             for (int o = 0; o < h; o++)
             {
                 double a = b1[o], g = b2[o];
@@ -36,6 +39,19 @@ public class GluTests
                 }
                 expected[r * h + o] = a / (1 + Math.Exp(-g));
             }
+        return expected;
+    }
+
+    // Rows 6 and 3: the stacked GEMM in both modes, and an evaluation pass of a few rows through out1 and out2 one by one.
+    [Theory]
+    [InlineData(2, 3)]
+    [InlineData(1, 3)]
+    public void Forward_MatchesDirectFormula_InBothModes(int batch, int length)
+    {
+        const int h = 5;
+        var glu = new Glu<double>(h, seed: 7);
+        double[] x = Compare.Random(batch * length * h, 2);
+        double[] expected = DirectFormula(glu, x, batch * length);
         double[] y = new double[x.Length];
         glu.Forward(x, y, batch, length);
         Compare.Close<double>(y, expected, 1e-14, "training");
@@ -43,6 +59,23 @@ public class GluTests
         Array.Clear(y);
         glu.Forward(x, y, batch, length);
         Compare.Close<double>(y, expected, 1e-14, "evaluation");
+    }
+
+    [Fact]
+    public void StackedWeights_FollowEveryParameterChange()
+    {
+        const int batch = 2, length = 4, h = 6;
+        var glu = new Glu<double>(h, seed: 3);
+        double[] x = Compare.Random(batch * length * h, 4), y = new double[x.Length];
+        glu.Forward(x, y, batch, length);
+        // Change each of the four parameters in turn (as an optimiser or a loader does) and check the next forward sees it.
+        foreach (var parameter in new[] { glu.Out1.Weight, glu.Out1.Bias!, glu.Out2.Weight, glu.Out2.Bias! })
+        {
+            parameter.Values[1] += 0.25;
+            parameter.MarkModified();
+            glu.Forward(x, y, batch, length);
+            Compare.Close<double>(y, DirectFormula(glu, x, batch * length), 1e-14, parameter.Name);
+        }
     }
 
     [Fact]
