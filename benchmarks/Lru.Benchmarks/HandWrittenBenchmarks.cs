@@ -330,7 +330,9 @@ internal static unsafe class FormerRowOps
 [CategoriesColumn]
 public class HandWrittenElementwiseBenchmarks
 {
-    private float[] _dz = [], _a = [], _s = [], _da = [], _dg = [], _x = [], _y = [];
+    // The Glu gate's row layout: per row of H, ∂z (H), [a | s] (2H) and [∂a | ∂g] (2H).
+    private const int GluFeatures = 64;
+    private float[] _dz = [], _pairs = [], _gradPairs = [], _x = [], _y = [];
 
     [Params(1 << 20)]
     public int N { get; set; }
@@ -341,20 +343,19 @@ public class HandWrittenElementwiseBenchmarks
         Parallelism.MaxThreads = 1;
         var random = new SeededRandom(3);
         _dz = HandWrittenRowOpsBenchmarks.Fill(N, random);
-        _a = HandWrittenRowOpsBenchmarks.Fill(N, random);
-        _s = new float[N];
-        for (int i = 0; i < N; i++) _s[i] = (float)random.NextOpenUnit();
-        _da = new float[N];
-        _dg = new float[N];
+        _pairs = HandWrittenRowOpsBenchmarks.Fill(2 * N, random);
+        for (int r = 0; r < N / GluFeatures; r++)
+            for (int i = 0; i < GluFeatures; i++) _pairs[(2 * r + 1) * GluFeatures + i] = (float)random.NextOpenUnit();
+        _gradPairs = new float[2 * N];
         _x = HandWrittenRowOpsBenchmarks.Fill(N, random);
         _y = new float[N];
     }
 
     [Benchmark(Baseline = true), BenchmarkCategory("Glu gate backward")]
-    public void GluGateBackward_TensorPrimitives() => GluFixture.BackwardByTensorPrimitives(_dz, _a, _s, _da, _dg);
+    public void GluGateBackward_TensorPrimitives() => GluFixture.BackwardByTensorPrimitives(_dz, _pairs, _gradPairs, GluFeatures);
 
     [Benchmark, BenchmarkCategory("Glu gate backward")]
-    public void GluGateBackward_HandWrittenFused() => GluFixture.BackwardFused(_dz, _a, _s, _da, _dg);
+    public void GluGateBackward_HandWrittenFused() => GluFixture.BackwardFused(_dz, _pairs, _gradPairs, GluFeatures);
 
     [Benchmark(Baseline = true), BenchmarkCategory("GELU exact forward")]
     public void GeluExact_MathNetPerElement()
@@ -511,34 +512,34 @@ internal static class AdamWFixture
     }
 }
 
-/// <summary>Glu's backward gate, as the library writes it and as TensorPrimitives passes, both in blocks of 4096.</summary>
+/// <summary>
+/// Glu's backward gate, as the library writes it and as TensorPrimitives passes, over rows of H: ∂z (H) and [a | s] (2H)
+/// in, [∂a | ∂g] (2H) out.
+/// </summary>
 internal static unsafe class GluFixture
 {
-    private const int BlockSize = Glu<float>.BlockSize;
-
     /// <summary>The library's <c>Glu&lt;float&gt;.GateBackward</c> itself, run block after block on one thread.</summary>
-    public static void BackwardFused(ReadOnlySpan<float> dz, ReadOnlySpan<float> a, ReadOnlySpan<float> s, Span<float> da, Span<float> dg)
+    public static void BackwardFused(ReadOnlySpan<float> dz, ReadOnlySpan<float> pairs, Span<float> gradPairs, int h)
     {
-        int count = dz.Length;
-        fixed (float* pdz = dz, pa = a, ps = s, pda = da, pdg = dg)
+        int rows = dz.Length / h;
+        fixed (float* pdz = dz, pp = pairs, pg = gradPairs)
         {
-            var work = new Glu<float>.GateBackward { DZ = pdz, A = pa, S = ps, DA = pda, DG = pdg, Count = count };
-            for (int index = 0; index < (count + BlockSize - 1) / BlockSize; index++) work.Run(index);
+            var work = new Glu<float>.GateBackward { DZ = pdz, Pairs = pp, GradPairs = pg, Rows = rows, Features = h };
+            for (int index = 0; index < Glu<float>.RowBlocks(rows, h); index++) work.Run(index);
         }
     }
 
-    /// <summary>∂a = ∂z ⊙ s; ∂g = ((1 − s) ⊙ a) ⊙ ∂a, as four TensorPrimitives passes per block (same order of operations).</summary>
-    public static void BackwardByTensorPrimitives(ReadOnlySpan<float> dz, ReadOnlySpan<float> a, ReadOnlySpan<float> s, Span<float> da, Span<float> dg)
+    /// <summary>∂a = ∂z ⊙ s; ∂g = ((1 − s) ⊙ a) ⊙ ∂a, as four TensorPrimitives passes per row (same order of operations).</summary>
+    public static void BackwardByTensorPrimitives(ReadOnlySpan<float> dz, ReadOnlySpan<float> pairs, Span<float> gradPairs, int h)
     {
-        for (int start = 0; start < dz.Length; start += BlockSize)
+        for (int r = 0; r < dz.Length / h; r++)
         {
-            int n = Math.Min(BlockSize, dz.Length - start);
-            Span<float> dab = da.Slice(start, n), dgb = dg.Slice(start, n);
-            ReadOnlySpan<float> sb = s.Slice(start, n);
-            TensorPrimitives.Multiply(dz.Slice(start, n), sb, dab);
-            TensorPrimitives.Subtract(1f, sb, dgb);
-            TensorPrimitives.Multiply(dgb, a.Slice(start, n), dgb);
-            TensorPrimitives.Multiply(dgb, dab, dgb);
+            ReadOnlySpan<float> a = pairs.Slice(2 * r * h, h), s = pairs.Slice((2 * r + 1) * h, h);
+            Span<float> da = gradPairs.Slice(2 * r * h, h), dg = gradPairs.Slice((2 * r + 1) * h, h);
+            TensorPrimitives.Multiply(dz.Slice(r * h, h), s, da);
+            TensorPrimitives.Subtract(1f, s, dg);
+            TensorPrimitives.Multiply(dg, a, dg);
+            TensorPrimitives.Multiply(dg, da, dg);
         }
     }
 }

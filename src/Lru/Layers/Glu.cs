@@ -27,6 +27,9 @@ namespace Lru.Layers;
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    /// <summary>Most rows of the stacked weight gradient [∂W1; ∂W2] (2H): the unpacked small-output GEMM's limit.</summary>
+    private const int MaxStackedGradientRows = 512;
+
     /// <summary>Most rows an evaluation pass sends through <c>out1</c> and <c>out2</c> one by one (their few-rows path, for streaming steps).</summary>
     private const int SmallRows = 4;
 
@@ -117,12 +120,17 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         return stacked.Slice(2 * h * h, 2 * h);
     }
 
-    /// <summary>[W1; W2] then [b1; b2], copied again whenever one of the four parameters has changed.</summary>
+    /// <summary>
+    /// [W1; W2] then [b1; b2], copied again whenever one of the four parameters has changed (under a lock, checked without
+    /// one first: concurrent evaluation calls share the copy, as <see cref="Linear{T}"/> shares its panels).
+    /// </summary>
     private ReadOnlySpan<T> StackedParameters()
     {
         Parameter<T> w1 = Out1.Weight, w2 = Out2.Weight, b1 = Out1.Bias!, b2 = Out2.Bias!;
         long v1 = w1.Version, v2 = w2.Version, v3 = b1.Version, v4 = b2.Version;
         int h = Features, size = 2 * h * h + 2 * h;
+        if (Volatile.Read(ref _b2Version) == v4 && _w1Version == v1 && _w2Version == v2 && _b1Version == v3 && _stacked.Length == size)
+            return _stacked;
         lock (_stackLock)
         {
             if (_stacked.Length != size || v1 != _w1Version || v2 != _w2Version || v3 != _b1Version || v4 != _b2Version)
@@ -133,7 +141,8 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
                 b1.Value.CopyTo(stacked.AsSpan(2 * h * h, h));
                 b2.Value.CopyTo(stacked.AsSpan(2 * h * h + h, h));
                 _stacked = stacked;
-                (_w1Version, _w2Version, _b1Version, _b2Version) = (v1, v2, v3, v4);
+                (_w1Version, _w2Version, _b1Version) = (v1, v2, v3);
+                Volatile.Write(ref _b2Version, v4); // last: the check without the lock reads it first
             }
             return _stacked;
         }
@@ -164,25 +173,38 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         if (!gradInput.IsEmpty)
             Gemm.Multiply<T>(gradPairs, stacked[..(2 * h * h)], gradInput, rows, h, 2 * h, accumulate: accumulate);
 
-        // The gradients are gathered into one stacked copy, accumulated there in the same order as straight into each
-        // parameter (the GEMM adds to what C holds, the column sums to what the sums hold), and copied back.
+        // [∂W1; ∂W2] += [∂a | ∂g]ᵀ · x: one GEMM reads x once, into a stacked copy of the gradients (the GEMM adds to
+        // what C holds, so the sums are the same as straight into each parameter). Beyond a stacked C of 512 rows (H > 256)
+        // the unpacked small-output GEMM no longer applies, and two GEMMs on the halves of [∂a | ∂g] (row stride 2H) add
+        // straight into each gradient instead.
         Parameter<T> w1 = Out1.Weight, w2 = Out2.Weight, b1 = Out1.Bias!, b2 = Out2.Bias!;
+        ReadOnlySpan<T> input = _input.AsSpan(0, count);
         Span<T> grad = Grow(ref _gradStacked, 2 * h * h + 2 * h);
         Span<T> gradW = grad[..(2 * h * h)], gradB = grad.Slice(2 * h * h, 2 * h);
-        w1.Gradient.CopyTo(gradW[..(h * h)]);
-        w2.Gradient.CopyTo(gradW[(h * h)..]);
+        if (2 * h <= MaxStackedGradientRows)
+        {
+            w1.Gradient.CopyTo(gradW[..(h * h)]);
+            w2.Gradient.CopyTo(gradW[(h * h)..]);
+            Gemm.Multiply<T>(gradPairs, input, gradW, 2 * h, h, rows, transposeA: true, accumulate: true);
+            gradW[..(h * h)].CopyTo(w1.Gradient);
+            gradW[(h * h)..].CopyTo(w2.Gradient);
+        }
+        else
+        {
+            Gemm.Multiply<T>(gradPairs, 2 * h, true, input, h, false, w1.Gradient, h, h, h, rows, T.One, T.One);
+            Gemm.Multiply<T>(gradPairs[h..], 2 * h, true, input, h, false, w2.Gradient, h, h, h, rows, T.One, T.One);
+        }
+
+        // [∂b1 | ∂b2] += column sums of [∂a | ∂g], each in row order, through a stacked copy.
         b1.Gradient.CopyTo(gradB[..h]);
         b2.Gradient.CopyTo(gradB[h..]);
-        Gemm.Multiply<T>(gradPairs, _input.AsSpan(0, count), gradW, 2 * h, h, rows, transposeA: true, accumulate: true);
         Elementwise.AddColumnSums<T>(gradPairs, gradB, rows, Parallelism.MaxThreads);
-        gradW[..(h * h)].CopyTo(w1.Gradient);
-        gradW[(h * h)..].CopyTo(w2.Gradient);
         gradB[..h].CopyTo(b1.Gradient);
         gradB[h..].CopyTo(b2.Gradient);
     }
 
     /// <summary>Work items of the row-wise gate passes: blocks of whole rows of about <see cref="BlockSize"/> elements.</summary>
-    private static int RowBlocks(int rows, int h) => (rows + RowsPerBlock(h) - 1) / RowsPerBlock(h);
+    internal static int RowBlocks(int rows, int h) => (rows + RowsPerBlock(h) - 1) / RowsPerBlock(h);
 
     private static int RowsPerBlock(int h) => Math.Max(1, BlockSize / h);
 
@@ -200,7 +222,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    /// <summary>Elements per work item of the elementwise passes (16 KiB of floats), so small inputs run inline.</summary>
+    /// <summary>Elements per work item of the gate passes (16 KiB of floats; whole rows, at least one), so small inputs run inline.</summary>
     internal const int BlockSize = 4096;
 
     /// <summary>One block of rows of the forward gate (vectorised by <see cref="TensorPrimitives"/>).</summary>
@@ -228,7 +250,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     }
 
     /// <summary>One block of rows of the backward gate: <c>∂a = ∂z ⊙ s</c>, <c>∂g = (1 − s) ⊙ a ⊙ ∂a</c>, in SIMD with a scalar tail.</summary>
-    private unsafe struct GateBackward : IIndexedWork
+    internal unsafe struct GateBackward : IIndexedWork
     {
         public T* DZ, Pairs, GradPairs;
         public int Rows, Features;

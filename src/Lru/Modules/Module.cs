@@ -21,7 +21,7 @@ namespace Lru.Modules;
 /// constructor (<see cref="RegisterParameter"/>, <see cref="RegisterBuffer"/>, <see cref="RegisterModule"/>).</para>
 /// <para><b>Gradients accumulate.</b> A backward pass <em>adds</em> ∂ℒ/∂input to the gradInput span and every parameter's
 /// gradient to <see cref="Parameter{T}.Gradient"/> (<c>+=</c>), so an input used by two branches (a residual, the two
-/// halves of a GLU) needs no extra buffer: each branch adds its part. Callers therefore pass a zeroed gradInput (or one
+/// directions of a bidirectional LRU) needs no extra buffer: each branch adds its part. Callers therefore pass a zeroed gradInput (or one
 /// holding another branch's contribution), and clear parameter gradients with <see cref="ZeroGradients"/> before a step.</para>
 /// <para><b>Training.</b> A training-mode forward (<see cref="IsTraining"/>, or the <c>training</c> argument) keeps what
 /// the backward needs in buffers the module owns, grown on first use (<see cref="Grow"/>), so steady-state steps allocate

@@ -61,6 +61,46 @@ public class GluTests
         Compare.Close<double>(y, expected, 1e-14, "evaluation");
     }
 
+    /// <summary>
+    /// The stacked passes against <c>out1</c> and <c>out2</c> run as separate linear layers with the gate written out:
+    /// outputs, ∂x and all four parameter gradients, in double (1e-12 relative: sums of at most 2H products of order one).
+    /// H = 40 over 100 rows takes the stacked weight-gradient GEMM on its small-output kernel; H = 257 the two GEMMs on
+    /// the halves of [∂a | ∂g].
+    /// </summary>
+    [Theory]
+    [InlineData(5, 2, 3)]
+    [InlineData(40, 2, 50)]
+    [InlineData(257, 1, 3)]
+    public void StackedPasses_EqualTheLinearLayersComposedByHand(int h, int batch, int length)
+    {
+        var glu = new Glu<double>(h, seed: 9);
+        var parts = new Glu<double>(h, seed: 9);
+        parts.IsTraining = true;
+        int count = batch * length * h;
+        double[] x = Compare.Random(count, 1), dz = Compare.Random(count, 2), y = new double[count], dx = Compare.Random(count, 3);
+        double[] expectedDx = (double[])dx.Clone();
+        glu.Forward(x, y, batch, length);
+        glu.Backward(dz, dx, batch, length);
+
+        double[] a = new double[count], g = new double[count], expected = new double[count], da = new double[count], dg = new double[count];
+        parts.Out1.Forward(x, a, batch, length);
+        parts.Out2.Forward(x, g, batch, length);
+        for (int i = 0; i < count; i++)
+        {
+            double s = 1 / (1 + Math.Exp(-g[i]));
+            expected[i] = a[i] * s;
+            da[i] = dz[i] * s;
+            dg[i] = dz[i] * a[i] * s * (1 - s);
+        }
+        parts.Out1.Backward(da, expectedDx, batch, length);
+        parts.Out2.Backward(dg, expectedDx, batch, length);
+        Compare.Close<double>(y, expected, 1e-12, "output");
+        Compare.Close<double>(dx, expectedDx, 1e-12, "input gradient");
+        var expectedParameters = parts.NamedParameters().ToArray();
+        foreach (var ((name, p), i) in glu.NamedParameters().Select((n, i) => (n, i)))
+            Compare.Close<double>(p.Gradient, expectedParameters[i].Parameter.Gradient.ToArray(), 1e-12, name);
+    }
+
     [Fact]
     public void StackedWeights_FollowEveryParameterChange()
     {
@@ -73,8 +113,12 @@ public class GluTests
         {
             parameter.Values[1] += 0.25;
             parameter.MarkModified();
+            glu.IsTraining = true;
             glu.Forward(x, y, batch, length);
             Compare.Close<double>(y, DirectFormula(glu, x, batch * length), 1e-14, parameter.Name);
+            glu.IsTraining = false;
+            glu.Forward(x, y, batch, length);
+            Compare.Close<double>(y, DirectFormula(glu, x, batch * length), 1e-14, parameter.Name + " (evaluation)");
         }
     }
 
