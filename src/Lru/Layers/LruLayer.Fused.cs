@@ -12,11 +12,13 @@ namespace Lru.Layers;
 /// <remarks>
 /// <para>Forward, chunk by chunk in the direction of the recurrence: <c>X = U·W_inᵀ</c>, the scan continuing from the
 /// previous chunk's last state, <c>Y = D ⊙ U + X·W_outᵀ</c>. Backward, the other way: <c>Δ = G·W_out</c>, the scan with
-/// conj(λ), this sequence's shares of G_λ and of a diagonal ∂D, and <c>∂U (+)= D ⊙ G + Δ·W_in</c>. The weight gradients
-/// ∂C, ∂B and a matrix ∂D stay sums over all rows outside these passes.</para>
+/// conj(λ), this sequence's shares of G_λ, of a diagonal ∂D and (see <see cref="SharesWeightGradients"/>) of
+/// <c>Gᵀ·X</c> and <c>Δᵀ·U</c>, and <c>∂U (+)= D ⊙ G + Δ·W_in</c>. A matrix ∂D, and the weight-gradient products when
+/// they are not shared, stay sums over all rows outside these passes.</para>
 /// <para>Every element is computed by the same operations in the same order as the unfused passes (the GEMMs from the
-/// same packed weights and kernels, the scan by the same kernel step by step, G_λ and ∂D per sequence in the same chunk
-/// order in both), so the two paths give identical bits and the choice between them, which depends on the thread count, never
+/// same packed weights and kernels, the scan by the same kernel step by step, G_λ, ∂D and the weight-gradient shares per
+/// sequence in the same chunk order in both, the shares' GEMMs by <see cref="Gemm"/>, whose result does not depend on
+/// its thread count), so the two paths give identical bits and the choice between them, which depends on the thread count, never
 /// changes a result. The unfused passes remain for the scan modes other than sequential, for batches too small to give
 /// every thread whole sequences, for short sequences (a GEMM per sequence would pad each to the kernel's tile height),
 /// for weights too large to pack ahead, and for element types other than float and double.</para>
@@ -42,6 +44,33 @@ public sealed partial class LruLayer<T>
 
     /// <summary>Shortest sequence the fused passes take: below it the per-sequence GEMMs' padding to whole tiles costs more than the fusion saves.</summary>
     private const int MinFusedLength = 64;
+
+    /// <summary>
+    /// Most bytes of per-sequence weight-gradient shares (batch × 4·H·N elements): beyond it the products are summed over
+    /// all rows at once (8 MiB is 128 sequences at H = N = 64 in float).
+    /// </summary>
+    private const long MaxWeightShareBytes = 8L << 20;
+
+    /// <summary>
+    /// Most bytes of one sequence's shares (4·H·N elements, 64 KiB at H = N = 64 in float): they are read and written for
+    /// every chunk, so they must stay in L2 beside the chunk. At H = 128, N = 256 (512 KiB) the shared products were
+    /// measured 2–4 % slower than the whole-batch GEMMs (Zen 5), at H = N = 64 1.22× faster.
+    /// </summary>
+    private const long MaxWeightShareBytesPerSequence = 128L << 10;
+
+    /// <summary>
+    /// Whether the backward sums <c>Gᵀ·X</c> (∂C) and <c>Δᵀ·U</c> (∂B) as per-sequence shares, chunk by chunk (in the
+    /// fused backward while the chunk's rows are in cache; after the scan in the unfused one), then over the sequences in order: packed weights, the sequential scan, more than one
+    /// sequence of at least <see cref="MinFusedLength"/> steps, and shares within <see cref="MaxWeightShareBytesPerSequence"/>
+    /// and <see cref="MaxWeightShareBytes"/>. A function of
+    /// the shape alone, never of the thread count, so the order of every sum is fixed; the fused and the unfused backward
+    /// both follow it.
+    /// </summary>
+    internal bool SharesWeightGradients(ScanMode mode, int batch, int length) =>
+        _packedIn is not null && batch > 1 && length >= MinFusedLength
+        && (mode == ScanMode.Auto ? DiagonalRecurrence.ChooseMode(batch, length, StateSize) : mode) == ScanMode.Sequential
+        && 4L * Hidden * StateSize * Unsafe.SizeOf<T>() <= MaxWeightShareBytesPerSequence
+        && (long)batch * 4 * Hidden * StateSize * Unsafe.SizeOf<T>() <= MaxWeightShareBytes;
 
     /// <summary>
     /// Time steps per chunk of the fused passes and of the order of the per-sequence sums: a function of N and the element
@@ -196,18 +225,20 @@ public sealed partial class LruLayer<T>
 
     /// <summary>
     /// The fused part of the backward (see the class remarks): Δ into <paramref name="delta"/>, each sequence's shares of
-    /// G_λ and ∂D into <paramref name="shares"/> (batch rows, zeroed), and ∂u written or added to <paramref name="gradInput"/> (if not empty).
+    /// G_λ and ∂D into <paramref name="shares"/> (batch rows, zeroed), of the weight-gradient products into
+    /// <paramref name="weightShares"/> (empty when they are not shared; see <see cref="AccumulateWeightShares"/>), and ∂u
+    /// written or added to <paramref name="gradInput"/> (if not empty).
     /// </summary>
-    private unsafe void BackpropFused(ReadOnlySpan<T> gradOutput, Span<T> gradInput, Span<T> delta, Span<T> shares,
+    private unsafe void BackpropFused(ReadOnlySpan<T> gradOutput, Span<T> gradInput, Span<T> delta, Span<T> shares, Span<T> weightShares,
         ReadOnlySpan<T> negatedIm, int batch, int length, bool accumulate, int workers)
     {
-        fixed (T* g = gradOutput, gu = gradInput, dl = delta, ps = shares, x = _cachedStates, u = _cachedInput, x0 = _cachedInitial,
+        fixed (T* g = gradOutput, gu = gradInput, dl = delta, ps = shares, pw = weightShares, x = _cachedStates, u = _cachedInput, x0 = _cachedInitial,
                lr = _lambdaRe, li = negatedIm, d = D.Value)
         {
             var work = new FusedBackward
             {
-                Layer = this, G = g, GradU = gu, Delta = dl, Shares = ps, Stride = shares.Length / batch, X = x, U = u,
-                X0 = _cachedHasInitial ? x0 : null, LamRe = lr, NegLamIm = li, D = d, Length = length, Accumulate = accumulate,
+                Layer = this, G = g, GradU = gu, Delta = dl, Shares = ps, WeightShares = pw, Stride = shares.Length / batch, X = x, U = u,
+                X0 = _cachedHasInitial ? x0 : null, LamRe = lr, NegLamIm = li, D = d, Length = length, Batch = batch, Accumulate = accumulate,
             };
             Parallelism.For(batch, workers, ref work);
         }
@@ -216,8 +247,8 @@ public sealed partial class LruLayer<T>
     private unsafe struct FusedBackward : IIndexedWork
     {
         public LruLayer<T> Layer;
-        public T* G, GradU, Delta, Shares, X, U, X0, LamRe, NegLamIm, D;
-        public int Length, Stride;
+        public T* G, GradU, Delta, Shares, WeightShares, X, U, X0, LamRe, NegLamIm, D;
+        public int Length, Batch, Stride;
         public bool Accumulate;
 
         public readonly void Run(int b)
@@ -233,6 +264,7 @@ public sealed partial class LruLayer<T>
                 layer._packedOutT!.Multiply(gc, h, dc, w, rows, accumulate: false);
                 carry = ScanRows(LamRe, NegLamIm, dc, rows, carry, !reverse, n);
                 layer.AccumulateShares(G, Delta, X, U, X0, b, Length, t0, rows, Shares + (nint)b * Stride);
+                if (WeightShares != null) layer.AccumulateWeightShares(G, Delta, X, U, b, Batch, Length, t0, rows, WeightShares, first: i == 0, threads: 1);
                 if (GradU != null)
                 {
                     T* uc = GradU + ((nint)b * Length + t0) * h;

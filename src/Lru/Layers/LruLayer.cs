@@ -44,7 +44,7 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
     private bool _cachedHasInitial;
 
     // Backward work space (owned, grown on first use).
-    private T[] _gradStates = [], _gradOutputWeights = [], _gradInputWeights = [];
+    private T[] _gradStates = [], _gradOutputWeights = [], _gradInputWeights = [], _weightShares = [];
 
     /// <summary>Creates a layer with ring initialisation (LRU-MATH §1).</summary>
     /// <param name="config">Sizes and initialisation ranges.</param>
@@ -290,7 +290,8 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
     /// <summary>
     /// Back-propagates through the last training forward pass (LRU-MATH §4): adds ∂ℒ/∂u to <paramref name="gradInput"/>,
     /// ∂ℒ/∂x_0 to <paramref name="gradInitialState"/>, and the gradients of all eight parameters to their <see cref="Parameter{T}.Gradient"/>.
-    /// Four GEMMs and one scan of the same family as the forward pass, the other way in time.
+    /// Four GEMMs and one scan of the same family as the forward pass, the other way in time (the two weight-gradient
+    /// products summed per sequence when the shape allows, see <c>SharesWeightGradients</c>).
     /// </summary>
     /// <param name="gradOutput">∂ℒ/∂y, (batch, length, H).</param>
     /// <param name="gradInput">∂ℒ/∂u is added to it, (batch, length, H); empty to skip.</param>
@@ -357,19 +358,18 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
         if (Config.MatrixD)
             Gemm.Multiply<T>(gradOutput, u, D.Gradient, h, h, m, transposeA: true, accumulate: true, threads: workers);
 
-        // ∂C: Gᵀ·X (H × 2N) = [Σ g x_reᵀ | Σ g x_imᵀ]; ∂C_re += left half, ∂C_im −= right half.
-        Span<T> gradW = Grow(ref _gradOutputWeights, h * 2 * n);
-        Gemm.Multiply<T>(gradOutput, x, gradW, h, 2 * n, m, transposeA: true, threads: workers);
-        Span<T> gradCRe = CRe.Gradient, gradCIm = CIm.Gradient;
-        for (int i = 0; i < h; i++)
-        {
-            TensorPrimitives.Add(gradCRe.Slice(i * n, n), gradW.Slice(i * 2 * n, n), gradCRe.Slice(i * n, n));
-            TensorPrimitives.Subtract(gradCIm.Slice(i * n, n), gradW.Slice(i * 2 * n + n, n), gradCIm.Slice(i * n, n));
-        }
+        // Gᵀ·X (H × 2N) for ∂C and Δᵀ·U (2N × H) for ∂B: one GEMM each over all rows, or, when the shape allows, each
+        // sequence's share summed chunk by chunk while its rows are in cache (in the fused backward or after the scan)
+        // and the shares summed in sequence order.
+        Span<T> gradW = Grow(ref _gradOutputWeights, h * 2 * n), gradV = Grow(ref _gradInputWeights, 2 * n * h);
+        bool shareWeights = SharesWeightGradients(mode, batch, length);
+        Span<T> weightShares = shareWeights ? Grow(ref _weightShares, checked(batch * 4 * h * n)) : default;
+        if (!shareWeights)
+            Gemm.Multiply<T>(gradOutput, x, gradW, h, 2 * n, m, transposeA: true, threads: workers);
 
         // q_t = Cᴴ g_t = G · W_out  (W_out = (W_outᵀ)ᵀ), then δ_t = q_t + conj(λ) ⊙ δ_next, the other way in time; each
-        // sequence's shares of G_λ and of a diagonal ∂D; ∂u_t (+)= D ⊙ g_t (or Dᵀ g_t for a matrix D) + Δ · (W_inᵀ)ᵀ.
-        // Fused per sequence when it can be.
+        // sequence's shares of G_λ, of a diagonal ∂D and of the weight-gradient products (when shared); ∂u_t (+)= D ⊙ g_t
+        // (or Dᵀ g_t for a matrix D) + Δ · (W_inᵀ)ᵀ. Fused per sequence when it can be.
         // A row of shares per sequence, in whole cache lines plus one, so that rows summed on different cores never share a line.
         int line = 64 / Unsafe.SizeOf<T>(), shares = (2 * n + (Config.MatrixD ? 0 : h) + line - 1) / line * line + line;
         T[] negatedIm = ArrayPool<T>.Shared.Rent(n);
@@ -381,13 +381,14 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
             perSequence.Clear();
             if (Fuses(mode, batch, length, workers))
             {
-                BackpropFused(gradOutput, gradInput, delta, perSequence, negatedIm.AsSpan(0, n), batch, length, accumulate, workers);
+                BackpropFused(gradOutput, gradInput, delta, perSequence, weightShares, negatedIm.AsSpan(0, n), batch, length, accumulate, workers);
             }
             else
             {
                 Gemm.Multiply<T>(gradOutput, _outputWeightsT, delta, m, 2 * n, h, transposeB: true, threads: workers);
                 DiagonalRecurrence.Scan<T>(_lambdaRe, negatedIm.AsSpan(0, n), delta, batch, length, default, reverse: !Config.Reverse, mode, workers);
                 AccumulateSequenceShares(gradOutput, delta, batch, length, perSequence);
+                if (shareWeights) AccumulateSequenceWeightShares(gradOutput, delta, batch, length, weightShares, workers);
                 if (!gradInput.IsEmpty)
                 {
                     if (Config.MatrixD)
@@ -405,9 +406,29 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
             ArrayPool<T>.Shared.Return(partials);
         }
 
-        // ∂B: Δᵀ·U (2N × H) = [Σ δ_re uᵀ ; Σ δ_im uᵀ]; ∂B_re,im += γ ⊙ rows, ∂gamma_log += rowsum(B ⊙ γ rows).
-        Span<T> gradV = Grow(ref _gradInputWeights, 2 * n * h);
-        Gemm.Multiply<T>(delta, u, gradV, 2 * n, h, m, transposeA: true, threads: workers);
+        if (shareWeights)
+        {
+            // The shares are batch rows of Gᵀ·X, then batch rows of Δᵀ·U; their column sums, each in sequence order, are the products.
+            gradW.Clear();
+            gradV.Clear();
+            int size = 2 * h * n;
+            Elementwise.AddColumnSums<T>(weightShares[..(batch * size)], gradW, batch, workers);
+            Elementwise.AddColumnSums<T>(weightShares[(batch * size)..], gradV, batch, workers);
+        }
+        else
+        {
+            Gemm.Multiply<T>(delta, u, gradV, 2 * n, h, m, transposeA: true, threads: workers);
+        }
+
+        // ∂C from Gᵀ·X = [Σ g x_reᵀ | Σ g x_imᵀ]: ∂C_re += left half, ∂C_im −= right half.
+        Span<T> gradCRe = CRe.Gradient, gradCIm = CIm.Gradient;
+        for (int i = 0; i < h; i++)
+        {
+            TensorPrimitives.Add(gradCRe.Slice(i * n, n), gradW.Slice(i * 2 * n, n), gradCRe.Slice(i * n, n));
+            TensorPrimitives.Subtract(gradCIm.Slice(i * n, n), gradW.Slice(i * 2 * n + n, n), gradCIm.Slice(i * n, n));
+        }
+
+        // ∂B from Δᵀ·U = [Σ δ_re uᵀ ; Σ δ_im uᵀ]: ∂B_re,im += γ ⊙ rows, ∂gamma_log += rowsum(B ⊙ γ rows).
         Span<T> gradBRe = BRe.Gradient, gradBIm = BIm.Gradient, gradGamma = GammaLog.Gradient;
         for (int j = 0; j < n; j++)
         {
@@ -455,6 +476,44 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
                     AccumulateShares(pg, pd, px, pu, _cachedHasInitial ? pInit : null, b, length, t0, rows, ps + (nint)b * stride);
                 }
         }
+    }
+
+    /// <summary>
+    /// Each sequence's shares of <c>Gᵀ·X</c> and <c>Δᵀ·U</c> into <paramref name="shares"/> (see
+    /// <see cref="AccumulateWeightShares"/>), chunk by chunk in the order of the backward scan as the fused backward
+    /// sums them, each chunk's products on up to <paramref name="workers"/> threads (the GEMM's result does not depend on them).
+    /// </summary>
+    private unsafe void AccumulateSequenceWeightShares(ReadOnlySpan<T> gradOutput, ReadOnlySpan<T> delta, int batch, int length, Span<T> shares, int workers)
+    {
+        int steps = ChunkSteps, chunks = (length + steps - 1) / steps;
+        fixed (T* pg = gradOutput, pd = delta, px = _cachedStates, pu = _cachedInput, ps = shares)
+        {
+            for (int b = 0; b < batch; b++)
+                for (int i = 0; i < chunks; i++)
+                {
+                    var (t0, rows) = Chunk(i, chunks, steps, length, descending: !Config.Reverse);
+                    AccumulateWeightShares(pg, pd, px, pu, b, batch, length, t0, rows, ps, first: i == 0, workers);
+                }
+        }
+    }
+
+    /// <summary>
+    /// Adds sequence <paramref name="b"/>'s steps [t0, t0 + rows) to its shares of the weight-gradient products
+    /// (<paramref name="shares"/>: batch rows of <c>Gᵀ·X</c> (H × 2N each), then batch rows of <c>Δᵀ·U</c> (2N × H each)),
+    /// overwriting them for the <paramref name="first"/> chunk.
+    /// </summary>
+    private unsafe void AccumulateWeightShares(T* gradOutput, T* delta, T* x, T* u, int b, int batch, int length, int t0, int rows,
+        T* shares, bool first, int threads)
+    {
+        int h = Hidden, w = 2 * StateSize, size = h * w;
+        nint row = (nint)b * length + t0;
+        T beta = first ? T.Zero : T.One;
+        Gemm.Multiply<T>(new ReadOnlySpan<T>(gradOutput + row * h, rows * h), h, transposeA: true,
+            new ReadOnlySpan<T>(x + row * w, rows * w), w, transposeB: false,
+            new Span<T>(shares + (nint)b * size, size), w, h, w, rows, T.One, beta, threads);
+        Gemm.Multiply<T>(new ReadOnlySpan<T>(delta + row * w, rows * w), w, transposeA: true,
+            new ReadOnlySpan<T>(u + row * h, rows * h), h, transposeB: false,
+            new Span<T>(shares + ((nint)batch + b) * size, size), h, w, h, rows, T.One, beta, threads);
     }
 
     /// <summary>

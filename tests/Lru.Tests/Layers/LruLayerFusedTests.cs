@@ -16,10 +16,14 @@ public class LruLayerFusedTests
 {
     /// <summary>
     /// (B, L, H, N, reverse, matrix D, initial state). N = 256 in float gives chunks of 120 steps, so L = 300 has three
-    /// chunks, the last one short; N = 100 in double gives 156 steps; N = 3 one chunk.
+    /// chunks, the last one short; N = 100 in double gives 156 steps; N = 3 one chunk. H = 32, N = 64 in float gives chunks
+    /// of 504 steps, long enough for the weight-gradient shares to take the unpacked small-output GEMM (the 96-step
+    /// rest takes the packed one).
     /// </summary>
     public static IEnumerable<object[]> Cases() =>
     [
+        [2, 600, 32, 64, false, false, false],
+        [3, 600, 32, 64, true, false, true],
         [3, 300, 8, 256, false, false, false],
         [3, 300, 8, 256, true, false, true],
         [2, 300, 7, 256, false, true, true],
@@ -109,6 +113,7 @@ public class LruLayerFusedTests
 
         Loss();
         Assert.True(layer.Fuses(ScanMode.Sequential, batch, length, workers: 1));
+        Assert.True(layer.SharesWeightGradients(ScanMode.Sequential, batch, length));
         double[] gradU = new double[u.Length], gradX0 = new double[x0.Length];
         layer.BackwardWithState(weights, gradU, batch, length, gradX0, ScanMode.Sequential, threads: 1);
         double[][] analytic = layer.Parameters.Select(p => p.Gradient.ToArray()).ToArray();
@@ -116,6 +121,61 @@ public class LruLayerFusedTests
         GradientCheck.Check(Loss, x0, gradX0, "initial state");
         for (int i = 0; i < analytic.Length; i++)
             GradientCheck.Check(Loss, layer.Parameters[i].Values, analytic[i], layer.Parameters[i].Name, layer.Parameters[i].MarkModified);
+    }
+
+    /// <summary>
+    /// The per-sequence weight-gradient shares against whole-batch products: one pass over two sequences (shares, summed
+    /// in order) gives the parameter gradients of two single-sequence passes (one GEMM over all rows each) added, to
+    /// rounding in double (sums of 600 products of order one: 1e-12 relative is a thousand times the rounding).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void WeightGradientShares_EqualTheSumOverSequences(bool reverse)
+    {
+        const int length = 600, h = 12, n = 40;
+        var config = new LruConfig(h, n, RMin: 0.5, RMax: 0.99, Reverse: reverse);
+        double[] u = Compare.Random(2 * length * h, 1), g = Compare.Random(2 * length * h, 2);
+        var both = new LruLayer<double>(config, seed: 5);
+        both.ForwardWithState(u, new double[u.Length], 2, length, default, default, ScanMode.Sequential, threads: 2);
+        Assert.True(both.SharesWeightGradients(ScanMode.Sequential, 2, length));
+        both.BackwardWithState(g, new double[u.Length], 2, length, default, ScanMode.Sequential, threads: 2);
+
+        var each = new LruLayer<double>(config, seed: 5);
+        for (int b = 0; b < 2; b++)
+        {
+            double[] ub = u.AsSpan(b * length * h, length * h).ToArray(), gb = g.AsSpan(b * length * h, length * h).ToArray();
+            each.ForwardWithState(ub, new double[ub.Length], 1, length, default, default, ScanMode.Sequential, threads: 2);
+            Assert.False(each.SharesWeightGradients(ScanMode.Sequential, 1, length));
+            each.BackwardWithState(gb, new double[ub.Length], 1, length, default, ScanMode.Sequential, threads: 2);
+        }
+        for (int i = 0; i < both.Parameters.Count; i++)
+            Compare.Close<double>(both.Parameters[i].Gradient, each.Parameters[i].Gradient.ToArray(), 1e-12, both.Parameters[i].Name);
+    }
+
+    /// <summary>
+    /// The float layer where the shares take the small-output GEMM (chunks of 504 steps) against the same layer in double;
+    /// 1e-4 relative, as for every float-against-double check of a layer (float rounding over sums of 600 terms).
+    /// </summary>
+    [Fact]
+    public void WeightGradientShares_Float_AgreesWithDouble()
+    {
+        var single = new LruLayer<float>(new LruConfig(32, 64), seed: 2);
+        GradientCheck.FloatMatchesDouble(single, new LruLayer<double>(new LruConfig(32, 64), seed: 2), batch: 2, length: 600, seed: 3);
+        Assert.True(single.SharesWeightGradients(ScanMode.Auto, 2, 600));
+    }
+
+    /// <summary>Where the shares apply: the sFashion-MNIST shape yes; one sequence, 512 KiB of shares per sequence, or more than 8 MiB in all, no.</summary>
+    [Theory]
+    [InlineData(64, 64, 50, 784, true)]
+    [InlineData(64, 64, 1, 4096, false)]
+    [InlineData(128, 256, 8, 1024, false)]
+    [InlineData(64, 64, 129, 100, false)]
+    public void WeightGradientShares_ApplyWhereTheyWereMeasuredFaster(int h, int n, int batch, int length, bool expected)
+    {
+        var layer = new LruLayer<float>(new LruConfig(h, n), seed: 1);
+        layer.ForwardWithState(new float[h], new float[h], 1, 1, default, default, ScanMode.Sequential, threads: 1); // derives and packs the weights
+        Assert.Equal(expected, layer.SharesWeightGradients(ScanMode.Sequential, batch, length));
     }
 
     [Fact]
@@ -139,10 +199,17 @@ public class LruLayerFusedTests
 [Collection(nameof(ThreadCountSetting))]
 public class LruLayerFusedThreadCountTests
 {
-    [Fact]
-    public void OneThreadFused_AndTwoThreadsUnfused_GiveTheSameBits()
+    /// <summary>
+    /// B = 3 fuses on one thread and not on two. H = 8, N = 256: chunks of 120 steps, the weight-gradient shares by the packed
+    /// GEMM; H = 36, N = 64: chunks of 504 steps, the shares by the unpacked small-output GEMM with edge rows and columns
+    /// (36 is not a multiple of its 8-row and 32-column tiles) left to the packed one, on one thread against two.
+    /// </summary>
+    [Theory]
+    [InlineData(300, 8, 256)]
+    [InlineData(600, 36, 64)]
+    public void OneThreadFused_AndTwoThreadsUnfused_GiveTheSameBits(int length, int h, int n)
     {
-        const int batch = 3, length = 300, h = 8, n = 256;
+        const int batch = 3;
         var config = new LruConfig(h, n, RMin: 0.5, RMax: 0.999);
         float[] u = Compare.Cast<float>(Compare.Random(batch * length * h, 1)), g = Compare.Cast<float>(Compare.Random(batch * length * h, 2));
         float[] Run(int threads)
@@ -151,6 +218,7 @@ public class LruLayerFusedThreadCountTests
             float[] y = new float[u.Length], gu = new float[u.Length];
             layer.ForwardWithState(u, y, batch, length, default, default, ScanMode.Auto, threads);
             Assert.Equal(threads == 1, layer.Fuses(ScanMode.Auto, batch, length, threads));
+            Assert.True(layer.SharesWeightGradients(ScanMode.Auto, batch, length));
             layer.BackwardWithState(g, gu, batch, length, default, ScanMode.Auto, threads);
             return [.. y, .. gu, .. layer.Parameters.SelectMany(p => p.GradientArray)];
         }
