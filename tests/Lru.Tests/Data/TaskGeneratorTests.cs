@@ -1,3 +1,4 @@
+using Lru.Tasks;
 using Lru.Data;
 
 namespace Lru.Tests.Data;
@@ -87,6 +88,30 @@ public class TaskGeneratorTests
     public void ListOps_RefusesMalformedExpressions(string text)
     {
         Assert.Throws<FormatException>(() => ListOps.Evaluate(ListOps.Tokenize(text)));
+    }
+
+    /// <summary>
+    /// listops-lra is listops at LRA's lengths with the measured changes and nothing else (docs/results.md): the same data
+    /// generator (a small draw of both gives the same expressions at the same length), bidirectional blocks, 100,000
+    /// expressions, 4 epochs, up to 2,000 tokens.
+    /// </summary>
+    [Fact]
+    public void ListOpsLra_IsListOpsAtLraLengths_WithTheMeasuredRecipe()
+    {
+        var listops = BuiltInTasks.Get("listops");
+        var lra = BuiltInTasks.Get("listops-lra");
+        var expected = listops.Defaults with
+        {
+            Block = listops.Defaults.Block with { Bidirectional = true },
+            TrainCount = 100_000, Epochs = 4, Length = 2000,
+        };
+        Assert.Equal(expected, lra.Defaults);
+        var small = lra.Defaults with { TrainCount = 30, TestCount = 10, Length = 300 };
+        var (a, _) = lra.CreateData(small, null);
+        var (b, _) = listops.CreateData(small, null);
+        Assert.Equal(b.Tokens, a.Tokens);
+        Assert.Equal(b.ClassTargets, a.ClassTargets);
+        Assert.Equal(listops.ModelConfig(small) with { Block = small.Block }, lra.ModelConfig(small));
     }
 
     [Fact]
