@@ -34,7 +34,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     private const int SmallRows = 4;
 
     // Training cache: the input, and per row [out1(x) | sigmoid(out2(x))]; the backward's [∂a | ∂g] per row.
-    private T[] _input = [], _as = [], _gradAg = [];
+    private T[] _input = [], _as = [], _gradAg = [], _blockShares = [];
 
     // [W1; W2] (2H × H) and [b1; b2] (2H), rebuilt when a parameter changes; the stacked weight gradient (2H × H + 2H).
     private readonly object _stackLock = new();
@@ -89,8 +89,13 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         int rows = shape.Rows, h = Features;
         if (training)
         {
-            Elementwise.Copy(input, Grow(ref _input, input.Length), Parallelism.MaxThreads);
-            Span<T> pairs = Grow(ref _as, 2 * input.Length);
+            Span<T> copy = Grow(ref _input, input.Length), pairs = Grow(ref _as, 2 * input.Length);
+            if (Blocked(rows))
+            {
+                ForwardBlocked(input, pairs, output, copy, rows);
+                return;
+            }
+            Elementwise.Copy(input, copy, Parallelism.MaxThreads);
             Gate(pairs, Stacked(pairs, input, rows), output, rows, h);
             return;
         }
@@ -108,7 +113,10 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             return;
         }
         using var scratch = RentWorkspace(2 * input.Length);
-        Gate(scratch.Span, Stacked(scratch.Span, input, rows), output, rows, h);
+        if (Blocked(rows))
+            ForwardBlocked(input, scratch.Span, output, default, rows);
+        else
+            Gate(scratch.Span, Stacked(scratch.Span, input, rows), output, rows, h);
     }
 
     /// <summary><c>[a | g] = x · [W1; W2]ᵀ</c> into <paramref name="pairs"/> (rows × 2H), without the biases (the gate adds them).</summary>
@@ -163,6 +171,28 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     {
         int h = Features, count = rows * h;
         Span<T> gradPairs = Grow(ref _gradAg, 2 * count);
+        Parameter<T> w1 = Out1.Weight, w2 = Out2.Weight, b1 = Out1.Bias!, b2 = Out2.Bias!;
+        Span<T> grad = Grow(ref _gradStacked, 2 * h * h + 2 * h);
+        Span<T> gradW = grad[..(2 * h * h)], gradB = grad.Slice(2 * h * h, 2 * h);
+        if (Blocked(rows))
+        {
+            // The blocks' shares are rows of [∂W1; ∂W2 | ∂b1 | ∂b2]; their column sums in block order, added to the
+            // gradients gathered into one stacked copy, are the gradients.
+            int blocks = (rows + GemmBlockRows - 1) / GemmBlockRows;
+            Span<T> shares = Grow(ref _blockShares, blocks * grad.Length);
+            BackwardBlocked(gradOutput, gradPairs, gradInput, shares, rows, accumulate);
+            w1.Gradient.CopyTo(gradW[..(h * h)]);
+            w2.Gradient.CopyTo(gradW[(h * h)..]);
+            b1.Gradient.CopyTo(gradB[..h]);
+            b2.Gradient.CopyTo(gradB[h..]);
+            Elementwise.AddColumnSums<T>(shares, grad, blocks, Parallelism.MaxThreads);
+            gradW[..(h * h)].CopyTo(w1.Gradient);
+            gradW[(h * h)..].CopyTo(w2.Gradient);
+            gradB[..h].CopyTo(b1.Gradient);
+            gradB[h..].CopyTo(b2.Gradient);
+            return;
+        }
+
         fixed (T* dz = gradOutput, pairs = _as, dp = gradPairs)
         {
             var work = new GateBackward { DZ = dz, Pairs = pairs, GradPairs = dp, Rows = rows, Features = h };
@@ -177,10 +207,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         // what C holds, so the sums are the same as straight into each parameter). Beyond a stacked C of 512 rows (H > 256)
         // the unpacked small-output GEMM no longer applies, and two GEMMs on the halves of [∂a | ∂g] (row stride 2H) add
         // straight into each gradient instead.
-        Parameter<T> w1 = Out1.Weight, w2 = Out2.Weight, b1 = Out1.Bias!, b2 = Out2.Bias!;
         ReadOnlySpan<T> input = _input.AsSpan(0, count);
-        Span<T> grad = Grow(ref _gradStacked, 2 * h * h + 2 * h);
-        Span<T> gradW = grad[..(2 * h * h)], gradB = grad.Slice(2 * h * h, 2 * h);
         if (2 * h <= MaxStackedGradientRows)
         {
             w1.Gradient.CopyTo(gradW[..(h * h)]);
@@ -225,61 +252,161 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>Elements per work item of the gate passes (16 KiB of floats; whole rows, at least one), so small inputs run inline.</summary>
     internal const int BlockSize = 4096;
 
-    /// <summary>One block of rows of the forward gate (vectorised by <see cref="TensorPrimitives"/>).</summary>
+    /// <summary>One block of rows of the forward gate (see <see cref="GateRows"/>).</summary>
     private unsafe struct GateForward : IIndexedWork
     {
         public T* Pairs, Bias, Z;
         public int Rows, Features;
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
         {
-            int h = Features, per = RowsPerBlock(h), first = index * per, last = Math.Min(Rows, first + per);
-            var b1 = new ReadOnlySpan<T>(Bias, h);
-            var b2 = new ReadOnlySpan<T>(Bias + h, h);
-            for (int r = first; r < last; r++)
-            {
-                T* pair = Pairs + (nint)r * 2 * h;
-                Span<T> a = new(pair, h), s = new(pair + h, h);
-                TensorPrimitives.Add<T>(a, b1, a);
-                TensorPrimitives.Add<T>(s, b2, s);
-                TensorPrimitives.Sigmoid<T>(s, s);
-                TensorPrimitives.Multiply<T>(a, s, new Span<T>(Z + (nint)r * h, h));
-            }
+            int per = RowsPerBlock(Features), first = index * per;
+            GateRows(Pairs, Bias, Z, first, Math.Min(Rows, first + per), Features);
         }
     }
 
-    /// <summary>One block of rows of the backward gate: <c>∂a = ∂z ⊙ s</c>, <c>∂g = (1 − s) ⊙ a ⊙ ∂a</c>, in SIMD with a scalar tail.</summary>
+    /// <summary>One block of rows of the backward gate (see <see cref="GateBackwardRows"/>).</summary>
     internal unsafe struct GateBackward : IIndexedWork
     {
         public T* DZ, Pairs, GradPairs;
         public int Rows, Features;
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
         {
-            int h = Features, per = RowsPerBlock(h), first = index * per, last = Math.Min(Rows, first + per);
-            for (int r = first; r < last; r++)
+            int per = RowsPerBlock(Features), first = index * per;
+            GateBackwardRows(DZ, Pairs, GradPairs, first, Math.Min(Rows, first + per), Features);
+        }
+    }
+
+    /// <summary>
+    /// Rows [first, last) of the forward gate: <c>a ← a + b1</c>, <c>s = sigmoid(g + b2)</c> in place, <c>z = a ⊙ s</c>
+    /// (vectorised by <see cref="TensorPrimitives"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void GateRows(T* pairs, T* bias, T* z, int first, int last, int h)
+    {
+        var b1 = new ReadOnlySpan<T>(bias, h);
+        var b2 = new ReadOnlySpan<T>(bias + h, h);
+        for (int r = first; r < last; r++)
+        {
+            T* pair = pairs + (nint)r * 2 * h;
+            Span<T> a = new(pair, h), s = new(pair + h, h);
+            TensorPrimitives.Add<T>(a, b1, a);
+            TensorPrimitives.Add<T>(s, b2, s);
+            TensorPrimitives.Sigmoid<T>(s, s);
+            TensorPrimitives.Multiply<T>(a, s, new Span<T>(z + (nint)r * h, h));
+        }
+    }
+
+    /// <summary>Rows [first, last) of the backward gate: <c>∂a = ∂z ⊙ s</c>, <c>∂g = (1 − s) ⊙ a ⊙ ∂a</c>, in SIMD with a scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void GateBackwardRows(T* gradOutput, T* pairs, T* gradPairs, int first, int last, int h)
+    {
+        for (int r = first; r < last; r++)
+        {
+            T* dz = gradOutput + (nint)r * h, a = pairs + (nint)r * 2 * h, s = a + h, da = gradPairs + (nint)r * 2 * h, dg = da + h;
+            int i = 0;
+            if (Vector<T>.IsSupported)
             {
-                T* dz = DZ + (nint)r * h, a = Pairs + (nint)r * 2 * h, s = a + h, da = GradPairs + (nint)r * 2 * h, dg = da + h;
-                int i = 0;
-                if (Vector<T>.IsSupported)
+                int width = Vector<T>.Count;
+                for (; i <= h - width; i += width)
                 {
-                    int width = Vector<T>.Count;
-                    for (; i <= h - width; i += width)
-                    {
-                        Vector<T> sv = Vector.Load(s + i), dav = Vector.Load(dz + i) * sv;
-                        dav.Store(da + i);
-                        ((Vector<T>.One - sv) * Vector.Load(a + i) * dav).Store(dg + i);
-                    }
-                }
-                for (; i < h; i++)
-                {
-                    T sv = s[i], dav = dz[i] * sv;
-                    da[i] = dav;
-                    dg[i] = (T.One - sv) * a[i] * dav;
+                    Vector<T> sv = Vector.Load(s + i), dav = Vector.Load(dz + i) * sv;
+                    dav.Store(da + i);
+                    ((Vector<T>.One - sv) * Vector.Load(a + i) * dav).Store(dg + i);
                 }
             }
+            for (; i < h; i++)
+            {
+                T sv = s[i], dav = dz[i] * sv;
+                da[i] = dav;
+                dg[i] = (T.One - sv) * a[i] * dav;
+            }
+        }
+    }
+
+    /// <summary>Rows per block of the blocked passes: 22 tiles of the GEMM kernels' 12 rows, long enough for the small-output weight-gradient kernel (256).</summary>
+    internal const int GemmBlockRows = 264;
+
+    /// <summary>Largest stacked weight matrix (2H × H) the blocked passes take: one per block of rows is kept for the backward (H ≤ 128 in float).</summary>
+    private const long MaxBlockedWeightBytes = 128 << 10;
+
+    /// <summary>
+    /// Whether a pass runs blocked: the GEMMs, the gate and (backward) a block's share of the weight and bias gradients,
+    /// block of <see cref="GemmBlockRows"/> rows by block while the block is in cache. A function of the shape alone (two
+    /// blocks or more, 2H·H small enough), so the order of every sum is fixed whatever the thread count.
+    /// </summary>
+    internal bool Blocked(int rows) =>
+        rows >= 2 * GemmBlockRows && 2L * Features * Features * Unsafe.SizeOf<T>() <= MaxBlockedWeightBytes;
+
+    /// <summary>
+    /// The blocked forward: per block, the input copied to the training cache (if kept), <c>[a | g] = x · [W1; W2]ᵀ</c>
+    /// into <paramref name="pairs"/>, and the gate into <paramref name="output"/>.
+    /// </summary>
+    private unsafe void ForwardBlocked(ReadOnlySpan<T> input, Span<T> pairs, Span<T> output, Span<T> inputCopy, int rows)
+    {
+        int h = Features;
+        ReadOnlySpan<T> stacked = StackedParameters();
+        fixed (T* x = input, p = pairs, z = output, copy = inputCopy, w = stacked)
+        {
+            var work = new BlockedForward { X = x, Pairs = p, Z = z, Copy = copy, W = w, Rows = rows, Features = h };
+            Parallelism.For((rows + GemmBlockRows - 1) / GemmBlockRows, Parallelism.MaxThreads, ref work);
+        }
+    }
+
+    private unsafe struct BlockedForward : IIndexedWork
+    {
+        public T* X, Pairs, Z, Copy, W;
+        public int Rows, Features;
+
+        public readonly void Run(int index)
+        {
+            int h = Features, first = index * GemmBlockRows, n = Math.Min(GemmBlockRows, Rows - first);
+            T* x = X + (nint)first * h, pairs = Pairs + (nint)first * 2 * h;
+            if (Copy != null) Buffer.MemoryCopy(x, Copy + (nint)first * h, (long)n * h * sizeof(T), (long)n * h * sizeof(T));
+            Gemm.Multiply<T>(new ReadOnlySpan<T>(x, n * h), new ReadOnlySpan<T>(W, 2 * h * h), new Span<T>(pairs, n * 2 * h), n, 2 * h, h,
+                transposeB: true, threads: 1);
+            GateRows(Pairs, W + 2 * h * h, Z, first, first + n, h);
+        }
+    }
+
+    /// <summary>
+    /// The blocked backward: per block, the gate's <c>[∂a | ∂g]</c>, <c>∂x (+)= [∂a | ∂g] · [W1; W2]</c>, and the block's
+    /// share <c>[[∂a | ∂g]ᵀ · x | column sums]</c> (2H·H + 2H) into row <c>i</c> of <paramref name="shares"/>.
+    /// </summary>
+    private unsafe void BackwardBlocked(ReadOnlySpan<T> gradOutput, Span<T> gradPairs, Span<T> gradInput, Span<T> shares, int rows, bool accumulate)
+    {
+        int h = Features;
+        ReadOnlySpan<T> stacked = StackedParameters();
+        fixed (T* dz = gradOutput, p = _as, dp = gradPairs, gx = gradInput, x = _input, w = stacked, sh = shares)
+        {
+            var work = new BlockedBackward
+            {
+                DZ = dz, Pairs = p, GradPairs = dp, GradX = gx, X = x, W = w, Shares = sh, Rows = rows, Features = h, Accumulate = accumulate,
+            };
+            Parallelism.For((rows + GemmBlockRows - 1) / GemmBlockRows, Parallelism.MaxThreads, ref work);
+        }
+    }
+
+    private unsafe struct BlockedBackward : IIndexedWork
+    {
+        public T* DZ, Pairs, GradPairs, GradX, X, W, Shares;
+        public int Rows, Features;
+        public bool Accumulate;
+
+        public readonly void Run(int index)
+        {
+            int h = Features, first = index * GemmBlockRows, n = Math.Min(GemmBlockRows, Rows - first), size = 2 * h * h;
+            GateBackwardRows(DZ, Pairs, GradPairs, first, first + n, h);
+            var block = new ReadOnlySpan<T>(GradPairs + (nint)first * 2 * h, n * 2 * h);
+            if (GradX != null)
+                Gemm.Multiply<T>(block, new ReadOnlySpan<T>(W, size), new Span<T>(GradX + (nint)first * h, n * h), n, h, 2 * h,
+                    accumulate: Accumulate, threads: 1);
+            T* share = Shares + (nint)index * (size + 2 * h);
+            Gemm.Multiply<T>(block, new ReadOnlySpan<T>(X + (nint)first * h, n * h), new Span<T>(share, size), 2 * h, h, n, transposeA: true, threads: 1);
+            var sums = new Span<T>(share + size, 2 * h);
+            sums.Clear();
+            Elementwise.AddColumnSums<T>(block, sums, n, threads: 1);
         }
     }
 }

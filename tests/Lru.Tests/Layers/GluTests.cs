@@ -65,12 +65,15 @@ public class GluTests
     /// The stacked passes against <c>out1</c> and <c>out2</c> run as separate linear layers with the gate written out:
     /// outputs, ∂x and all four parameter gradients, in double (1e-12 relative: sums of at most 2H products of order one).
     /// H = 40 over 100 rows takes the stacked weight-gradient GEMM on its small-output kernel; H = 257 the two GEMMs on
-    /// the halves of [∂a | ∂g].
+    /// the halves of [∂a | ∂g]; 1,200 and 800 rows the blocked passes (blocks of 264 rows, the last one short), whose
+    /// weight and bias gradients are sums of the blocks' shares.
     /// </summary>
     [Theory]
     [InlineData(5, 2, 3)]
     [InlineData(40, 2, 50)]
     [InlineData(257, 1, 3)]
+    [InlineData(40, 4, 300)]
+    [InlineData(64, 2, 400)]
     public void StackedPasses_EqualTheLinearLayersComposedByHand(int h, int batch, int length)
     {
         var glu = new Glu<double>(h, seed: 9);
@@ -163,7 +166,20 @@ public class GluTests
         Assert.Equal("gradInput", Assert.Throws<ArgumentException>(() => glu.Backward(new double[6], new double[5], 1, 2)).ParamName);
     }
 
+    // 6 rows: the whole-pass GEMMs; 600 rows: the blocked passes.
+    [Theory]
+    [InlineData(5, 2, 3)]
+    [InlineData(16, 2, 300)]
+    public void SteadyState_AllocatesNothing(int h, int batch, int length) =>
+        GradientCheck.AllocatesNothingInSteadyState(new Glu<float>(h), batch, length);
+
     [Fact]
-    public void SteadyState_AllocatesNothing() =>
-        GradientCheck.AllocatesNothingInSteadyState(new Glu<float>(5), batch: 2, length: 3);
+    public void BlockedPasses_ApplyFromTwoBlocks_AndUpToH128InFloat()
+    {
+        Assert.False(new Glu<float>(64).Blocked(2 * Glu<float>.GemmBlockRows - 1));
+        Assert.True(new Glu<float>(64).Blocked(2 * Glu<float>.GemmBlockRows));
+        Assert.True(new Glu<float>(128).Blocked(10_000));
+        Assert.False(new Glu<float>(129).Blocked(10_000));
+        Assert.True(new Glu<double>(90).Blocked(10_000));
+    }
 }
