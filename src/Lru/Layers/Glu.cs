@@ -18,9 +18,13 @@ namespace Lru.Layers;
 /// GEMM for <c>∂x = ∂a·W1 + ∂g·W2</c> (k = 2H) and one for <c>[∂W1; ∂W2]</c>, so the input is copied and read once
 /// instead of once per layer. <c>out1</c> and <c>out2</c> keep the parameters (their names, checkpoints, optimisers) and
 /// serve evaluation passes of a few rows (streaming steps).</para>
+/// <para>From two blocks of <see cref="GemmBlockRows"/> rows up (and H ≤ 128 in float, at most 32 MiB of block shares)
+/// the passes run blocked: each block does its GEMM and gate forward, or its gate backward, its rows of ∂x and its share
+/// of the weight and bias gradients while it is in cache; the shares are summed in block order. Block boundaries depend
+/// on the shape only.</para>
 /// <para>The training forward keeps the input and <c>[a | s]</c>, <c>s = sigmoid(g)</c>. The backward is
-/// <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>. The gate and its backward are SIMD passes split over fixed
-/// blocks of rows, so results do not depend on the thread count; the three GEMMs dominate the cost.
+/// <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c>. Every pass is split over fixed blocks of rows and every sum
+/// over rows runs in a fixed order, so results do not depend on the thread count.
 /// Evaluation-mode forward passes may run on several threads at once (<c>[a | g]</c> goes through a work array from a
 /// pool the layer owns); training is single-threaded (see <see cref="Module{T}"/>).</para>
 /// </remarks>
@@ -33,7 +37,8 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>Most rows an evaluation pass sends through <c>out1</c> and <c>out2</c> one by one (their few-rows path, for streaming steps).</summary>
     private const int SmallRows = 4;
 
-    // Training cache: the input, and per row [out1(x) | sigmoid(out2(x))]; the backward's [∂a | ∂g] per row.
+    // Training cache: the input, and per row [out1(x) | sigmoid(out2(x))]; the backward's [∂a | ∂g] per row and, blocked,
+    // each block's share of the weight and bias gradients.
     private T[] _input = [], _as = [], _gradAg = [], _blockShares = [];
 
     // [W1; W2] (2H × H) and [b1; b2] (2H), rebuilt when a parameter changes; the stacked weight gradient (2H × H + 2H).
@@ -81,8 +86,8 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     public override bool CanStream => true;
 
     /// <summary>
-    /// <c>z = out1(x) ⊙ sigmoid(out2(x))</c>: one GEMM with the stacked weights gives <c>[a | g]</c> per row (2H columns),
-    /// then the gate; a training pass keeps the input and <c>[a | sigmoid(g)]</c>.
+    /// <c>z = out1(x) ⊙ sigmoid(out2(x))</c>: a GEMM with the stacked weights gives <c>[a | g]</c> per row (2H columns),
+    /// then the gate (block by block when blocked); a training pass keeps the input and <c>[a | sigmoid(g)]</c>.
     /// </summary>
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
@@ -157,8 +162,9 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     }
 
     /// <summary>
-    /// <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c> per row into <c>[∂a | ∂g]</c>; then one GEMM each for
-    /// <c>∂x (+)= [∂a | ∂g] · [W1; W2]</c> and <c>[∂W1; ∂W2] += [∂a | ∂g]ᵀ · x</c>, and the column sums for the biases.
+    /// <c>∂a = ∂z ⊙ s</c>, <c>∂g = ∂z ⊙ a ⊙ s ⊙ (1 − s)</c> per row into <c>[∂a | ∂g]</c>; then a GEMM each for
+    /// <c>∂x (+)= [∂a | ∂g] · [W1; W2]</c> and <c>[∂W1; ∂W2] += [∂a | ∂g]ᵀ · x</c>, and the column sums for the biases
+    /// (blocked: per block, the gradients summed over the blocks' shares in block order).
     /// </summary>
     protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
         Backprop(gradOutput, gradInput, shape.Rows, accumulate: true);
@@ -325,11 +331,17 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    /// <summary>Rows per block of the blocked passes: 22 tiles of the GEMM kernels' 12 rows, long enough for the small-output weight-gradient kernel (256).</summary>
+    /// <summary>
+    /// Rows per block of the blocked passes: 22 tiles of the AVX-512 GEMM kernel's 12 rows, and at least the 256 rows of
+    /// the small-output weight-gradient kernel (the last block of a pass may be shorter and take the packed one).
+    /// </summary>
     internal const int GemmBlockRows = 264;
 
     /// <summary>Largest stacked weight matrix (2H × H) the blocked passes take: one per block of rows is kept for the backward (H ≤ 128 in float).</summary>
     private const long MaxBlockedWeightBytes = 128 << 10;
+
+    /// <summary>Most bytes of block shares (blocks × (2H² + 2H) elements): 32 MiB is about 266,000 rows at H = 64 in float.</summary>
+    private const long MaxBlockShareBytes = 32L << 20;
 
     /// <summary>
     /// Whether a pass runs blocked: the GEMMs, the gate and (backward) a block's share of the weight and bias gradients,
@@ -337,7 +349,8 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// blocks or more, 2H·H small enough), so the order of every sum is fixed whatever the thread count.
     /// </summary>
     internal bool Blocked(int rows) =>
-        rows >= 2 * GemmBlockRows && 2L * Features * Features * Unsafe.SizeOf<T>() <= MaxBlockedWeightBytes;
+        rows >= 2 * GemmBlockRows && 2L * Features * Features * Unsafe.SizeOf<T>() <= MaxBlockedWeightBytes
+        && (long)((rows + GemmBlockRows - 1) / GemmBlockRows) * (2L * Features * Features + 2 * Features) * Unsafe.SizeOf<T>() <= MaxBlockShareBytes;
 
     /// <summary>
     /// The blocked forward: per block, the input copied to the training cache (if kept), <c>[a | g] = x · [W1; W2]ᵀ</c>
@@ -372,7 +385,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
 
     /// <summary>
     /// The blocked backward: per block, the gate's <c>[∂a | ∂g]</c>, <c>∂x (+)= [∂a | ∂g] · [W1; W2]</c>, and the block's
-    /// share <c>[[∂a | ∂g]ᵀ · x | column sums]</c> (2H·H + 2H) into row <c>i</c> of <paramref name="shares"/>.
+    /// share <c>[[∂a | ∂g]ᵀ · x | column sums]</c> (2H·H + 2H) into the block's row of <paramref name="shares"/> (row = block index).
     /// </summary>
     private unsafe void BackwardBlocked(ReadOnlySpan<T> gradOutput, Span<T> gradPairs, Span<T> gradInput, Span<T> shares, int rows, bool accumulate)
     {
