@@ -177,7 +177,6 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     {
         int h = Features, count = rows * h;
         Span<T> gradPairs = Grow(ref _gradAg, 2 * count);
-        Parameter<T> w1 = Out1.Weight, w2 = Out2.Weight, b1 = Out1.Bias!, b2 = Out2.Bias!;
         Span<T> grad = Grow(ref _gradStacked, 2 * h * h + 2 * h);
         Span<T> gradW = grad[..(2 * h * h)], gradB = grad.Slice(2 * h * h, 2 * h);
         if (Blocked(rows))
@@ -187,15 +186,9 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             int blocks = (rows + GemmBlockRows - 1) / GemmBlockRows;
             Span<T> shares = Grow(ref _blockShares, blocks * grad.Length);
             BackwardBlocked(gradOutput, gradPairs, gradInput, shares, rows, accumulate);
-            w1.Gradient.CopyTo(gradW[..(h * h)]);
-            w2.Gradient.CopyTo(gradW[(h * h)..]);
-            b1.Gradient.CopyTo(gradB[..h]);
-            b2.Gradient.CopyTo(gradB[h..]);
+            GatherGradients(grad);
             Elementwise.AddColumnSums<T>(shares, grad, blocks, Parallelism.MaxThreads);
-            gradW[..(h * h)].CopyTo(w1.Gradient);
-            gradW[(h * h)..].CopyTo(w2.Gradient);
-            gradB[..h].CopyTo(b1.Gradient);
-            gradB[h..].CopyTo(b2.Gradient);
+            ScatterGradients(grad);
             return;
         }
 
@@ -209,31 +202,43 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         if (!gradInput.IsEmpty)
             Gemm.Multiply<T>(gradPairs, stacked[..(2 * h * h)], gradInput, rows, h, 2 * h, accumulate: accumulate);
 
-        // [∂W1; ∂W2] += [∂a | ∂g]ᵀ · x: one GEMM reads x once, into a stacked copy of the gradients (the GEMM adds to
-        // what C holds, so the sums are the same as straight into each parameter). Beyond a stacked C of 512 rows (H > 256)
-        // the unpacked small-output GEMM no longer applies, and two GEMMs on the halves of [∂a | ∂g] (row stride 2H) add
-        // straight into each gradient instead.
+        // [∂W1; ∂W2] += [∂a | ∂g]ᵀ · x and [∂b1 | ∂b2] += the column sums of [∂a | ∂g] (each in row order), into a stacked
+        // copy of the gradients (the GEMM and the sums add to what they hold, so the sums are the same as straight into
+        // each parameter). One GEMM reads x once; beyond a stacked C of 512 rows (H > 256) the unpacked small-output GEMM
+        // no longer applies, and two GEMMs on the halves of [∂a | ∂g] (row stride 2H) take its place.
         ReadOnlySpan<T> input = _input.AsSpan(0, count);
+        GatherGradients(grad);
         if (2 * h <= MaxStackedGradientRows)
         {
-            w1.Gradient.CopyTo(gradW[..(h * h)]);
-            w2.Gradient.CopyTo(gradW[(h * h)..]);
             Gemm.Multiply<T>(gradPairs, input, gradW, 2 * h, h, rows, transposeA: true, accumulate: true);
-            gradW[..(h * h)].CopyTo(w1.Gradient);
-            gradW[(h * h)..].CopyTo(w2.Gradient);
         }
         else
         {
-            Gemm.Multiply<T>(gradPairs, 2 * h, true, input, h, false, w1.Gradient, h, h, h, rows, T.One, T.One);
-            Gemm.Multiply<T>(gradPairs[h..], 2 * h, true, input, h, false, w2.Gradient, h, h, h, rows, T.One, T.One);
+            Gemm.Multiply<T>(gradPairs, 2 * h, true, input, h, false, gradW[..(h * h)], h, h, h, rows, T.One, T.One);
+            Gemm.Multiply<T>(gradPairs[h..], 2 * h, true, input, h, false, gradW[(h * h)..], h, h, h, rows, T.One, T.One);
         }
-
-        // [∂b1 | ∂b2] += column sums of [∂a | ∂g], each in row order, through a stacked copy.
-        b1.Gradient.CopyTo(gradB[..h]);
-        b2.Gradient.CopyTo(gradB[h..]);
         Elementwise.AddColumnSums<T>(gradPairs, gradB, rows, Parallelism.MaxThreads);
-        gradB[..h].CopyTo(b1.Gradient);
-        gradB[h..].CopyTo(b2.Gradient);
+        ScatterGradients(grad);
+    }
+
+    /// <summary>The four parameters' gradients into one stacked copy, <c>[∂W1; ∂W2 | ∂b1 | ∂b2]</c> (2H·H + 2H).</summary>
+    private void GatherGradients(Span<T> grad)
+    {
+        int h = Features;
+        Out1.Weight.Gradient.CopyTo(grad[..(h * h)]);
+        Out2.Weight.Gradient.CopyTo(grad.Slice(h * h, h * h));
+        Out1.Bias!.Gradient.CopyTo(grad.Slice(2 * h * h, h));
+        Out2.Bias!.Gradient.CopyTo(grad.Slice(2 * h * h + h, h));
+    }
+
+    /// <summary>The stacked copy back into the four parameters' gradients (see <see cref="GatherGradients"/>).</summary>
+    private void ScatterGradients(ReadOnlySpan<T> grad)
+    {
+        int h = Features;
+        grad[..(h * h)].CopyTo(Out1.Weight.Gradient);
+        grad.Slice(h * h, h * h).CopyTo(Out2.Weight.Gradient);
+        grad.Slice(2 * h * h, h).CopyTo(Out1.Bias!.Gradient);
+        grad.Slice(2 * h * h + h, h).CopyTo(Out2.Bias!.Gradient);
     }
 
     /// <summary>Work items of the row-wise gate passes: blocks of whole rows of about <see cref="BlockSize"/> elements.</summary>
