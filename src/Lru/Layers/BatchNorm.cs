@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -18,9 +19,11 @@ namespace Lru.Layers;
 /// variance <c>σ²·M/(M − 1)</c>.
 /// </summary>
 /// <remarks>
-/// Statistics and the backward sums are accumulated in double precision, feature by feature over the rows in
-/// row order; that work is split over groups of 16 features, the elementwise passes over blocks of rows, so
-/// results do not depend on the thread count. Inner loops are SIMD (<see cref="Vector256{T}"/> of doubles, or
+/// Statistics and the backward sums are accumulated in double precision over chunks of rows (about 16384 values
+/// each, a number fixed by the shape), rows in order inside a chunk, and then combined chunk by chunk in order: the
+/// statistics with the pairwise update of Chan, Golub and LeVeque (each chunk's mean and sum of squared deviations,
+/// so x is read from memory once and no sum of squares cancels), the backward sums by adding. Chunks and the elementwise
+/// passes over blocks of rows are split over threads, so results do not depend on the thread count. Inner loops are SIMD (<see cref="Vector256{T}"/> of doubles, or
 /// <see cref="Vector{T}"/>) with scalar loops for the last features that do the same arithmetic. The running
 /// statistics are buffers, not parameters; they are registered as buffers (<c>running_mean</c>, <c>running_var</c>) and reach checkpoints through <see cref="Module{T}.NamedBuffers"/>.
 /// Evaluation-mode forward passes may run on several threads at once (each takes its per-feature scale and shift from a pool the layer owns); training is single-threaded (see <see cref="Module{T}"/>).
@@ -30,6 +33,8 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
 {
     private T[] _input = [];
     private readonly double[] _mean, _rstd, _sum, _sumNorm, _gradFactor, _zeros;
+    private double[] _chunkFirst = [], _chunkSecond = [];
+    private int[] _chunkCount = [];
 
     /// <summary>Creates a layer with <c>weight = 1</c>, <c>bias = 0</c>, running mean 0 and running variance 1.</summary>
     /// <param name="features">H, at least 1.</param>
@@ -104,22 +109,26 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     private unsafe void TrainingStatistics(ReadOnlySpan<T> input, in SequenceShape shape, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> scaleOf, Span<T> shiftOf, int threads)
     {
         int h = Features, rows = shape.Rows, count = ValidRows(shape);
-        bool masked = !shape.Lengths.IsEmpty;
+        int chunks = Chunks(rows, h);
         Grow(ref _input, input.Length);
-        if (masked) input.CopyTo(_input); // the sums below read (and would copy) only the valid rows
+        Grow(ref _chunkFirst, chunks * h);
+        Grow(ref _chunkSecond, chunks * h);
+        Grow(ref _chunkCount, chunks);
 
-        // μ_f = Σ_r x[r, f] / M (copying x to the cache on the way), then σ²_f = Σ_r (x[r, f] − μ_f)² / M, over the
-        // valid rows r, in double, rows in order; split over features.
+        // Per chunk of rows (copying x to the cache on the way): n_c valid rows, their mean and Σ (x − mean_c)², in
+        // double, rows in order; then the chunks merged in order.
         fixed (T* x = input, cache = _input)
-        fixed (double* mean = _mean, sq = _sum)
-        fixed (int* lengths = shape.Lengths)
+        fixed (double* first = _chunkFirst, second = _chunkSecond)
+        fixed (int* counts = _chunkCount, lengths = shape.Lengths)
         {
-            var sums = new ColumnSums { X = x, Cache = masked ? null : cache, Sum = mean, H = h, Rows = rows, Lengths = lengths, Length = shape.Length, Pass = ColumnPass.Mean };
-            Parallelism.For(ColumnItems(h), threads, ref sums);
-            for (int f = 0; f < h; f++) mean[f] /= count;
-            sums = new ColumnSums { X = x, Mean = mean, Sum = sq, H = h, Rows = rows, Lengths = lengths, Length = shape.Length, Pass = ColumnPass.Squares };
-            Parallelism.For(ColumnItems(h), threads, ref sums);
+            var sums = new ChunkSums
+            {
+                X = x, Cache = cache, First = first, Second = second, Counts = counts, H = h, Rows = rows,
+                RowsPerChunk = RowsPerChunk(h), Lengths = lengths, Length = shape.Length, Gradient = false,
+            };
+            Parallelism.For(chunks, threads, ref sums);
         }
+        MergeMoments(chunks, h, count);
         double m = Momentum;
         for (int f = 0; f < h; f++)
         {
@@ -134,6 +143,38 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     }
 
     /// <summary>
+    /// μ into <c>_mean</c> and <c>Σ (x − μ)²</c> into <c>_sum</c> from the chunks' counts, means and sums of squared
+    /// deviations, merged in chunk order by the pairwise update of Chan, Golub and LeVeque (a chunk with no valid row
+    /// adds nothing): with <c>δ = mean_c − μ</c>, <c>μ += δ·n_c/n</c> and <c>M₂ += M₂,c + δ²·n·n_c/n</c> (old n,
+    /// new n). One chunk gives its own sums unchanged.
+    /// </summary>
+    private void MergeMoments(int chunks, int h, int count)
+    {
+        for (int f = 0; f < h; f++)
+        {
+            double n = 0, mean = 0, squares = 0;
+            for (int c = 0; c < chunks; c++)
+            {
+                int nc = _chunkCount[c];
+                if (nc == 0) continue;
+                double chunkMean = _chunkFirst[c * h + f], chunkSquares = _chunkSecond[c * h + f];
+                if (n == 0)
+                {
+                    (n, mean, squares) = (nc, chunkMean, chunkSquares);
+                    continue;
+                }
+                double total = n + nc, delta = chunkMean - mean;
+                mean += delta * (nc / total);
+                squares += chunkSquares + delta * delta * (n * nc / total);
+                n = total;
+            }
+            Debug.Assert(n == count);
+            _mean[f] = mean;
+            _sum[f] = squares;
+        }
+    }
+
+    /// <summary>
     /// Per feature, with <c>x̂ = (x − μ)·rstd</c>, sums over every row (every output depends on μ and rstd) and M the
     /// valid rows the statistics came from: <c>∂x += weight·rstd·(∂y − Σ∂y/M − x̂·Σ(∂y ⊙ x̂)/M)</c> at a valid row and
     /// <c>∂x += weight·rstd·∂y</c> at a padded one (it is not in the statistics); <c>∂weight += Σ ∂y ⊙ x̂</c>,
@@ -143,12 +184,30 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     {
         int h = Features, rows = shape.Rows, count = ValidRows(shape), threads = Parallelism.MaxThreads;
 
-        // Σ_r ∂y and Σ_r ∂y ⊙ x̂ per feature, in double, rows in order; split over features.
+        // Σ_r ∂y and Σ_r ∂y ⊙ x̂ per feature, in double: per chunk of rows in row order, then the chunks in order.
+        int chunks = Chunks(rows, h);
+        Grow(ref _chunkFirst, chunks * h);
+        Grow(ref _chunkSecond, chunks * h);
         fixed (T* dy = gradOutput, x = _input)
-        fixed (double* mean = _mean, rstd = _rstd, sum = _sum, sumNorm = _sumNorm)
+        fixed (double* mean = _mean, rstd = _rstd, first = _chunkFirst, second = _chunkSecond)
         {
-            var sums = new ColumnSums { X = x, DY = dy, Mean = mean, Rstd = rstd, Sum = sum, SumNorm = sumNorm, H = h, Rows = rows, Pass = ColumnPass.Gradient };
-            Parallelism.For(ColumnItems(h), threads, ref sums);
+            var sums = new ChunkSums
+            {
+                X = x, DY = dy, Mean = mean, Rstd = rstd, First = first, Second = second, H = h, Rows = rows,
+                RowsPerChunk = RowsPerChunk(h), Gradient = true,
+            };
+            Parallelism.For(chunks, threads, ref sums);
+        }
+        for (int f = 0; f < h; f++)
+        {
+            double sum = 0, sumNorm = 0;
+            for (int c = 0; c < chunks; c++)
+            {
+                sum += _chunkFirst[c * h + f];
+                sumNorm += _chunkSecond[c * h + f];
+            }
+            _sum[f] = sum;
+            _sumNorm[f] = sumNorm;
         }
         Span<T> gw = Weight.Gradient, gb = Bias.Gradient;
         for (int f = 0; f < h; f++)
@@ -189,16 +248,19 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
         return count;
     }
 
-    /// <summary>Features per column work item: 16 (a 64-byte line of floats), so items never share a cache line of float data.</summary>
-    private const int FeaturesPerItem = 16;
-
     /// <summary>Features per vector step: two <see cref="Vector256{T}"/> of doubles.</summary>
     private const int VectorStep = 8;
 
     /// <summary>Whether the vector paths run: float or double data on hardware with 256-bit vectors.</summary>
     private static bool Vectorized => (typeof(T) == typeof(float) || typeof(T) == typeof(double)) && Vector256.IsHardwareAccelerated;
 
-    private static int ColumnItems(int h) => (h + FeaturesPerItem - 1) / FeaturesPerItem;
+    /// <summary>
+    /// Rows per chunk of the statistics and backward sums: about 16384 elements (64 KiB of floats), so a chunk read
+    /// from memory once is read again from cache, and two threads share the chunks. A function of the shape only.
+    /// </summary>
+    private static int RowsPerChunk(int h) => Math.Max(1, 16384 / h);
+
+    private static int Chunks(int rows, int h) => (rows + RowsPerChunk(h) - 1) / RowsPerChunk(h);
 
     /// <summary>Rows per row work item: about 4096 elements, so small inputs run inline.</summary>
     private static int RowsPerBlock(int h) => Math.Max(1, 4096 / h);
@@ -224,204 +286,117 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
         upper.Store((double*)p + 4);
     }
 
-    private enum ColumnPass { Mean, Squares, Gradient }
-
     /// <summary>
-    /// Per-feature sums over all rows in row order, for a group of <see cref="FeaturesPerItem"/> features per work item.
-    /// <see cref="ColumnPass.Mean"/>: <c>Sum = Σ x</c> (and copies x to <see cref="Cache"/>);
-    /// <see cref="ColumnPass.Squares"/>: <c>Sum = Σ (x − Mean)²</c>;
-    /// <see cref="ColumnPass.Gradient"/>: <c>Sum = Σ ∂y</c>, <c>SumNorm = Σ ∂y·(x − Mean)·Rstd</c>.
-    /// With <see cref="Lengths"/>, the Mean and Squares passes take only the valid rows of every sequence (and copy
-    /// nothing: <see cref="Cache"/> is null); the Gradient pass always takes every row.
+    /// Per-feature sums over one chunk of <see cref="RowsPerChunk"/> rows, in row order, in double, into the chunk's row
+    /// of <see cref="First"/> and <see cref="Second"/> (chunks × H).
+    /// Statistics (<see cref="Gradient"/> false): copies the chunk's rows of x to <see cref="Cache"/>, counts the valid
+    /// rows into <see cref="Counts"/> (every row, or the valid steps of each sequence with <see cref="Lengths"/>), and
+    /// writes their mean to First and <c>Σ (x − mean)²</c> to Second (the chunk is read again from cache).
+    /// Gradient: <c>First = Σ ∂y</c>, <c>Second = Σ ∂y·(x − Mean)·Rstd</c> over every row.
     /// Vector lanes and the scalar loop for the last features perform the same double operations, so every feature's
     /// sum is the same whichever path computes it.
     /// </summary>
-    private unsafe struct ColumnSums : IIndexedWork
+    private unsafe struct ChunkSums : IIndexedWork
     {
         public T* X, DY, Cache;
-        public double* Mean, Rstd, Sum, SumNorm;
-        public int* Lengths;
-        public int H, Rows, Length;
-        public ColumnPass Pass;
+        public double* Mean, Rstd, First, Second;
+        public int* Counts, Lengths;
+        public int H, Rows, Length, RowsPerChunk;
+        public bool Gradient;
 
-        /// <summary>The row ranges a pass reads: one range of all rows, or the valid rows of each sequence.</summary>
-        private readonly int Segments => Lengths == null || Pass == ColumnPass.Gradient ? 1 : Rows / Length;
-
-        private readonly long SegmentStart(int s) => (long)s * Length; // 0 for the single range
-
-        private readonly int SegmentRows(int s) => Lengths == null || Pass == ColumnPass.Gradient ? Rows : Lengths[s];
+        private readonly bool Valid(int r) => Lengths == null || r % Length < Lengths[r / Length];
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
         {
-            int f = index * FeaturesPerItem, end = Math.Min(H, f + FeaturesPerItem);
+            int h = H, start = index * RowsPerChunk, end = Math.Min(Rows, start + RowsPerChunk);
+            double* first = First + (long)index * h, second = Second + (long)index * h;
+            new Span<double>(first, h).Clear();
+            new Span<double>(second, h).Clear();
+            if (Gradient)
+            {
+                for (int r = start; r < end; r++)
+                    AddGradients(first, second, X + (long)r * h, DY + (long)r * h, Mean, Rstd, h);
+                return;
+            }
+            long offset = (long)start * h, elements = (long)(end - start) * h;
+            new ReadOnlySpan<T>(X + offset, (int)elements).CopyTo(new Span<T>(Cache + offset, (int)elements));
+            int n = 0;
+            for (int r = start; r < end; r++)
+            {
+                if (!Valid(r)) continue;
+                AddValues(first, Cache + (long)r * h, h);
+                n++;
+            }
+            Counts[index] = n;
+            if (n == 0) return;
+            for (int f = 0; f < h; f++) first[f] /= n;
+            for (int r = start; r < end; r++)
+                if (Valid(r)) AddSquares(second, Cache + (long)r * h, first, h);
+        }
+
+        /// <summary><c>sum += x</c> over one row.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AddValues(double* sum, T* x, int h)
+        {
+            int f = 0;
             if (Vectorized)
             {
-                // Each scan over the rows reads one 64-byte line per row: sixteen floats (two steps) or eight doubles.
-                int perScan = typeof(T) == typeof(float) ? 2 : 1;
-                while (f + VectorStep <= end)
+                for (; f + VectorStep <= h; f += VectorStep)
                 {
-                    bool two = perScan == 2 && f + 2 * VectorStep <= end;
-                    RunVector(f, two);
-                    f += two ? 2 * VectorStep : VectorStep;
+                    (Vector256<double> v0, Vector256<double> v1) = Load8(x + f);
+                    (Vector256.Load(sum + f) + v0).Store(sum + f);
+                    (Vector256.Load(sum + f + 4) + v1).Store(sum + f + 4);
                 }
             }
-            for (; f < end; f++) RunScalar(f);
+            for (; f < h; f++) sum[f] += double.CreateTruncating(x[f]);
         }
 
-        /// <summary>Running sums of one step of eight features.</summary>
-        private struct Lanes
+        /// <summary><c>sum += (x − mean)²</c> over one row.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AddSquares(double* sum, T* x, double* mean, int h)
         {
-            public Vector256<double> Sum0, Sum1, Norm0, Norm1;
-        }
-
-        private readonly void RunVector(int f, bool two)
-        {
-            int h = H;
-            T* x = X + f;
-            Lanes first = default, second = default;
-            switch (Pass)
+            int f = 0;
+            if (Vectorized)
             {
-                case ColumnPass.Mean:
-                    for (int s = 0; s < Segments; s++)
-                    {
-                        T* xs = x + SegmentStart(s) * h, cache = Cache == null ? null : Cache + f + SegmentStart(s) * h;
-                        for (int r = 0, n = SegmentRows(s); r < n; r++, xs += h)
-                        {
-                            if (cache != null)
-                            {
-                                CopyStep(xs, cache);
-                                if (two) CopyStep(xs + VectorStep, cache + VectorStep);
-                                cache += h;
-                            }
-                            AddValues(ref first, xs);
-                            if (two) AddValues(ref second, xs + VectorStep);
-                        }
-                    }
-                    break;
-                case ColumnPass.Squares:
-                    for (int s = 0; s < Segments; s++)
-                    {
-                        T* xs = x + SegmentStart(s) * h;
-                        for (int r = 0, n = SegmentRows(s); r < n; r++, xs += h)
-                        {
-                            AddSquares(ref first, xs, Mean + f);
-                            if (two) AddSquares(ref second, xs + VectorStep, Mean + f + VectorStep);
-                        }
-                    }
-                    break;
-                default:
-                    {
-                        T* dy = DY + f;
-                        for (int r = 0; r < Rows; r++, x += h, dy += h)
-                        {
-                            AddGradients(ref first, x, dy, Mean + f, Rstd + f);
-                            if (two) AddGradients(ref second, x + VectorStep, dy + VectorStep, Mean + f + VectorStep, Rstd + f + VectorStep);
-                        }
-                        first.Norm0.Store(SumNorm + f);
-                        first.Norm1.Store(SumNorm + f + 4);
-                        if (two)
-                        {
-                            second.Norm0.Store(SumNorm + f + VectorStep);
-                            second.Norm1.Store(SumNorm + f + VectorStep + 4);
-                        }
-                        break;
-                    }
+                for (; f + VectorStep <= h; f += VectorStep)
+                {
+                    (Vector256<double> v0, Vector256<double> v1) = Load8(x + f);
+                    Vector256<double> d0 = v0 - Vector256.Load(mean + f), d1 = v1 - Vector256.Load(mean + f + 4);
+                    (Vector256.Load(sum + f) + d0 * d0).Store(sum + f);
+                    (Vector256.Load(sum + f + 4) + d1 * d1).Store(sum + f + 4);
+                }
             }
-            first.Sum0.Store(Sum + f);
-            first.Sum1.Store(Sum + f + 4);
-            if (two)
+            for (; f < h; f++)
             {
-                second.Sum0.Store(Sum + f + VectorStep);
-                second.Sum1.Store(Sum + f + VectorStep + 4);
+                double d = double.CreateTruncating(x[f]) - mean[f];
+                sum[f] += d * d;
             }
         }
 
-        /// <summary>Σ x.</summary>
+        /// <summary><c>sum += ∂y</c>, <c>sumNorm += ∂y·(x − mean)·rstd</c> over one row.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AddValues(ref Lanes lanes, T* x)
+        private static void AddGradients(double* sum, double* sumNorm, T* x, T* dy, double* mean, double* rstd, int h)
         {
-            (Vector256<double> v0, Vector256<double> v1) = Load8(x);
-            lanes.Sum0 += v0;
-            lanes.Sum1 += v1;
-        }
-
-        /// <summary>Σ (x − μ)².</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AddSquares(ref Lanes lanes, T* x, double* mean)
-        {
-            (Vector256<double> v0, Vector256<double> v1) = Load8(x);
-            Vector256<double> d0 = v0 - Vector256.Load(mean), d1 = v1 - Vector256.Load(mean + 4);
-            lanes.Sum0 += d0 * d0;
-            lanes.Sum1 += d1 * d1;
-        }
-
-        /// <summary>Σ ∂y and Σ ∂y·(x − μ)·rstd.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AddGradients(ref Lanes lanes, T* x, T* dy, double* mean, double* rstd)
-        {
-            (Vector256<double> v0, Vector256<double> v1) = Load8(x);
-            (Vector256<double> g0, Vector256<double> g1) = Load8(dy);
-            lanes.Sum0 += g0;
-            lanes.Sum1 += g1;
-            lanes.Norm0 += g0 * (v0 - Vector256.Load(mean)) * Vector256.Load(rstd);
-            lanes.Norm1 += g1 * (v1 - Vector256.Load(mean + 4)) * Vector256.Load(rstd + 4);
-        }
-
-        /// <summary>Copies eight values of <typeparamref name="T"/>.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void CopyStep(T* from, T* to)
-        {
-            if (typeof(T) == typeof(float)) Vector256.Load((float*)from).Store((float*)to);
-            else
+            int f = 0;
+            if (Vectorized)
             {
-                Vector256.Load((double*)from).Store((double*)to);
-                Vector256.Load((double*)from + 4).Store((double*)to + 4);
+                for (; f + VectorStep <= h; f += VectorStep)
+                {
+                    (Vector256<double> v0, Vector256<double> v1) = Load8(x + f);
+                    (Vector256<double> g0, Vector256<double> g1) = Load8(dy + f);
+                    (Vector256.Load(sum + f) + g0).Store(sum + f);
+                    (Vector256.Load(sum + f + 4) + g1).Store(sum + f + 4);
+                    (Vector256.Load(sumNorm + f) + g0 * (v0 - Vector256.Load(mean + f)) * Vector256.Load(rstd + f)).Store(sumNorm + f);
+                    (Vector256.Load(sumNorm + f + 4) + g1 * (v1 - Vector256.Load(mean + f + 4)) * Vector256.Load(rstd + f + 4)).Store(sumNorm + f + 4);
+                }
             }
-        }
-
-        private readonly void RunScalar(int f)
-        {
-            int h = H;
-            T* x = X + f;
-            double sum = 0, sumNorm = 0;
-            switch (Pass)
+            for (; f < h; f++)
             {
-                case ColumnPass.Mean:
-                    for (int s = 0; s < Segments; s++)
-                    {
-                        long start = SegmentStart(s);
-                        T* xs = x + start * h;
-                        for (int r = 0, n = SegmentRows(s); r < n; r++, xs += h)
-                        {
-                            if (Cache != null) Cache[(start + r) * h + f] = *xs;
-                            sum += double.CreateTruncating(*xs);
-                        }
-                    }
-                    break;
-                case ColumnPass.Squares:
-                    for (int s = 0; s < Segments; s++)
-                    {
-                        T* xs = x + SegmentStart(s) * h;
-                        for (int r = 0, n = SegmentRows(s); r < n; r++, xs += h)
-                        {
-                            double d = double.CreateTruncating(*xs) - Mean[f];
-                            sum += d * d;
-                        }
-                    }
-                    break;
-                default:
-                    T* dy = DY + f;
-                    for (int r = 0; r < Rows; r++, x += h, dy += h)
-                    {
-                        double g = double.CreateTruncating(*dy);
-                        sum += g;
-                        sumNorm += g * (double.CreateTruncating(*x) - Mean[f]) * Rstd[f];
-                    }
-                    SumNorm[f] = sumNorm;
-                    break;
+                double g = double.CreateTruncating(dy[f]);
+                sum[f] += g;
+                sumNorm[f] += g * (double.CreateTruncating(x[f]) - mean[f]) * rstd[f];
             }
-            Sum[f] = sum;
         }
     }
 

@@ -142,6 +142,54 @@ public class BatchNormTests
     [Fact]
     public void SteadyState_AllocatesNothing() =>
         GradientCheck.AllocatesNothingInSteadyState(new BatchNorm<float>(7), batch: 2, length: 3);
+
+    /// <summary>
+    /// Many chunks of rows merged (H = 1024: 16 rows a chunk, 120 rows), padded so that one chunk has no valid row and
+    /// others end inside a sequence, on values with a mean of 1000 and a spread of 1 (where Σx² − Mμ² would lose ten
+    /// digits): output, running statistics, all gradients against a two-pass reference over the valid rows, to 1e-12.
+    /// </summary>
+    [Fact]
+    public void ManyChunks_AndPadding_MatchATwoPassReference()
+    {
+        const int batch = 3, length = 40, h = 1024, rows = batch * length;
+        int[] lengths = [40, 2, 33]; // rows 42–79 are padding: the chunk of rows 48–63 has no valid row
+        var layer = Randomized<double>(h, 31);
+        double[] x = Compare.Random(rows * h, 32), gy = Compare.Random(rows * h, 33);
+        for (int i = 0; i < x.Length; i++) x[i] += 1000;
+        bool Valid(int r) => r % length < lengths[r / length];
+        int m = lengths.Sum();
+        double[] y = new double[x.Length], gx = new double[x.Length];
+        layer.Forward(x, y, batch, length, lengths);
+        layer.Backward(gy, gx);
+
+        for (int f = 0; f < h; f++)
+        {
+            double sum = 0, squares = 0, gradSum = 0, gradNorm = 0, gradAbs = 0;
+            for (int r = 0; r < rows; r++) if (Valid(r)) sum += x[r * h + f];
+            double mean = sum / m;
+            for (int r = 0; r < rows; r++) if (Valid(r)) squares += (x[r * h + f] - mean) * (x[r * h + f] - mean);
+            double rstd = 1 / Math.Sqrt(squares / m + 1e-5), w = layer.Weight.Values[f];
+            for (int r = 0; r < rows; r++)
+            {
+                gradSum += gy[r * h + f];
+                gradNorm += gy[r * h + f] * (x[r * h + f] - mean) * rstd;
+                gradAbs += Math.Abs(gy[r * h + f]);
+            }
+            // μ ≈ 1000 summed in another order may differ by a few ulps of 1000 (1.1e-13 each), and every x − μ by that.
+            double meanError = 4 * Math.BitIncrement(1000.0) - 4 * 1000.0;
+            Assert.Equal(0.1 * mean, layer.RunningMean[f], 1e-12 * 100);
+            Assert.Equal(0.9 + 0.1 * squares / (m - 1), layer.RunningVariance[f], 1e-12);
+            Assert.Equal(gradSum, layer.Bias.GradientArray[f], 1e-12 * Math.Max(1, Math.Abs(gradSum)));
+            Assert.Equal(gradNorm, layer.Weight.GradientArray[f], meanError * rstd * gradAbs + 1e-12 * Math.Abs(gradNorm));
+            for (int r = 0; r < rows; r++)
+            {
+                double norm = (x[r * h + f] - mean) * rstd;
+                Assert.Equal(norm * w + layer.Bias.Values[f], y[r * h + f], 1e-11);
+                double g = Valid(r) ? gy[r * h + f] - gradSum / m - norm * (gradNorm / m) : gy[r * h + f];
+                Assert.Equal(w * rstd * g, gx[r * h + f], 1e-11);
+            }
+        }
+    }
 }
 
 /// <summary>BatchNorm tests that set <see cref="Lru.Tensors.Parallelism.MaxThreads"/>, a process-wide setting: in the collection that serialises them.</summary>
