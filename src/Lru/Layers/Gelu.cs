@@ -10,19 +10,21 @@ namespace Lru.Layers;
 /// distribution function, or its tanh approximation (<see cref="GeluApproximation"/>). Input and output are (B, L, H).
 /// </summary>
 /// <remarks>
-/// <para>Every element is computed in double precision and then rounded to <typeparamref name="T"/>. On hardware
-/// with AVX-512 the work is done by SIMD kernels (<see cref="GeluKernels"/>: eight doubles at a time, one fused pass
-/// per direction, the backward computing Φ(x) and φ(x) from one shared exponential), which agree with the scalar
-/// formulas below to a few units in the last place of double (float results equal the scalar ones rounded to float
-/// on every point tested); elsewhere the scalar formulas run.</para>
+/// <para>Every value and derivative is computed in double precision and then rounded to <typeparamref name="T"/>. On
+/// hardware with AVX-512 the work is done by SIMD kernels (<see cref="GeluKernels"/>: eight doubles at a time, GELU and,
+/// in training, GELU′ in one pass from one shared exponential and erfc), which agree with the scalar formulas below to
+/// a few units in the last place of double (float values and derivatives equal the scalar ones rounded to float on
+/// every point tested); elsewhere the scalar formulas run.</para>
+/// <para>The training forward keeps <c>GELU′(x)</c> rounded to <typeparamref name="T"/>, so the backward pass is one
+/// product <c>∂y ⊙ GELU′(x)</c> rounded once: for float within one float ulp of the exact <c>∂y·GELU′(x)</c> (half an ulp
+/// of GELU′ carried through the product, half an ulp for the product), exactly the double product for double.</para>
 /// <para>The scalar exact form uses <c>Φ(x) = ½·erfc(−x/√2)</c> with this library's own complementary error function
 /// (relative error below 1e-15 wherever the result is a normal double; Taylor series around tabulated centres and
 /// Laplace's continued fraction, allocation-free; 2e-16 to 7e-16 typical against 40-digit references). Through erfc
 /// the result keeps its relative accuracy in the negative tail, where <c>1 + erf</c> would cancel; what remains is the
 /// conditioning of Φ with respect to the rounding of <c>x/√2</c>, a relative <c>1e-16·x²</c> for negative x (the
 /// kernels avoid it by using <c>x²/2</c> exactly).</para>
-/// <para>Work is split over blocks of elements, so results do not depend on the thread count. The training forward
-/// keeps a copy of the input. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Module{T}"/>).</para>
+/// <para>Work is split over blocks of elements, so results do not depend on the thread count. Evaluation-mode forward passes may run on several threads at once; training is single-threaded (see <see cref="Module{T}"/>).</para>
 /// </remarks>
 /// <typeparam name="T"><see cref="float"/> for models, <see cref="double"/> for verification.</typeparam>
 public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -33,7 +35,7 @@ public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
     private const double SqrtTwoOverPi = 0.79788456080286535588; // √(2/π)
     private const double TanhCubic = 0.044715;
 
-    private T[] _input = [];
+    private T[] _derivative = [];
 
     /// <summary>Creates the activation for rows of <paramref name="features"/> values.</summary>
     /// <param name="features">H, at least 1.</param>
@@ -63,46 +65,29 @@ public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
     /// <summary>True: elementwise.</summary>
     public override bool CanStream => true;
 
-    /// <summary><c>y = GELU(x)</c> elementwise, split over blocks of elements; a training pass keeps a copy of <c>x</c> (the vector kernels copy it as they read it).</summary>
+    /// <summary>
+    /// <c>y = GELU(x)</c> elementwise, split over blocks of elements; a training pass also keeps <c>GELU′(x)</c> (computed
+    /// with the value, from the same exponential and erfc, rounded to <typeparamref name="T"/> once) for the backward pass.
+    /// </summary>
     protected override unsafe void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
-        if (training)
+        if (training) Grow(ref _derivative, input.Length);
+        fixed (T* x = input, y = output, d = _derivative)
         {
-            Grow(ref _input, input.Length);
-            if (!GeluKernels.IsSupported) input.CopyTo(_input);
-        }
-        fixed (T* x = input, y = output, c = _input)
-        {
-            var work = new Work
-            {
-                X = x, Y = y, Cache = training && GeluKernels.IsSupported ? c : null,
-                Count = input.Length, Tanh = Approximation == GeluApproximation.Tanh,
-            };
+            var work = new Work { X = x, Y = y, Derivative = training ? d : null, Count = input.Length, Tanh = Approximation == GeluApproximation.Tanh };
             Parallelism.For((input.Length + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
         }
     }
 
-    /// <summary><c>∂x += ∂y ⊙ GELU′(x)</c>; GELU has no parameters.</summary>
-    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
-        Backprop(gradOutput, gradInput, accumulate: true);
+    /// <summary><c>∂x += ∂y ⊙ GELU′(x)</c> (the product rounded once, then added); GELU has no parameters.</summary>
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    {
+        if (!gradInput.IsEmpty) Elementwise.Multiply(gradOutput, _derivative.AsSpan(0, gradOutput.Length), gradInput, accumulate: true, Parallelism.MaxThreads);
+    }
 
     /// <summary><c>∂x = ∂y ⊙ GELU′(x)</c>.</summary>
     private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
-        Backprop(gradOutput, gradInput, accumulate: false);
-
-    private unsafe void Backprop(ReadOnlySpan<T> gradOutput, Span<T> gradInput, bool accumulate)
-    {
-        if (gradInput.IsEmpty) return;
-        fixed (T* x = _input, dy = gradOutput, dx = gradInput)
-        {
-            var work = new Work
-            {
-                X = x, DY = dy, Y = dx, Count = gradOutput.Length, Tanh = Approximation == GeluApproximation.Tanh, Derivative = true,
-                Accumulate = accumulate,
-            };
-            Parallelism.For((gradOutput.Length + BlockSize - 1) / BlockSize, Parallelism.MaxThreads, ref work);
-        }
-    }
+        Elementwise.Multiply(gradOutput, _derivative.AsSpan(0, gradOutput.Length), gradInput, accumulate: false, Parallelism.MaxThreads);
 
     /// <summary>GELU(x) in double precision.</summary>
     internal static double Value(double x, bool tanh)
@@ -124,15 +109,14 @@ public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     /// <summary>
-    /// One block of elements: <c>Y = GELU(X)</c> (copying X to <see cref="Cache"/> when that is set), or
-    /// <c>Y += DY ⊙ GELU′(X)</c> when <see cref="Derivative"/> is set (<c>Y = …</c> unless <see cref="Accumulate"/> is set too). Uses <see cref="GeluKernels"/> where the
-    /// machine supports them and the double-precision scalar formulas otherwise.
+    /// One block of elements: <c>Y = GELU(X)</c>, and <c>Derivative = GELU′(X)</c> when that is set. Uses
+    /// <see cref="GeluKernels"/> where the machine supports them and the double-precision scalar formulas otherwise.
     /// </summary>
     private unsafe struct Work : IIndexedWork
     {
-        public T* X, Y, DY, Cache;
+        public T* X, Y, Derivative;
         public int Count;
-        public bool Tanh, Derivative, Accumulate;
+        public bool Tanh;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int index)
@@ -142,29 +126,20 @@ public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
             {
                 if (typeof(T) == typeof(float))
                 {
-                    if (Derivative) GeluKernels.Backward((float*)X + start, (float*)DY + start, (float*)Y + start, n, Tanh, Accumulate);
-                    else GeluKernels.Forward((float*)X + start, (float*)Y + start, Cache == null ? null : (float*)Cache + start, n, Tanh);
+                    GeluKernels.Forward((float*)X + start, (float*)Y + start, Derivative == null ? null : (float*)Derivative + start, n, Tanh);
                     return;
                 }
                 if (typeof(T) == typeof(double))
                 {
-                    if (Derivative) GeluKernels.Backward((double*)X + start, (double*)DY + start, (double*)Y + start, n, Tanh, Accumulate);
-                    else GeluKernels.Forward((double*)X + start, (double*)Y + start, Cache == null ? null : (double*)Cache + start, n, Tanh);
+                    GeluKernels.Forward((double*)X + start, (double*)Y + start, Derivative == null ? null : (double*)Derivative + start, n, Tanh);
                     return;
                 }
             }
-            if (Derivative)
+            for (int i = start; i < end; i++)
             {
-                for (int i = start; i < end; i++)
-                {
-                    T d = T.CreateTruncating(double.CreateTruncating(DY[i]) * Gelu<T>.Derivative(double.CreateTruncating(X[i]), Tanh));
-                    Y[i] = Accumulate ? Y[i] + d : d;
-                }
-            }
-            else
-            {
-                for (int i = start; i < end; i++)
-                    Y[i] = T.CreateTruncating(Value(double.CreateTruncating(X[i]), Tanh));
+                double x = double.CreateTruncating(X[i]);
+                if (Derivative != null) Derivative[i] = T.CreateTruncating(Gelu<T>.Derivative(x, Tanh));
+                Y[i] = T.CreateTruncating(Value(x, Tanh));
             }
         }
     }

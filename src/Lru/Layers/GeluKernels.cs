@@ -6,8 +6,8 @@ using System.Runtime.Intrinsics.X86;
 namespace Lru.Layers;
 
 /// <summary>
-/// AVX-512 kernels for <see cref="Gelu{T}"/>: <c>GELU(x)</c> and <c>∂y ⊙ GELU′(x)</c> over contiguous elements, in both
-/// forms, eight doubles at a time. Float data is widened to double, computed in double and rounded once, so a float
+/// AVX-512 kernels for <see cref="Gelu{T}"/>: <c>GELU(x)</c>, and with it <c>GELU′(x)</c> for the backward pass, over
+/// contiguous elements, in both forms, eight doubles at a time. Float data is widened to double, computed in double and rounded once, so a float
 /// result is the correctly rounded value of the double result (it agrees with the scalar reference rounded to float
 /// except where that reference lies within about 1e-15 relative of a float rounding boundary).
 /// </summary>
@@ -53,130 +53,85 @@ internal static class GeluKernels
     /// <summary>True when the vector kernels run on this machine (AVX-512F); otherwise callers use the scalar reference.</summary>
     public static bool IsSupported => Avx512F.IsSupported;
 
-    /// <summary><c>y[i] = GELU(x[i])</c> for <c>i &lt; count</c>; also copies <c>x</c> to <paramref name="cache"/> unless it is null. <paramref name="y"/> may equal <paramref name="x"/>.</summary>
-    public static unsafe void Forward(double* x, double* y, double* cache, int count, bool tanh)
+    /// <summary>
+    /// <c>y[i] = GELU(x[i])</c> for <c>i &lt; count</c>, and <c>derivative[i] = GELU′(x[i])</c> unless
+    /// <paramref name="derivative"/> is null (the two share their exponential and erfc). <paramref name="y"/> may equal
+    /// <paramref name="x"/>.
+    /// </summary>
+    public static unsafe void Forward(double* x, double* y, double* derivative, int count, bool tanh)
     {
-        if (tanh) Forward<TanhForm>(x, y, cache, count);
-        else Forward<ExactForm>(x, y, cache, count);
+        if (tanh) Forward<TanhForm>(x, y, derivative, count);
+        else Forward<ExactForm>(x, y, derivative, count);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Forward<TForm>(double* x, double* y, double* cache, int count) where TForm : IForm
+    private static unsafe void Forward<TForm>(double* x, double* y, double* derivative, int count) where TForm : IForm
     {
         int i = 0;
-        for (; i <= count - 8; i += 8)
+        if (derivative == null)
+            for (; i <= count - 8; i += 8) TForm.Value(Vector512.Load(x + i)).Store(y + i);
+        else
         {
-            Vector512<double> v = Vector512.Load(x + i);
-            if (cache != null) v.Store(cache + i);
-            TForm.Value(v).Store(y + i);
+            for (; i <= count - 8; i += 8)
+            {
+                TForm.Value(Vector512.Load(x + i), out Vector512<double> d).Store(y + i);
+                d.Store(derivative + i);
+            }
         }
         if (i == count) return;
         // The last 1–7 elements go through the same vector code, padded with zeros, so every element's result
         // is independent of its position.
-        double* buffer = stackalloc double[8];
+        double* buffer = stackalloc double[16];
         Vector512<double>.Zero.Store(buffer);
         int rest = count - i;
         new ReadOnlySpan<double>(x + i, rest).CopyTo(new Span<double>(buffer, rest));
-        if (cache != null) new ReadOnlySpan<double>(buffer, rest).CopyTo(new Span<double>(cache + i, rest));
-        TForm.Value(Vector512.Load(buffer)).Store(buffer);
+        TForm.Value(Vector512.Load(buffer), out Vector512<double> dr).Store(buffer);
+        dr.Store(buffer + 8);
         new ReadOnlySpan<double>(buffer, rest).CopyTo(new Span<double>(y + i, rest));
+        if (derivative != null) new ReadOnlySpan<double>(buffer + 8, rest).CopyTo(new Span<double>(derivative + i, rest));
     }
 
-    /// <summary>As the double overload, for float data computed in double and rounded once.</summary>
-    public static unsafe void Forward(float* x, float* y, float* cache, int count, bool tanh)
+    /// <summary>As the double overload, for float data computed in double and rounded once (the derivative too).</summary>
+    public static unsafe void Forward(float* x, float* y, float* derivative, int count, bool tanh)
     {
-        if (tanh) Forward<TanhForm>(x, y, cache, count);
-        else Forward<ExactForm>(x, y, cache, count);
+        if (tanh) Forward<TanhForm>(x, y, derivative, count);
+        else Forward<ExactForm>(x, y, derivative, count);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Forward<TForm>(float* x, float* y, float* cache, int count) where TForm : IForm
+    private static unsafe void Forward<TForm>(float* x, float* y, float* derivative, int count) where TForm : IForm
     {
         int i = 0;
-        for (; i <= count - 16; i += 16)
+        if (derivative == null)
         {
-            Vector512<float> v = Vector512.Load(x + i);
-            if (cache != null) v.Store(cache + i);
-            (Vector512<double> lower, Vector512<double> upper) = Vector512.Widen(v);
-            Vector512.Narrow(TForm.Value(lower), TForm.Value(upper)).Store(y + i);
+            for (; i <= count - 16; i += 16)
+            {
+                (Vector512<double> lower, Vector512<double> upper) = Vector512.Widen(Vector512.Load(x + i));
+                Vector512.Narrow(TForm.Value(lower), TForm.Value(upper)).Store(y + i);
+            }
+        }
+        else
+        {
+            for (; i <= count - 16; i += 16) ForwardVector<TForm>(x + i, y + i, derivative + i);
         }
         if (i == count) return;
-        float* buffer = stackalloc float[16];
+        float* buffer = stackalloc float[48];
         Vector512<float>.Zero.Store(buffer);
         int rest = count - i;
         new ReadOnlySpan<float>(x + i, rest).CopyTo(new Span<float>(buffer, rest));
-        if (cache != null) new ReadOnlySpan<float>(buffer, rest).CopyTo(new Span<float>(cache + i, rest));
-        (Vector512<double> lo, Vector512<double> hi) = Vector512.Widen(Vector512.Load(buffer));
-        Vector512.Narrow(TForm.Value(lo), TForm.Value(hi)).Store(buffer);
-        new ReadOnlySpan<float>(buffer, rest).CopyTo(new Span<float>(y + i, rest));
-    }
-
-    /// <summary>
-    /// <c>dx[i] += dy[i]·GELU′(x[i])</c> for <c>i &lt; count</c> (the product rounded to the data type once, then added), or
-    /// <c>dx[i] = …</c> when <paramref name="accumulate"/> is false. <paramref name="dx"/> must not overlap <paramref name="dy"/>.
-    /// </summary>
-    public static unsafe void Backward(double* x, double* dy, double* dx, int count, bool tanh, bool accumulate)
-    {
-        if (tanh) Backward<TanhForm>(x, dy, dx, count, accumulate);
-        else Backward<ExactForm>(x, dy, dx, count, accumulate);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Backward<TForm>(double* x, double* dy, double* dx, int count, bool accumulate) where TForm : IForm
-    {
-        int i = 0;
-        for (; i <= count - 8; i += 8)
-        {
-            Vector512<double> d = Vector512.Load(dy + i) * TForm.Derivative(Vector512.Load(x + i));
-            (accumulate ? Vector512.Load(dx + i) + d : d).Store(dx + i);
-        }
-        if (i == count) return;
-        double* bx = stackalloc double[16];
-        double* bg = bx + 8;
-        Vector512<double>.Zero.Store(bx);
-        Vector512<double>.Zero.Store(bg);
-        int rest = count - i;
-        new ReadOnlySpan<double>(x + i, rest).CopyTo(new Span<double>(bx, rest));
-        new ReadOnlySpan<double>(dy + i, rest).CopyTo(new Span<double>(bg, rest));
-        (Vector512.Load(bg) * TForm.Derivative(Vector512.Load(bx))).Store(bg);
-        for (int k = 0; k < rest; k++) dx[i + k] = accumulate ? dx[i + k] + bg[k] : bg[k];
-    }
-
-    /// <summary>As the double overload, for float data computed in double and rounded once.</summary>
-    public static unsafe void Backward(float* x, float* dy, float* dx, int count, bool tanh, bool accumulate)
-    {
-        if (tanh) Backward<TanhForm>(x, dy, dx, count, accumulate);
-        else Backward<ExactForm>(x, dy, dx, count, accumulate);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Backward<TForm>(float* x, float* dy, float* dx, int count, bool accumulate) where TForm : IForm
-    {
-        int i = 0;
-        if (accumulate)
-            for (; i <= count - 16; i += 16) BackwardVector<TForm>(x + i, dy + i, dx + i, accumulate: true);
-        else
-            for (; i <= count - 16; i += 16) BackwardVector<TForm>(x + i, dy + i, dx + i, accumulate: false);
-        if (i == count) return;
-        float* bx = stackalloc float[48];
-        float* bg = bx + 16, bd = bx + 32;
-        Vector512<float>.Zero.Store(bx);
-        Vector512<float>.Zero.Store(bg);
-        Vector512<float>.Zero.Store(bd);
-        int rest = count - i;
-        new ReadOnlySpan<float>(x + i, rest).CopyTo(new Span<float>(bx, rest));
-        new ReadOnlySpan<float>(dy + i, rest).CopyTo(new Span<float>(bg, rest));
-        BackwardVector<TForm>(bx, bg, bd, accumulate: false);
-        for (int k = 0; k < rest; k++) dx[i + k] = accumulate ? dx[i + k] + bd[k] : bd[k];
+        ForwardVector<TForm>(buffer, buffer + 16, buffer + 32);
+        new ReadOnlySpan<float>(buffer + 16, rest).CopyTo(new Span<float>(y + i, rest));
+        if (derivative != null) new ReadOnlySpan<float>(buffer + 32, rest).CopyTo(new Span<float>(derivative + i, rest));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void BackwardVector<TForm>(float* x, float* dy, float* dx, bool accumulate) where TForm : IForm
+    private static unsafe void ForwardVector<TForm>(float* x, float* y, float* derivative) where TForm : IForm
     {
-        (Vector512<double> x0, Vector512<double> x1) = Vector512.Widen(Vector512.Load(x));
-        (Vector512<double> g0, Vector512<double> g1) = Vector512.Widen(Vector512.Load(dy));
-        Vector512<float> d = Vector512.Narrow(g0 * TForm.Derivative(x0), g1 * TForm.Derivative(x1));
-        (accumulate ? Vector512.Load(dx) + d : d).Store(dx);
+        (Vector512<double> lower, Vector512<double> upper) = Vector512.Widen(Vector512.Load(x));
+        Vector512<double> valueLower = TForm.Value(lower, out Vector512<double> derivativeLower);
+        Vector512<double> valueUpper = TForm.Value(upper, out Vector512<double> derivativeUpper);
+        Vector512.Narrow(valueLower, valueUpper).Store(y);
+        Vector512.Narrow(derivativeLower, derivativeUpper).Store(derivative);
     }
 
     /// <summary>erfc over a span (used by the tests to measure accuracy); any input, NaN gives NaN.</summary>
@@ -207,8 +162,8 @@ internal static class GeluKernels
         /// <summary>GELU(x).</summary>
         static abstract Vector512<double> Value(Vector512<double> x);
 
-        /// <summary>GELU′(x).</summary>
-        static abstract Vector512<double> Derivative(Vector512<double> x);
+        /// <summary>GELU(x), and GELU′(x) in <paramref name="derivative"/>.</summary>
+        static abstract Vector512<double> Value(Vector512<double> x, out Vector512<double> derivative);
     }
 
     /// <summary><c>x·Φ(x)</c>.</summary>
@@ -218,12 +173,13 @@ internal static class GeluKernels
         public static Vector512<double> Value(Vector512<double> x) =>
             x * Vector512.Create(0.5) * ErfcOfMinusXOverSqrt2(x, out _); // (x·½)·erfc(−x/√2), as the scalar reference
 
-        // Φ(x) + x·φ(x) = ½·erfc(−x/√2) + x/√(2π)·exp(−x²/2).
+        // GELU′(x) = Φ(x) + x·φ(x) = ½·erfc(−x/√2) + x/√(2π)·exp(−x²/2).
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<double> Derivative(Vector512<double> x)
+        public static Vector512<double> Value(Vector512<double> x, out Vector512<double> derivative)
         {
             Vector512<double> erfc = ErfcOfMinusXOverSqrt2(x, out Vector512<double> gauss);
-            return Vector512.FusedMultiplyAdd(Vector512.Create(0.5), erfc, x * Vector512.Create(InvSqrtTwoPi) * gauss);
+            derivative = Vector512.FusedMultiplyAdd(Vector512.Create(0.5), erfc, x * Vector512.Create(InvSqrtTwoPi) * gauss);
+            return x * Vector512.Create(0.5) * erfc;
         }
     }
 
@@ -234,11 +190,12 @@ internal static class GeluKernels
         public static Vector512<double> Value(Vector512<double> x) => x * TanhGate(x, out _);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<double> Derivative(Vector512<double> x)
+        public static Vector512<double> Value(Vector512<double> x, out Vector512<double> derivative)
         {
             Vector512<double> sigma = TanhGate(x, out Vector512<double> complement);
             Vector512<double> slope = Vector512.FusedMultiplyAdd(Vector512.Create(3 * TanhCubic) * x, x, Vector512<double>.One) * Vector512.Create(SqrtTwoOverPi);
-            return Vector512.FusedMultiplyAdd(x + x, sigma * complement * slope, sigma);
+            derivative = Vector512.FusedMultiplyAdd(x + x, sigma * complement * slope, sigma);
+            return x * sigma;
         }
     }
 
