@@ -88,12 +88,14 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
     /// <inheritdoc/>
     protected override bool StreamsWhenChildrenDo => true;
 
-    /// <summary>The block's wiring (see the class summary), through work space a, b, c, then d (post-norm) and e (second dropout).</summary>
+    /// <summary>The block's wiring (see the class summary), through work space a, b, c, then d (post-norm) and e (second dropout, training only).</summary>
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
         int count = input.Length;
         bool pre = Config.Placement == NormPlacement.Pre;
-        int buffers = 3 + (pre ? 0 : 1) + (Dropout2 is null ? 0 : 1);
+        // Dropout is the identity in evaluation mode: skipped there rather than copied through.
+        Dropout<T>? dropout1 = training ? Dropout1 : null, dropout2 = training ? Dropout2 : null;
+        int buffers = 3 + (pre ? 0 : 1) + (dropout2 is null ? 0 : 1);
         using var work = RentWorkspace(checked(buffers * count));
         Span<T> a = work.Span[..count], b = work.Span.Slice(count, count), c = work.Span.Slice(2 * count, count);
         int next = 3 * count;
@@ -107,9 +109,9 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
         Lru.Forward(branchInput, b, shape, training);
         Activation.Forward(b, c, shape, training);
         ReadOnlySpan<T> mixerInput = c;
-        if (Dropout1 is not null)
+        if (dropout1 is not null)
         {
-            Dropout1.Forward(c, b, shape, training);
+            dropout1.Forward(c, b, shape, training);
             mixerInput = b;
         }
         Span<T> z = output;
@@ -118,11 +120,11 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
             z = work.Span.Slice(next, count);
             next += count;
         }
-        if (Dropout2 is not null)
+        if (dropout2 is not null)
         {
             Span<T> e = work.Span.Slice(next, count);
             Mixer.Forward(mixerInput, e, shape, training);
-            Dropout2.Forward(e, z, shape, training);
+            dropout2.Forward(e, z, shape, training);
         }
         else
         {
