@@ -7,9 +7,9 @@ namespace Lru.Layers;
 
 /// <summary>
 /// AVX-512 kernels for <see cref="Gelu{T}"/>: <c>GELU(x)</c>, and with it <c>GELU′(x)</c> for the backward pass, over
-/// contiguous elements, in both forms, eight doubles at a time. Float data is widened to double, computed in double and rounded once, so a float
-/// result is the correctly rounded value of the double result (it agrees with the scalar reference rounded to float
-/// except where that reference lies within about 1e-15 relative of a float rounding boundary).
+/// contiguous elements, in both forms. Double data, and float data in the tanh form (widened, computed in double and
+/// rounded once), run eight doubles at a time; float data in the exact form runs sixteen floats at a time in float
+/// (<see cref="ExactSingle"/>, the same method in float arithmetic, within a few float ulps).
 /// </summary>
 /// <remarks>
 /// <para><b>Exact form.</b> With <c>a = |x|</c> and <c>z = a/√2</c>: <c>erfc(z) = exp(−x²/2)·erfcx(z)</c>, where
@@ -32,8 +32,10 @@ namespace Lru.Layers;
 /// [−6, 28]: at most 9.1e-16 relative wherever erfc is a normal double. Exact GELU in double against 50-digit values
 /// at 3000 points of [−38, 38] (dense near 0): value at most 3.9e-16 relative, including the far negative tail
 /// (the scalar formula reaches 1.7e-13 there, from rounding x/√2); GELU′ at most 1.6e-15 relative outside
-/// ±0.05 of its zero at x ≈ −0.752. Exact GELU in float: on 2·10⁶ points of [−40, 40] every value and derivative
-/// equals the scalar double formula rounded to float. Tanh form against 50-digit values: 2e-15 relative for
+/// ±0.05 of its zero at x ≈ −0.752. Exact GELU in float (<see cref="ExactSingle"/>) against the double kernel on
+/// 2·10⁶ points of [−15, 15]: value at most 5.1 float ulps where it exceeds 1e-36 (the worst in the far negative tail,
+/// where the exponential and erfcx errors add), GELU′ at most 3.9 ulps of the magnitude of its two terms; two results
+/// in three equal the double result rounded to float. Tanh form against 50-digit values: 2e-15 relative for
 /// moderate x, growing to 1.9e-13 at x = −19 from the rounding of u (the scalar <c>1 + tanh u</c> loses all digits
 /// below x ≈ −5). Special values: NaN gives NaN; ±0 gives ±0 with GELU′(±0) = ½; +∞ gives +∞ and −∞ gives NaN
 /// (<c>−∞·0</c>), as in the scalar formulas.</para>
@@ -91,12 +93,118 @@ internal static class GeluKernels
         if (derivative != null) new ReadOnlySpan<double>(buffer + 8, rest).CopyTo(new Span<double>(derivative + i, rest));
     }
 
-    /// <summary>As the double overload, for float data computed in double and rounded once (the derivative too).</summary>
+    /// <summary>
+    /// As the double overload, for float data: the exact form computed in float (<see cref="ExactSingle"/>, within a few
+    /// float ulps), the tanh form computed in double and rounded once (the derivative too).
+    /// </summary>
     public static unsafe void Forward(float* x, float* y, float* derivative, int count, bool tanh)
     {
         if (tanh) Forward<TanhForm>(x, y, derivative, count);
-        else Forward<ExactForm>(x, y, derivative, count);
+        else ForwardSingle(x, y, derivative, count);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardSingle(float* x, float* y, float* derivative, int count)
+    {
+        int i = 0;
+        if (derivative == null)
+            for (; i <= count - 16; i += 16) ExactSingle(Vector512.Load(x + i), out _).Store(y + i);
+        else
+        {
+            for (; i <= count - 16; i += 16)
+            {
+                ExactSingle(Vector512.Load(x + i), out Vector512<float> d).Store(y + i);
+                d.Store(derivative + i);
+            }
+        }
+        if (i == count) return;
+        // The last 1–15 elements go through the same vector code, padded with zeros.
+        float* buffer = stackalloc float[32];
+        Vector512<float>.Zero.Store(buffer);
+        int rest = count - i;
+        new ReadOnlySpan<float>(x + i, rest).CopyTo(new Span<float>(buffer, rest));
+        ExactSingle(Vector512.Load(buffer), out Vector512<float> dr).Store(buffer);
+        dr.Store(buffer + 16);
+        new ReadOnlySpan<float>(buffer, rest).CopyTo(new Span<float>(y + i, rest));
+        if (derivative != null) new ReadOnlySpan<float>(buffer + 16, rest).CopyTo(new Span<float>(derivative + i, rest));
+    }
+
+    /// <summary>
+    /// The exact form in float, sixteen lanes: <c>GELU(x) = (x·½)·erfc(−x/√2)</c> and
+    /// <c>GELU′(x) = ½·erfc(−x/√2) + x/√(2π)·exp(−x²/2)</c>, with <c>erfc(|x|/√2) = exp(−x²/2)·erfcx(|x|/√2)</c> as in the
+    /// double kernels: <c>x²/2</c> split exactly into <c>s + e</c> by a fused multiply-add, a float exponential (degree 6)
+    /// and a float erfcx (degree 8 on the sixteen intervals <c>[k/2, k/2 + ½)</c> in <c>h = z − k/2</c>, so
+    /// <c>erfcx(0) = 1</c> exactly; degree 4 in <c>1/z²</c> from z = 8). |x| is clamped at 15, beyond which
+    /// <c>exp(−x²/2)</c> is 0 in float. Coefficients: <c>benchmarks/python/gelu_float_coefficients.py</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExactSingle(Vector512<float> x, out Vector512<float> derivative)
+    {
+        Vector512<float> a = Vector512.MinNative(Vector512.Abs(x), Vector512.Create(ClampSingle));
+        Vector512<float> half = a * Vector512.Create(0.5f);
+        Vector512<float> s = half * a, e = Vector512.FusedMultiplyAdd(half, a, -s); // x²/2 = s + e exactly
+        Vector512<float> gauss = ExpSingle(-s, -e);
+        Vector512<float> upper = gauss * ErfcxSingle(a * Vector512.Create((float)SqrtHalf)); // erfc(|x|/√2)
+        Vector512<float> erfc = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), upper, Vector512.Create(2f) - upper);
+        derivative = Vector512.FusedMultiplyAdd(Vector512.Create(0.5f), erfc, x * Vector512.Create((float)InvSqrtTwoPi) * gauss);
+        return x * Vector512.Create(0.5f) * erfc;
+    }
+
+    /// <summary><c>exp(hi + lo)</c> in float for <c>hi</c> in [−113, 0] and <c>|lo|</c> below an ulp of <c>hi</c>; results below the float range underflow gradually.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpSingle(Vector512<float> hi, Vector512<float> lo)
+    {
+        Vector512<float> k = Vector512.Round(hi * Vector512.Create((float)Log2E));
+        Vector512<float> r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2HiSingle), hi);
+        r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2LoSingle), r) + lo;
+        Vector512<float> p = Vector512.FusedMultiplyAdd(Vector512.Create(ExpSingle6), r, Vector512.Create(ExpSingle5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpSingle4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpSingle3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpSingle2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpSingle1));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpSingle0));
+        // 2^k as 2^k1·2^k2 with k1 = ⌊k/2⌋, both normal for k ≥ −163.
+        Vector512<int> ki = Vector512.ConvertToInt32Native(k);
+        Vector512<int> k1 = Vector512.ShiftRightArithmetic(ki, 1), k2 = ki - k1;
+        Vector512<float> scale1 = Vector512.ShiftLeft(k1 + Vector512.Create(127), 23).AsSingle();
+        Vector512<float> scale2 = Vector512.ShiftLeft(k2 + Vector512.Create(127), 23).AsSingle();
+        return p * scale1 * scale2;
+    }
+
+    /// <summary><c>erfcx(z)</c> in float for <c>0 ≤ z ≤ 10.61</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ErfcxSingle(Vector512<float> z)
+    {
+        Vector512<float> interval = Vector512.MinNative(Vector512.Floor(z * Vector512.Create(2f)), Vector512.Create(15f));
+        Vector512<int> index = Vector512.ConvertToInt32Native(interval);
+        Vector512<float> h = Vector512.FusedMultiplyAdd(interval, Vector512.Create(-0.5f), z); // exact: z − k/2 with k/2 ≤ z < k/2 + ½
+        ref float table = ref MemoryMarshal.GetReference(ErfcxTableSingle);
+        Vector512<float> p = Vector512.FusedMultiplyAdd(CoefficientSingle(ref table, 8, index), h, CoefficientSingle(ref table, 7, index));
+        p = Vector512.FusedMultiplyAdd(p, h, CoefficientSingle(ref table, 6, index));
+        p = Vector512.FusedMultiplyAdd(p, h, CoefficientSingle(ref table, 5, index));
+        p = Vector512.FusedMultiplyAdd(p, h, CoefficientSingle(ref table, 4, index));
+        p = Vector512.FusedMultiplyAdd(p, h, CoefficientSingle(ref table, 3, index));
+        p = Vector512.FusedMultiplyAdd(p, h, CoefficientSingle(ref table, 2, index));
+        p = Vector512.FusedMultiplyAdd(p, h, CoefficientSingle(ref table, 1, index));
+        p = Vector512.FusedMultiplyAdd(p, h, CoefficientSingle(ref table, 0, index));
+        Vector512<float> tailStart = Vector512.Create((float)TailStart);
+        if (Vector512.GreaterThanOrEqualAny(z, tailStart))
+        {
+            Vector512<float> inverse = Vector512<float>.One / z;
+            Vector512<float> w = inverse * inverse - Vector512.Create(TailCentreSingle);
+            Vector512<float> q = Vector512.FusedMultiplyAdd(Vector512.Create(TailSingle4), w, Vector512.Create(TailSingle3));
+            q = Vector512.FusedMultiplyAdd(q, w, Vector512.Create(TailSingle2));
+            q = Vector512.FusedMultiplyAdd(q, w, Vector512.Create(TailSingle1));
+            q = Vector512.FusedMultiplyAdd(q, w, Vector512.Create(TailSingle0));
+            p = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(z, tailStart), inverse * q, p);
+        }
+        return p;
+    }
+
+    /// <summary>The coefficient of <c>h^j</c> of each lane's interval: one permute of the 16-entry row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> CoefficientSingle(ref float table, int j, Vector512<int> index) =>
+        Avx512F.PermuteVar16x32(Vector512.LoadUnsafe(ref table, (nuint)(j * 16)), index);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Forward<TForm>(float* x, float* y, float* derivative, int count) where TForm : IForm
@@ -310,6 +418,55 @@ internal static class GeluKernels
     private const double E9 = 2.755724088722987e-06;
     private const double E10 = 2.763265472252779e-07;
     private const double E11 = 2.5110049204818658e-08;
+
+    // The float exact form (ExactSingle): clamp, two-part ln 2 for float, and the coefficients printed by
+    // benchmarks/python/gelu_float_coefficients.py (Chebyshev interpolants at 50 digits, rounded to float; exp degree 6,
+    // the tail degree 4 in 1/z² − TailCentreSingle, erfcx degree 8 in h = z − k/2 on [k/2, k/2 + ½)).
+    private const float ClampSingle = 15f; // |x| beyond which exp(−x²/2) is 0 in float
+    private const float Ln2HiSingle = 0.693145751953125f, Ln2LoSingle = 1.4286068e-06f; // ln 2 = Ln2HiSingle + Ln2LoSingle
+    private const float TailCentreSingle = 0.012179693207144737f;
+    private const float TailSingle0 = 0.5608146786689758f;
+    private const float TailSingle1 = -0.2722330391407013f;
+    private const float TailSingle2 = 0.3875108063220978f;
+    private const float TailSingle3 = -0.89944988489151f;
+    private const float TailSingle4 = 2.860713005065918f;
+    private const float ExpSingle0 = 1.0f;
+    private const float ExpSingle1 = 1.0f;
+    private const float ExpSingle2 = 0.5f;
+    private const float ExpSingle3 = 0.16666404902935028f;
+    private const float ExpSingle4 = 0.041666340082883835f;
+    private const float ExpSingle5 = 0.008375967852771282f;
+    private const float ExpSingle6 = 0.0013942159712314606f;
+    private static ReadOnlySpan<float> ErfcxTableSingle =>
+    [
+        // h^0
+        1.0f, 0.6156903505325317f, 0.42758357524871826f, 0.32158541679382324f, 0.25539568066596985f, 0.21080636978149414f, 0.17900115251541138f, 0.15529365837574005f,
+        0.1369994580745697f, 0.12248480319976807f, 0.11070463806390762f, 0.10096222162246704f, 0.09277656674385071f, 0.08580566942691803f, 0.07980005443096161f, 0.07457369565963745f,
+        // h^1
+        -1.1283791065216064f, -0.5126888155937195f, -0.2732120156288147f, -0.1636229157447815f, -0.10679645836353302f, -0.0743473470211029f, -0.054372258484363556f, -0.041323576122522354f,
+        -0.0323835052549839f, -0.026015928015112877f, -0.021332789212465286f, -0.017794765532016754f, -0.015060353092849255f, -0.012905456125736237f, -0.01117840688675642f, -0.009773771278560162f,
+        // h^2
+        0.9999980330467224f, 0.3593456447124481f, 0.15437151491641998f, 0.07615102827548981f, 0.041802749037742615f, 0.02493799664080143f, 0.01588437147438526f, 0.01066113356500864f,
+        0.007465433329343796f, 0.005413125269114971f, 0.004040688741952181f, 0.003091012593358755f, 0.0024144467897713184f, 0.0019202078692615032f, 0.00155120890121907f, 0.0012704094406217337f,
+        // h^3
+        -0.7522119879722595f, -0.22200489044189453f, -0.07922600209712982f, -0.032930705696344376f, -0.015460590831935406f, -0.008001556620001793f, -0.0044794268906116486f, -0.0026730732060968876f,
+        -0.0016811816021800041f, -0.0011045759310945868f, -0.0007528967107646167f, -0.0005294637521728873f, -0.00038244816823862493f, -0.0002827364660333842f, -0.00021329603623598814f, -0.00016380033048335463f,
+        // h^4
+        0.49957138299942017f, 0.12411078065633774f, 0.03756214305758476f, 0.013375269249081612f, 0.005440244916826487f, 0.0024669021368026733f, 0.0012229977874085307f, 0.0006526723154820502f,
+        0.0003703472902998328f, 0.0002212643885286525f, 0.00013810153177473694f, 8.948040340328589e-05f, 5.987865733914077e-05f, 4.121026358916424e-05f, 2.906825829995796e-05f, 2.0953430066583678e-05f,
+        // h^5
+        -0.29833728075027466f, -0.06361539661884308f, -0.016601571813225746f, -0.005133692175149918f, -0.001828748150728643f, -0.0007327973144128919f, -0.00032388276304118335f, -0.00015538673324044794f,
+        -7.987849676283076e-05f, -4.3538700992939994e-05f, -2.4948707505245693e-05f, -1.4925410141586326e-05f, -9.268920621252619e-06f, -5.94709990764386e-06f, -3.926862973457901e-06f, -2.6596048883220647e-06f,
+        // h^6
+        0.15746431052684784f, 0.02946307882666588f, 0.00675625167787075f, 0.0018428313778713346f, 0.0005822156672365963f, 0.00020823867816943675f, 8.270586840808392e-05f, 3.5895271139452234e-05f,
+        1.679999695625156e-05f, 8.38715277495794e-06f, 4.426398390933173e-06f, 2.4512769414286595e-06f, 1.415675797034055e-06f, 8.482646194352128e-07f, 5.25073517110286e-07f, 3.3453875403210986e-07f,
+        // h^7
+        -0.06591109931468964f, -0.011159076355397701f, -0.0023122162092477083f, -0.0005701884510926902f, -0.00016320496797561646f, -5.305278318701312e-05f, -1.9224558855057694e-05f, -7.644662218808662e-06f,
+        -3.2923503567872103e-06f, -1.518932208455226e-06f, -7.438494549205643e-07f, -3.837328961253661e-07f, -2.07199960300386e-07f, -1.164731244784889e-07f, -6.785099060380162e-08f, -4.080337134837464e-08f,
+        // h^8
+        0.015687691047787666f, 0.002486962592229247f, 0.0004816433065570891f, 0.00011093469947809353f, 2.9665026886505075e-05f, 9.018191121867858e-06f, 3.0608507586293854e-06f, 1.1422232546465239e-06f,
+        4.6262766772997566e-07f, 2.011722557426765e-07f, 9.306810966336343e-08f, 4.54569395458293e-08f, 2.3289345563171082e-08f, 1.2447827657524613e-08f, 6.90852930418373e-09f, 3.965551886864205e-09f,
+    ];
 
     // S(w) = z·erfcx(z) at w = 1/z², z in [8, 28]: degree 9 in w − TailCentre.
     private const double T0 = 0.5618354057050797;

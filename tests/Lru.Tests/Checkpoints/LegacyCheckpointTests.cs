@@ -1,3 +1,4 @@
+using Lru.Tests.Support;
 using System.Globalization;
 using System.Text.Json;
 using Lru.IO;
@@ -10,10 +11,19 @@ namespace Lru.Tests.Checkpoints;
 
 /// <summary>
 /// Checkpoints written by the library before the module redesign (format 1, committed in Fixtures/v1 with the outputs
-/// their models gave then) load, compute the same outputs, carry their optimiser state, and continue training in the tool.
+/// their models gave then) load, compute the same outputs (to within float GELU's rounding, see OutputTolerance), carry
+/// their optimiser state, and continue training in the tool.
 /// </summary>
 public class LegacyCheckpointTests
 {
+    /// <summary>
+    /// How far a model's outputs may move from those of the build that wrote the file, relative to the largest output:
+    /// that build computed float GELU in double and rounded once; GELU now computes float data in float, within 5.1 float
+    /// ulps (3e-7 relative) of the exact value, and these one- and two-block models pass such a change on with gains near
+    /// one (measured 6e-8 and 8e-8). A tensor read into the wrong place moves outputs by orders of magnitude more.
+    /// </summary>
+    private const double OutputTolerance = 1e-6;
+
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "v1", name + ".safetensors");
 
     [Theory]
@@ -38,7 +48,7 @@ public class LegacyCheckpointTests
         float[] then = expected.ReadFloat32("output");
         if (!model.Config.Block.Bidirectional)
         {
-            Assert.Equal(then, y);
+            Compare.Close<float>(y, Compare.ToDouble<float>(then), OutputTolerance, name);
         }
         else
         {
@@ -51,7 +61,7 @@ public class LegacyCheckpointTests
             {
                 if (lengths[b] == length)
                 {
-                    Assert.Equal(then.AsSpan(b * per, per).ToArray(), y.AsSpan(b * per, per).ToArray());
+                    Compare.Close<float>(y.AsSpan(b * per, per), Compare.ToDouble<float>(then.AsSpan(b * per, per)), OutputTolerance, $"{name}, sequence {b}");
                     continue;
                 }
                 float[] alone = new float[per];
@@ -88,7 +98,7 @@ public class LegacyCheckpointTests
             var (code, output, error) = CliRunner.Run($"eval --checkpoint {path} --json");
             Assert.True(code == 0, error);
             var eval = JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
-            Assert.Equal(0.6940513317246084, eval.GetProperty("test_loss").GetDouble(), 1e-12);
+            Assert.Equal(0.6940513317246084, eval.GetProperty("test_loss").GetDouble(), OutputTolerance); // see OutputTolerance
             Assert.Equal(0.5075892857142857, eval.GetProperty("test_accuracy").GetDouble(), 1e-12);
 
             (code, output, error) = CliRunner.Run($"train --checkpoint {path} --resume --epochs 3 --json");
