@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using System.Runtime.CompilerServices;
 using Lru.Modules;
 using Lru.Tensors;
@@ -298,16 +299,36 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     {
         var b1 = new ReadOnlySpan<T>(bias, h);
         var b2 = new ReadOnlySpan<T>(bias + h, h);
+        // Whole 512-bit vectors in one pass per row (no call per operation: at H = 64 the calls cost more than the work);
+        // the rest of a row, if any, through TensorPrimitives.
+        int vectorEnd = Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported ? h - h % Vector512<T>.Count : 0;
         for (int r = first; r < last; r++)
         {
-            T* pair = pairs + (nint)r * 2 * h;
-            Span<T> a = new(pair, h), s = new(pair + h, h);
-            TensorPrimitives.Add<T>(a, b1, a);
-            TensorPrimitives.Add<T>(s, b2, s);
-            TensorPrimitives.Sigmoid<T>(s, s);
-            TensorPrimitives.Multiply<T>(a, s, new Span<T>(z + (nint)r * h, h));
+            T* pair = pairs + (nint)r * 2 * h, zr = z + (nint)r * h;
+            for (int i = 0; i < vectorEnd; i += Vector512<T>.Count)
+            {
+                Vector512<T> a = Vector512.Load(pair + i) + Vector512.Load(bias + i);
+                Vector512<T> g = Vector512.Load(pair + h + i) + Vector512.Load(bias + h + i);
+                Vector512<T> sigmoid = Vector512<T>.One / (Vector512<T>.One + Exp(-g));
+                a.Store(pair + i);
+                sigmoid.Store(pair + h + i);
+                (a * sigmoid).Store(zr + i);
+            }
+            if (vectorEnd == h) continue;
+            int rest = h - vectorEnd;
+            Span<T> at = new(pair + vectorEnd, rest), st = new(pair + h + vectorEnd, rest);
+            TensorPrimitives.Add<T>(at, b1[vectorEnd..], at);
+            TensorPrimitives.Add<T>(st, b2[vectorEnd..], st);
+            TensorPrimitives.Sigmoid<T>(st, st);
+            TensorPrimitives.Multiply<T>(at, st, new Span<T>(zr + vectorEnd, rest));
         }
     }
+
+    /// <summary>exp per lane, for the two types <see cref="Vector512.Exp(Vector512{float})"/> has.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Exp(Vector512<T> v) => typeof(T) == typeof(float)
+        ? Vector512.Exp(v.As<T, float>()).As<float, T>()
+        : Vector512.Exp(v.As<T, double>()).As<double, T>();
 
     /// <summary>Rows [first, last) of the backward gate: <c>∂a = ∂z ⊙ s</c>, <c>∂g = (1 − s) ⊙ a ⊙ ∂a</c>, in SIMD with a scalar tail.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
