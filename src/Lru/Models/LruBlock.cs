@@ -120,17 +120,20 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
             z = work.Span.Slice(next, count);
             next += count;
         }
+        bool residualAdded = false;
         if (dropout2 is not null)
         {
             Span<T> e = work.Span.Slice(next, count);
             Mixer.Forward(mixerInput, e, shape, training);
-            dropout2.Forward(e, z, shape, training);
+            if (Config.Residual) dropout2.ForwardPlus(e, input, z, shape); // the dropout and the skip in one pass
+            else dropout2.Forward(e, z, shape, training);
+            residualAdded = Config.Residual;
         }
         else
         {
             Mixer.Forward(mixerInput, z, shape, training);
         }
-        if (Config.Residual) Elementwise.Add(z, input, z, Parallelism.MaxThreads);
+        if (Config.Residual && !residualAdded) Elementwise.Add(z, input, z, Parallelism.MaxThreads);
         if (!pre) Norm.Forward(z, output, shape, training);
     }
 

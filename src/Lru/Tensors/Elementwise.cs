@@ -18,7 +18,7 @@ internal static unsafe class Elementwise
     /// <summary>Values per work item: 64 KiB of floats, large enough that a hand-off costs far less than the item.</summary>
     internal const int ChunkElements = 16384;
 
-    private enum Op { Copy, Add, Multiply, MultiplyAdd, MultiplyRows, MultiplyRowsAdd, BroadcastRows, MultiplySequences, MultiplySequencesAdd }
+    private enum Op { Copy, Add, Multiply, MultiplyAdd, MultiplyRows, MultiplyRowsAdd, BroadcastRows, MultiplySequences, MultiplySequencesAdd, MultiplySequencesPlus }
 
     /// <summary><c>destination = x</c>.</summary>
     public static void Copy<T>(ReadOnlySpan<T> x, Span<T> destination, int threads)
@@ -74,6 +74,27 @@ internal static unsafe class Elementwise
                 Op = accumulate ? Op.MultiplySequencesAdd : Op.MultiplySequences,
                 X = px, Y = pd, D = py, Count = x.Length, Chunk = length * h, RowLength = h,
             };
+            Parallelism.For(batch, threads, ref work);
+        }
+    }
+
+    /// <summary>
+    /// <c>y[b, t, :] = w[b, t, :] + x[b, t, :] ⊙ d[b, :]</c> (the product rounded, then added): a per-sequence dropout and
+    /// a residual in one pass, one work item per sequence (its <paramref name="w"/> copied to <paramref name="y"/>, then the
+    /// products added while that is in cache). <paramref name="y"/> must not overlap <paramref name="x"/>.
+    /// </summary>
+    public static void MultiplySequencesPlus<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> d, ReadOnlySpan<T> w, Span<T> y, int batch, int length, int threads)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int h = batch == 0 ? 0 : d.Length / batch;
+        Guard.Length(d.Length, nameof(d), "batch, h", batch, h);
+        Guard.Length(x.Length, nameof(x), "batch, length, h", batch, length, h);
+        Guard.Length(w.Length, nameof(w), "batch, length, h", batch, length, h);
+        Guard.Length(y.Length, nameof(y), "batch, length, h", batch, length, h);
+        if (x.Length == 0) return;
+        fixed (T* px = x, pd = d, pw = w, py = y)
+        {
+            var work = new Work<T> { Op = Op.MultiplySequencesPlus, X = px, Y = pd, W = pw, D = py, Count = x.Length, Chunk = length * h, RowLength = h };
             Parallelism.For(batch, threads, ref work);
         }
     }
@@ -148,7 +169,7 @@ internal static unsafe class Elementwise
     private struct Work<T> : IIndexedWork where T : unmanaged, IFloatingPointIeee754<T>
     {
         public Op Op;
-        public T* X, Y, D;
+        public T* X, Y, W, D;
         public int Count, Chunk, RowLength;
 
         public readonly void Run(int index)
@@ -170,6 +191,10 @@ internal static unsafe class Elementwise
                 case Op.MultiplySequencesAdd:
                     RowOps.MultiplyRows(x, new ReadOnlySpan<T>(Y + (nint)index * RowLength, RowLength), d, n / RowLength,
                         accumulate: Op == Op.MultiplySequencesAdd);
+                    break;
+                case Op.MultiplySequencesPlus:
+                    new ReadOnlySpan<T>(W + start, n).CopyTo(d);
+                    RowOps.MultiplyRows(x, new ReadOnlySpan<T>(Y + (nint)index * RowLength, RowLength), d, n / RowLength, accumulate: true);
                     break;
                 case Op.BroadcastRows:
                     var b = new ReadOnlySpan<T>(Y, RowLength);

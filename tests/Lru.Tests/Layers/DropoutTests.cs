@@ -175,4 +175,31 @@ public class DropoutTests
     [Fact]
     public void SteadyState_AllocatesNothing() =>
         GradientCheck.AllocatesNothingInSteadyState(new Dropout<float>(7, 0.3), batch: 2, length: 3);
+
+    /// <summary>
+    /// The block's dropout-and-skip pass, <c>y = addend + x ⊙ mask</c>, equals a forward and then an addition bit for bit
+    /// (same mask from the same seed, both modes, more than one work item), and the backward that follows is the dropout's.
+    /// </summary>
+    [Theory]
+    [InlineData(DropoutMode.PerSequence)]
+    [InlineData(DropoutMode.PerElement)]
+    public void ForwardPlus_IsTheForwardThenTheSum_BitForBit(DropoutMode mode)
+    {
+        const int batch = 3, length = 400, h = 24;
+        float[] x = Compare.Cast<float>(Compare.Random(batch * length * h, 1)), addend = Compare.Cast<float>(Compare.Random(x.Length, 2));
+        float[] gy = Compare.Cast<float>(Compare.Random(x.Length, 3));
+        var fused = new Dropout<float>(h, 0.3, mode, seed: 9);
+        var plain = new Dropout<float>(h, 0.3, mode, seed: 9);
+        float[] y = new float[x.Length], expected = new float[x.Length];
+        fused.ForwardPlus(x, addend, y, new SequenceShape(batch, length));
+        plain.Forward(x, expected, batch, length);
+        for (int i = 0; i < expected.Length; i++) expected[i] += addend[i];
+        Assert.Equal(expected, y);
+        Assert.Equal(plain.Mask.ToArray(), fused.Mask.ToArray());
+        float[] gx = new float[x.Length], gxPlain = new float[x.Length];
+        fused.Backward(gy, gx);
+        plain.Backward(gy, gxPlain);
+        Assert.Equal(gxPlain, gx);
+        Assert.Equal("addend", Assert.Throws<ArgumentException>(() => fused.ForwardPlus(x, addend.AsSpan(1).ToArray(), y, new SequenceShape(batch, length))).ParamName);
+    }
 }
