@@ -180,7 +180,15 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     /// <c>∂x += weight·rstd·∂y</c> at a padded one (it is not in the statistics); <c>∂weight += Σ ∂y ⊙ x̂</c>,
     /// <c>∂bias += Σ ∂y</c>.
     /// </summary>
-    protected override unsafe void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape)
+    protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, gradInput, gradInput, shape);
+
+    /// <summary>As <see cref="BackwardCore"/>, with ∂x written as <c>addend + …</c> in the same pass (no copy of the addend first).</summary>
+    private protected override void BackwardPlusCore(ReadOnlySpan<T> gradOutput, ReadOnlySpan<T> addend, Span<T> gradInput, in SequenceShape shape) =>
+        Backprop(gradOutput, addend, gradInput, shape);
+
+    /// <summary>The backward pass: ∂x = <paramref name="baseline"/> + the normalisation's part (<paramref name="baseline"/> is ∂x itself to add to it).</summary>
+    private unsafe void Backprop(ReadOnlySpan<T> gradOutput, ReadOnlySpan<T> baseline, Span<T> gradInput, in SequenceShape shape)
     {
         int h = Features, rows = shape.Rows, count = ValidRows(shape), threads = Parallelism.MaxThreads;
 
@@ -226,13 +234,13 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
             _sumNorm[f] /= count;
         }
         int rowsPerBlock = RowsPerBlock(h);
-        fixed (T* dy = gradOutput, dx = gradInput, x = _input)
+        fixed (T* dy = gradOutput, dx = gradInput, x = _input, baseValues = baseline)
         fixed (double* mean = _mean, rstd = _rstd, meanGrad = _sum, meanGradNorm = _sumNorm, factor = _gradFactor, zeros = _zeros)
         fixed (int* lengths = shape.Lengths)
         {
             var rowWork = new GradientRows
             {
-                DY = dy, DX = dx, X = x, Mean = mean, Rstd = rstd, MeanGrad = meanGrad, MeanGradNorm = meanGradNorm, Factor = factor,
+                DY = dy, DX = dx, Base = baseValues, X = x, Mean = mean, Rstd = rstd, MeanGrad = meanGrad, MeanGradNorm = meanGradNorm, Factor = factor,
                 Zeros = zeros, Lengths = lengths, Length = shape.Length, H = h, Rows = rows, RowsPerBlock = rowsPerBlock,
             };
             Parallelism.For((rows + rowsPerBlock - 1) / rowsPerBlock, threads, ref rowWork);
@@ -423,13 +431,14 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     }
 
     /// <summary>
-    /// One block of rows: <c>∂x += Factor·(∂y − MeanGrad − (x − Mean)·Rstd·MeanGradNorm)</c>, in double, rounded once to
+    /// One block of rows: <c>∂x = Base + Factor·(∂y − MeanGrad − (x − Mean)·Rstd·MeanGradNorm)</c> (Base is ∂x itself, or an
+    /// addend), in double, rounded once to
     /// <typeparamref name="T"/> after the addition on every path; at a padded row (with <see cref="Lengths"/>) the two
     /// statistic terms are <see cref="Zeros"/>.
     /// </summary>
     private unsafe struct GradientRows : IIndexedWork
     {
-        public T* DY, DX, X;
+        public T* DY, DX, Base, X;
         public double* Mean, Rstd, MeanGrad, MeanGradNorm, Factor, Zeros;
         public int* Lengths;
         public int H, Rows, Length, RowsPerBlock;
@@ -442,7 +451,7 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
             for (int r = first; r < last; r++)
             {
                 long offset = (long)r * h;
-                T* x = X + offset, dy = DY + offset, dx = DX + offset;
+                T* x = X + offset, dy = DY + offset, dx = DX + offset, baseRow = Base + offset;
                 bool padded = Lengths != null && r % Length >= Lengths[r / Length];
                 double* meanGrad = padded ? Zeros : MeanGrad, meanGradNorm = padded ? Zeros : MeanGradNorm;
                 int f = 0;
@@ -456,7 +465,7 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
                         Vector256<double> n1 = (x1 - Vector256.Load(Mean + f + 4)) * Vector256.Load(Rstd + f + 4);
                         Vector256<double> d0 = Vector256.Load(Factor + f) * (g0 - Vector256.Load(meanGrad + f) - n0 * Vector256.Load(meanGradNorm + f));
                         Vector256<double> d1 = Vector256.Load(Factor + f + 4) * (g1 - Vector256.Load(meanGrad + f + 4) - n1 * Vector256.Load(meanGradNorm + f + 4));
-                        (Vector256<double> a0, Vector256<double> a1) = Load8(dx + f);
+                        (Vector256<double> a0, Vector256<double> a1) = Load8(baseRow + f);
                         Store8(dx + f, a0 + d0, a1 + d1);
                     }
                 }
@@ -464,7 +473,7 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
                 {
                     double norm = (double.CreateTruncating(x[f]) - Mean[f]) * Rstd[f];
                     double g = double.CreateTruncating(dy[f]) - meanGrad[f] - norm * meanGradNorm[f];
-                    dx[f] = T.CreateTruncating(double.CreateTruncating(dx[f]) + Factor[f] * g);
+                    dx[f] = T.CreateTruncating(double.CreateTruncating(baseRow[f]) + Factor[f] * g);
                 }
             }
         }

@@ -162,7 +162,9 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
             Norm.BackwardReplacing(gradOutput, g3);
             gradZ = g3;
         }
-        if (Config.Residual && !gradInput.IsEmpty)
+        // Writing ∂x before a pre-norm, the norm adds the skip's part in its own last pass (BackwardPlus) instead of a copy now.
+        bool skipIntoNorm = Config.Residual && pre && !accumulate && !gradInput.IsEmpty;
+        if (Config.Residual && !gradInput.IsEmpty && !skipIntoNorm)
         {
             if (accumulate) Elementwise.Add(gradInput, gradZ, gradInput, Parallelism.MaxThreads);
             else Elementwise.Copy(gradZ, gradInput, Parallelism.MaxThreads);
@@ -191,7 +193,8 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
         {
             Span<T> gradNormOut = gradActivationOut;
             Lru.BackwardReplacing(gradLruOut, gradNormOut);
-            Norm.Backward(gradNormOut, gradInput, accumulate);
+            if (skipIntoNorm) Norm.BackwardPlus(gradNormOut, gradZ, gradInput);
+            else Norm.Backward(gradNormOut, gradInput, accumulate);
         }
         else
         {

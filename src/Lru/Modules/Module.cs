@@ -528,6 +528,26 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         else BackwardReplacingCore(gradOutput, gradInput, shape);
     }
 
+    /// <summary>
+    /// For containers with a skip connection: writes ∂ℒ/∂input plus <paramref name="addend"/> (the skip's gradient) to a
+    /// non-empty <paramref name="gradInput"/> whose contents do not matter, and adds the parameter gradients. The values are
+    /// those of copying the addend and then running <see cref="Backward(ReadOnlySpan{T}, Span{T})"/>; a module that can add
+    /// the addend in its own last pass over ∂input (BatchNorm) saves the copy.
+    /// </summary>
+    internal void BackwardPlus(ReadOnlySpan<T> gradOutput, ReadOnlySpan<T> addend, Span<T> gradInput)
+    {
+        Guard.Length(addend.Length, nameof(addend), "the length of gradInput", gradInput.Length);
+        using var scope = BeginBackward(gradOutput, gradInput, out var shape);
+        BackwardPlusCore(gradOutput, addend, gradInput, shape);
+    }
+
+    /// <summary>As <see cref="BackwardPlus"/>: the default copies the addend into <paramref name="gradInput"/> and runs <see cref="BackwardCore"/>.</summary>
+    private protected virtual void BackwardPlusCore(ReadOnlySpan<T> gradOutput, ReadOnlySpan<T> addend, Span<T> gradInput, in SequenceShape shape)
+    {
+        Elementwise.Copy(addend, gradInput, Parallelism.MaxThreads);
+        BackwardCore(gradOutput, gradInput, shape);
+    }
+
     /// <summary><see cref="Backward(ReadOnlySpan{T}, Span{T})"/> when <paramref name="accumulate"/> is set, else <see cref="BackwardReplacing"/>.</summary>
     internal void Backward(ReadOnlySpan<T> gradOutput, Span<T> gradInput, bool accumulate)
     {

@@ -144,6 +144,34 @@ public class BatchNormTests
         GradientCheck.AllocatesNothingInSteadyState(new BatchNorm<float>(7), batch: 2, length: 3);
 
     /// <summary>
+    /// BackwardPlus (∂x = addend + the module's part, for a block's skip) equals copying the addend and running the backward,
+    /// bit for bit: BatchNorm's own pass (vector lanes and the scalar tail, H = 19, and a padded batch) and the default of
+    /// another module (LayerNorm); parameter gradients the same too.
+    /// </summary>
+    [Theory]
+    [InlineData("BatchNorm", false)]
+    [InlineData("BatchNorm", true)]
+    [InlineData("LayerNorm", false)]
+    public void BackwardPlus_IsTheCopyThenTheBackward_BitForBit(string kind, bool padded)
+    {
+        const int batch = 3, length = 50, h = 19;
+        int[] lengths = padded ? [50, 7, 31] : [];
+        Normalization<float> Make() => kind == "BatchNorm" ? Randomized<float>(h, 5) : new LayerNorm<float>(h);
+        float[] x = Compare.Cast<float>(Compare.Random(batch * length * h, 1, scale: 2)), gy = Compare.Cast<float>(Compare.Random(x.Length, 2));
+        float[] addend = Compare.Cast<float>(Compare.Random(x.Length, 3));
+        var fused = Make();
+        var plain = Make();
+        float[] y = new float[x.Length], gx = new float[x.Length], expected = (float[])addend.Clone();
+        fused.Forward(x, y, batch, length, lengths);
+        plain.Forward(x, y, batch, length, lengths);
+        fused.BackwardPlus(gy, addend, gx);
+        plain.Backward(gy, expected);
+        Assert.Equal(expected, gx);
+        Assert.Equal(plain.Weight.GradientArray, fused.Weight.GradientArray);
+        Assert.Equal(plain.Bias.GradientArray, fused.Bias.GradientArray);
+    }
+
+    /// <summary>
     /// Many chunks of rows merged (H = 1024: 16 rows a chunk, 120 rows), padded so that one chunk has no valid row and
     /// others end inside a sequence, on values with a mean of 1000 and a spread of 1 (where Σx² − Mμ² would lose ten
     /// digits): output, running statistics, all gradients against a two-pass reference over the valid rows, to 1e-12.
