@@ -96,32 +96,18 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
     }
 
     /// <summary>
-    /// A training forward followed by a residual, in one pass where the mask is per sequence: draws a new mask, keeps it,
-    /// and writes <c>y = addend + x ⊙ mask</c> (the product rounded, then added: the same values as
-    /// <see cref="Module{T}.Forward(ReadOnlySpan{T}, Span{T}, in SequenceShape, bool)"/> and then adding). The backward
-    /// pass is the dropout's own (the residual's gradient is the caller's). For the LRU block's second dropout and skip.
+    /// The forward and a residual in one pass where the mask is per sequence: training draws a new mask, keeps it, and
+    /// writes <c>y = addend + x ⊙ mask</c> (the product rounded, then added); evaluation writes <c>y = x + addend</c>.
     /// </summary>
-    /// <param name="input">x, (B, L, H).</param>
-    /// <param name="addend">The residual, (B, L, H); must not overlap <paramref name="input"/> or <paramref name="output"/>.</param>
-    /// <param name="output">y, (B, L, H); must not overlap <paramref name="input"/>.</param>
-    /// <param name="shape">Batch, length and valid lengths.</param>
-    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    /// <exception cref="InvalidOperationException">The call overlaps another call on this layer.</exception>
-    internal void ForwardPlus(ReadOnlySpan<T> input, ReadOnlySpan<T> addend, Span<T> output, in SequenceShape shape)
+    private protected override void ForwardPlusCore(ReadOnlySpan<T> input, ReadOnlySpan<T> addend, Span<T> output, in SequenceShape shape, bool training)
     {
-        Guard.Length(addend.Length, nameof(addend), "the length of input", input.Length);
-        using var scope = BeginForward(input.Length, output.Length, shape, training: true);
-        DrawMask(shape.Batch, shape.Length);
-        if (Mode == DropoutMode.PerSequence)
+        if (training && Mode == DropoutMode.PerSequence)
         {
+            DrawMask(shape.Batch, shape.Length);
             Elementwise.MultiplySequencesPlus(input, Mask, addend, output, shape.Batch, shape.Length, Parallelism.MaxThreads);
+            return;
         }
-        else
-        {
-            ApplyMask(input, output, shape.Batch, shape.Length, accumulate: false);
-            Elementwise.Add(output, addend, output, Parallelism.MaxThreads);
-        }
-        scope.Complete();
+        base.ForwardPlusCore(input, addend, output, shape, training);
     }
 
     /// <summary><c>∂x += ∂y ⊙ mask</c>, with the mask of the last training forward.</summary>

@@ -90,7 +90,15 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <c>z = out1(x) ⊙ sigmoid(out2(x))</c>: a GEMM with the stacked weights gives <c>[a | g]</c> per row (2H columns),
     /// then the gate (block by block when blocked); a training pass keeps the input and <c>[a | sigmoid(g)]</c>.
     /// </summary>
-    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
+    protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training) =>
+        Run(input, default, output, shape, training);
+
+    /// <summary>As <see cref="ForwardCore"/>, with the gate writing <c>z = addend + out1(x) ⊙ sigmoid(out2(x))</c> (the product rounded, then added).</summary>
+    private protected override void ForwardPlusCore(ReadOnlySpan<T> input, ReadOnlySpan<T> addend, Span<T> output, in SequenceShape shape, bool training) =>
+        Run(input, addend, output, shape, training);
+
+    /// <summary>The forward pass; with a non-empty <paramref name="addend"/> the gate adds it to every output.</summary>
+    private void Run(ReadOnlySpan<T> input, ReadOnlySpan<T> addend, Span<T> output, in SequenceShape shape, bool training)
     {
         int rows = shape.Rows, h = Features;
         if (training)
@@ -98,11 +106,11 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             Span<T> copy = Grow(ref _input, input.Length), pairs = Grow(ref _as, 2 * input.Length);
             if (Blocked(rows))
             {
-                ForwardBlocked(input, pairs, output, copy, rows);
+                ForwardBlocked(input, pairs, addend, output, copy, rows);
                 return;
             }
             Elementwise.Copy(input, copy, Parallelism.MaxThreads);
-            Gate(pairs, Stacked(pairs, input, rows), output, rows, h);
+            Gate(pairs, Stacked(pairs, input, rows), addend, output, rows, h);
             return;
         }
 
@@ -116,13 +124,14 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             Out2.Forward(input, gate.Span, shape, training);
             TensorPrimitives.Sigmoid<T>(gate.Span, gate.Span);
             TensorPrimitives.Multiply<T>(output[..input.Length], gate.Span, output[..input.Length]);
+            if (!addend.IsEmpty) TensorPrimitives.Add<T>(output, addend, output);
             return;
         }
         using var scratch = RentWorkspace(2 * input.Length);
         if (Blocked(rows))
-            ForwardBlocked(input, scratch.Span, output, default, rows);
+            ForwardBlocked(input, scratch.Span, addend, output, default, rows);
         else
-            Gate(scratch.Span, Stacked(scratch.Span, input, rows), output, rows, h);
+            Gate(scratch.Span, Stacked(scratch.Span, input, rows), addend, output, rows, h);
     }
 
     /// <summary><c>[a | g] = x · [W1; W2]ᵀ</c> into <paramref name="pairs"/> (rows × 2H), without the biases (the gate adds them).</summary>
@@ -252,11 +261,11 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <c>z = a ⊙ s</c>, over blocks of rows on all threads (<paramref name="pairs"/>: rows × [a | g];
     /// <paramref name="bias"/>: [b1 | b2]; <paramref name="z"/>: rows × H).
     /// </summary>
-    private static unsafe void Gate(Span<T> pairs, ReadOnlySpan<T> bias, Span<T> z, int rows, int h)
+    private static unsafe void Gate(Span<T> pairs, ReadOnlySpan<T> bias, ReadOnlySpan<T> addend, Span<T> z, int rows, int h)
     {
-        fixed (T* pp = pairs, pb = bias, pz = z)
+        fixed (T* pp = pairs, pb = bias, pa = addend, pz = z)
         {
-            var work = new GateForward { Pairs = pp, Bias = pb, Z = pz, Rows = rows, Features = h };
+            var work = new GateForward { Pairs = pp, Bias = pb, Addend = pa, Z = pz, Rows = rows, Features = h };
             Parallelism.For(RowBlocks(rows, h), Parallelism.MaxThreads, ref work);
         }
     }
@@ -267,13 +276,13 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>One block of rows of the forward gate (see <see cref="GateRows"/>).</summary>
     private unsafe struct GateForward : IIndexedWork
     {
-        public T* Pairs, Bias, Z;
+        public T* Pairs, Bias, Addend, Z;
         public int Rows, Features;
 
         public readonly void Run(int index)
         {
             int per = RowsPerBlock(Features), first = index * per;
-            GateRows(Pairs, Bias, Z, first, Math.Min(Rows, first + per), Features);
+            GateRows(Pairs, Bias, Addend, Z, first, Math.Min(Rows, first + per), Features);
         }
     }
 
@@ -291,11 +300,11 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     }
 
     /// <summary>
-    /// Rows [first, last) of the forward gate: <c>a ← a + b1</c>, <c>s = sigmoid(g + b2)</c> in place, <c>z = a ⊙ s</c>
-    /// (vectorised by <see cref="TensorPrimitives"/>).
+    /// Rows [first, last) of the forward gate: <c>a ← a + b1</c>, <c>s = sigmoid(g + b2)</c> in place, <c>z = a ⊙ s</c>, or
+    /// <c>z = a ⊙ s + addend</c> (the product rounded, then added) when <paramref name="addend"/> is not null.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void GateRows(T* pairs, T* bias, T* z, int first, int last, int h)
+    private static unsafe void GateRows(T* pairs, T* bias, T* addend, T* z, int first, int last, int h)
     {
         var b1 = new ReadOnlySpan<T>(bias, h);
         var b2 = new ReadOnlySpan<T>(bias + h, h);
@@ -304,7 +313,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         int vectorEnd = Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported ? h - h % Vector512<T>.Count : 0;
         for (int r = first; r < last; r++)
         {
-            T* pair = pairs + (nint)r * 2 * h, zr = z + (nint)r * h;
+            T* pair = pairs + (nint)r * 2 * h, zr = z + (nint)r * h, ar = addend == null ? null : addend + (nint)r * h;
             for (int i = 0; i < vectorEnd; i += Vector512<T>.Count)
             {
                 Vector512<T> a = Vector512.Load(pair + i) + Vector512.Load(bias + i);
@@ -312,15 +321,17 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
                 Vector512<T> sigmoid = Vector512<T>.One / (Vector512<T>.One + Exp(-g));
                 a.Store(pair + i);
                 sigmoid.Store(pair + h + i);
-                (a * sigmoid).Store(zr + i);
+                Vector512<T> product = a * sigmoid;
+                (ar == null ? product : product + Vector512.Load(ar + i)).Store(zr + i);
             }
             if (vectorEnd == h) continue;
             int rest = h - vectorEnd;
-            Span<T> at = new(pair + vectorEnd, rest), st = new(pair + h + vectorEnd, rest);
+            Span<T> at = new(pair + vectorEnd, rest), st = new(pair + h + vectorEnd, rest), zt = new(zr + vectorEnd, rest);
             TensorPrimitives.Add<T>(at, b1[vectorEnd..], at);
             TensorPrimitives.Add<T>(st, b2[vectorEnd..], st);
             TensorPrimitives.Sigmoid<T>(st, st);
-            TensorPrimitives.Multiply<T>(at, st, new Span<T>(zr + vectorEnd, rest));
+            TensorPrimitives.Multiply<T>(at, st, zt);
+            if (ar != null) TensorPrimitives.Add<T>(zt, new ReadOnlySpan<T>(ar + vectorEnd, rest), zt);
         }
     }
 
@@ -380,22 +391,22 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
 
     /// <summary>
     /// The blocked forward: per block, the input copied to the training cache (if kept), <c>[a | g] = x · [W1; W2]ᵀ</c>
-    /// into <paramref name="pairs"/>, and the gate into <paramref name="output"/>.
+    /// into <paramref name="pairs"/>, and the gate (plus <paramref name="addend"/>, if not empty) into <paramref name="output"/>.
     /// </summary>
-    private unsafe void ForwardBlocked(ReadOnlySpan<T> input, Span<T> pairs, Span<T> output, Span<T> inputCopy, int rows)
+    private unsafe void ForwardBlocked(ReadOnlySpan<T> input, Span<T> pairs, ReadOnlySpan<T> addend, Span<T> output, Span<T> inputCopy, int rows)
     {
         int h = Features;
         ReadOnlySpan<T> stacked = StackedParameters();
-        fixed (T* x = input, p = pairs, z = output, copy = inputCopy, w = stacked)
+        fixed (T* x = input, p = pairs, a = addend, z = output, copy = inputCopy, w = stacked)
         {
-            var work = new BlockedForward { X = x, Pairs = p, Z = z, Copy = copy, W = w, Rows = rows, Features = h };
+            var work = new BlockedForward { X = x, Pairs = p, Addend = a, Z = z, Copy = copy, W = w, Rows = rows, Features = h };
             Parallelism.For((rows + GemmBlockRows - 1) / GemmBlockRows, Parallelism.MaxThreads, ref work);
         }
     }
 
     private unsafe struct BlockedForward : IIndexedWork
     {
-        public T* X, Pairs, Z, Copy, W;
+        public T* X, Pairs, Addend, Z, Copy, W;
         public int Rows, Features;
 
         public readonly void Run(int index)
@@ -405,7 +416,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             if (Copy != null) Buffer.MemoryCopy(x, Copy + (nint)first * h, (long)n * h * sizeof(T), (long)n * h * sizeof(T));
             Gemm.Multiply<T>(new ReadOnlySpan<T>(x, n * h), new ReadOnlySpan<T>(W, 2 * h * h), new Span<T>(pairs, n * 2 * h), n, 2 * h, h,
                 transposeB: true, threads: 1);
-            GateRows(Pairs, W + 2 * h * h, Z, first, first + n, h);
+            GateRows(Pairs, W + 2 * h * h, Addend, Z, first, first + n, h);
         }
     }
 

@@ -120,20 +120,18 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
             z = work.Span.Slice(next, count);
             next += count;
         }
-        bool residualAdded = false;
+        // The last module of the branch adds the skip in its own last pass (ForwardPlus).
+        Module<T> last = Mixer;
+        ReadOnlySpan<T> lastInput = mixerInput;
         if (dropout2 is not null)
         {
             Span<T> e = work.Span.Slice(next, count);
             Mixer.Forward(mixerInput, e, shape, training);
-            if (Config.Residual) dropout2.ForwardPlus(e, input, z, shape); // the dropout and the skip in one pass
-            else dropout2.Forward(e, z, shape, training);
-            residualAdded = Config.Residual;
+            last = dropout2;
+            lastInput = e;
         }
-        else
-        {
-            Mixer.Forward(mixerInput, z, shape, training);
-        }
-        if (Config.Residual && !residualAdded) Elementwise.Add(z, input, z, Parallelism.MaxThreads);
+        if (Config.Residual) last.ForwardPlus(lastInput, input, z, shape, training);
+        else last.Forward(lastInput, z, shape, training);
         if (!pre) Norm.Forward(z, output, shape, training);
     }
 

@@ -358,6 +358,34 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         scope.Complete();
     }
 
+    /// <summary>
+    /// For containers with a skip connection: runs the module and writes its output plus <paramref name="addend"/> (the
+    /// skip) to <paramref name="output"/>, with the values of <see cref="Forward(ReadOnlySpan{T}, Span{T}, in SequenceShape, bool)"/>
+    /// followed by an addition (the output rounded, then added). The default does exactly that; a module that can add in
+    /// its own last pass over the output (the GLU's gate, dropout's mask) saves the pass.
+    /// </summary>
+    /// <param name="input">(batch, length, InputFeatures); must not overlap <paramref name="output"/>.</param>
+    /// <param name="addend">Shaped like the output; may be the output itself.</param>
+    /// <param name="output">(batch, length, OutputFeatures), or (batch, OutputFeatures) when <see cref="ReducesTime"/>.</param>
+    /// <param name="shape">Batch, length and valid lengths.</param>
+    /// <param name="training">Whether this is a training pass.</param>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    /// <exception cref="InvalidOperationException">The call overlaps a call it must not overlap.</exception>
+    internal void ForwardPlus(ReadOnlySpan<T> input, ReadOnlySpan<T> addend, Span<T> output, in SequenceShape shape, bool training)
+    {
+        Guard.Length(addend.Length, nameof(addend), "the length of output", output.Length);
+        using var scope = BeginForward(input.Length, output.Length, shape, training);
+        if (!output.IsEmpty) ForwardPlusCore(input, addend, output, shape, training);
+        scope.Complete();
+    }
+
+    /// <summary>As <see cref="ForwardPlus"/>: the default runs <see cref="ForwardCore"/> and then adds the addend.</summary>
+    private protected virtual void ForwardPlusCore(ReadOnlySpan<T> input, ReadOnlySpan<T> addend, Span<T> output, in SequenceShape shape, bool training)
+    {
+        ForwardCore(input, output, shape, training);
+        Elementwise.Add(output, addend, output, Parallelism.MaxThreads);
+    }
+
     /// <summary>Runs the module on <c>System.Numerics.Tensors</c> spans, without copying.</summary>
     /// <param name="input">A dense (B, L, InputFeatures) tensor span.</param>
     /// <param name="output">A dense (B, L, OutputFeatures) tensor span, or (B, OutputFeatures) when <see cref="ReducesTime"/>.</param>

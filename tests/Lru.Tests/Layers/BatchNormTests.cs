@@ -171,6 +171,22 @@ public class BatchNormTests
         Assert.Equal(plain.Bias.GradientArray, fused.Bias.GradientArray);
     }
 
+    /// <summary>The default ForwardPlus (a module without a pass of its own to add in: BatchNorm) is the forward and then the sum, bit for bit.</summary>
+    [Fact]
+    public void ForwardPlus_ByDefault_IsTheForwardThenTheSum()
+    {
+        const int batch = 2, length = 30, h = 19;
+        float[] x = Compare.Cast<float>(Compare.Random(batch * length * h, 1)), addend = Compare.Cast<float>(Compare.Random(x.Length, 2));
+        var fused = Randomized<float>(h, 5);
+        var plain = Randomized<float>(h, 5);
+        float[] y = new float[x.Length], expected = new float[x.Length];
+        fused.ForwardPlus(x, addend, y, new SequenceShape(batch, length), training: true);
+        plain.Forward(x, expected, batch, length);
+        for (int i = 0; i < expected.Length; i++) expected[i] += addend[i];
+        Assert.Equal(expected, y);
+        Assert.Equal(plain.RunningMean, fused.RunningMean);
+    }
+
     /// <summary>
     /// Many chunks of rows merged (H = 1024: 16 rows a chunk, 120 rows), padded so that one chunk has no valid row and
     /// others end inside a sequence, on values with a mean of 1000 and a spread of 1 (where Σx² − Mμ² would lose ten

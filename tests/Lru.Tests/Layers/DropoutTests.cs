@@ -191,7 +191,7 @@ public class DropoutTests
         var fused = new Dropout<float>(h, 0.3, mode, seed: 9);
         var plain = new Dropout<float>(h, 0.3, mode, seed: 9);
         float[] y = new float[x.Length], expected = new float[x.Length];
-        fused.ForwardPlus(x, addend, y, new SequenceShape(batch, length));
+        fused.ForwardPlus(x, addend, y, new SequenceShape(batch, length), training: true);
         plain.Forward(x, expected, batch, length);
         for (int i = 0; i < expected.Length; i++) expected[i] += addend[i];
         Assert.Equal(expected, y);
@@ -200,6 +200,6 @@ public class DropoutTests
         fused.Backward(gy, gx);
         plain.Backward(gy, gxPlain);
         Assert.Equal(gxPlain, gx);
-        Assert.Equal("addend", Assert.Throws<ArgumentException>(() => fused.ForwardPlus(x, addend.AsSpan(1).ToArray(), y, new SequenceShape(batch, length))).ParamName);
+        Assert.Equal("addend", Assert.Throws<ArgumentException>(() => fused.ForwardPlus(x, addend.AsSpan(1).ToArray(), y, new SequenceShape(batch, length), training: true)).ParamName);
     }
 }

@@ -179,6 +179,37 @@ public class GluTests
     public void SteadyState_AllocatesNothing(int h, int batch, int length) =>
         GradientCheck.AllocatesNothingInSteadyState(new Glu<float>(h), batch, length);
 
+    /// <summary>
+    /// ForwardPlus (the block's skip added in the gate's pass) equals the forward and then the sum, bit for bit: a few rows
+    /// (the linear layers' path), the whole-pass GEMM and the blocked passes, a row tail outside the vectors (H = 40) and
+    /// none (H = 64), training and evaluation; the training pass leaves the same caches (the backward gives the same ∂x).
+    /// </summary>
+    [Theory]
+    [InlineData(40, 3)]
+    [InlineData(64, 100)]
+    [InlineData(40, 1200)]
+    [InlineData(64, 1200)]
+    public void ForwardPlus_IsTheForwardThenTheSum_BitForBit(int h, int rows)
+    {
+        float[] x = Compare.Cast<float>(Compare.Random(rows * h, 1)), addend = Compare.Cast<float>(Compare.Random(rows * h, 2));
+        float[] gz = Compare.Cast<float>(Compare.Random(rows * h, 3));
+        foreach (bool training in new[] { true, false })
+        {
+            var fused = new Glu<float>(h, seed: 4);
+            var plain = new Glu<float>(h, seed: 4);
+            float[] y = new float[x.Length], expected = new float[x.Length];
+            fused.ForwardPlus(x, addend, y, new SequenceShape(1, rows), training);
+            plain.Forward(x, expected, new SequenceShape(1, rows), training);
+            for (int i = 0; i < expected.Length; i++) expected[i] += addend[i];
+            Assert.Equal(expected, y);
+            if (!training) continue;
+            float[] gx = new float[x.Length], gxPlain = new float[x.Length];
+            fused.Backward(gz, gx);
+            plain.Backward(gz, gxPlain);
+            Assert.Equal(gxPlain, gx);
+        }
+    }
+
     [Fact]
     public void BlockedPasses_ApplyFromTwoBlocks_AndUpToH128InFloat()
     {
