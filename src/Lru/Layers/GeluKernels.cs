@@ -437,6 +437,7 @@ internal static class GeluKernels
     private const float ExpSingle4 = 0.041666340082883835f;
     private const float ExpSingle5 = 0.008375967852771282f;
     private const float ExpSingle6 = 0.0013942159712314606f;
+    // erfcx on [k/2, k/2 + ½), k = 0..15: row j holds the coefficient of h^j, h = z − k/2, for the 16 intervals.
     private static ReadOnlySpan<float> ErfcxTableSingle =>
     [
         // h^0
