@@ -122,7 +122,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             using var gate = RentWorkspace(input.Length);
             Out1.Forward(input, output, shape, training);
             Out2.Forward(input, gate.Span, shape, training);
-            TensorPrimitives.Sigmoid<T>(gate.Span, gate.Span);
+            Sigmoid(gate.Span, gate.Span);
             TensorPrimitives.Multiply<T>(output[..input.Length], gate.Span, output[..input.Length]);
             if (!addend.IsEmpty) TensorPrimitives.Add<T>(output, addend, output);
             return;
@@ -318,7 +318,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             {
                 Vector512<T> a = Vector512.Load(pair + i) + Vector512.Load(bias + i);
                 Vector512<T> g = Vector512.Load(pair + h + i) + Vector512.Load(bias + h + i);
-                Vector512<T> sigmoid = Vector512<T>.One / (Vector512<T>.One + Exp(-g));
+                Vector512<T> sigmoid = Sigmoid(g);
                 a.Store(pair + i);
                 sigmoid.Store(pair + h + i);
                 Vector512<T> product = a * sigmoid;
@@ -329,9 +329,39 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             Span<T> at = new(pair + vectorEnd, rest), st = new(pair + h + vectorEnd, rest), zt = new(zr + vectorEnd, rest);
             TensorPrimitives.Add<T>(at, b1[vectorEnd..], at);
             TensorPrimitives.Add<T>(st, b2[vectorEnd..], st);
-            TensorPrimitives.Sigmoid<T>(st, st);
+            Sigmoid(st, st);
             TensorPrimitives.Multiply<T>(at, st, zt);
             if (ar != null) TensorPrimitives.Add<T>(zt, new ReadOnlySpan<T>(ar + vectorEnd, rest), zt);
+        }
+    }
+
+    /// <summary><c>σ(g) = 1/(1 + exp(−g))</c> per lane: the gate's one formula on 512-bit hardware.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Sigmoid(Vector512<T> g) => Vector512<T>.One / (Vector512<T>.One + Exp(-g));
+
+    /// <summary>
+    /// <c>y = σ(x)</c> over a span (y may be x): whole 512-bit vectors and the rest padded into one, so every element gets
+    /// the same formula wherever it sits (a row's tail, a streaming step); <see cref="TensorPrimitives.Sigmoid{T}"/> without
+    /// 512-bit hardware, where the gate uses it for whole rows too.
+    /// </summary>
+    private static unsafe void Sigmoid(ReadOnlySpan<T> x, Span<T> y)
+    {
+        if (!(Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported))
+        {
+            TensorPrimitives.Sigmoid<T>(x, y);
+            return;
+        }
+        int width = Vector512<T>.Count, i = 0;
+        fixed (T* px = x, py = y)
+        {
+            for (; i <= x.Length - width; i += width) Sigmoid(Vector512.Load(px + i)).Store(py + i);
+            if (i == x.Length) return;
+            T* buffer = stackalloc T[width];
+            Vector512<T>.Zero.Store(buffer);
+            int rest = x.Length - i;
+            new ReadOnlySpan<T>(px + i, rest).CopyTo(new Span<T>(buffer, rest));
+            Sigmoid(Vector512.Load(buffer)).Store(buffer);
+            new ReadOnlySpan<T>(buffer, rest).CopyTo(new Span<T>(py + i, rest));
         }
     }
 

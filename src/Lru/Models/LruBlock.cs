@@ -142,7 +142,7 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
     protected override void BackwardCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
         Backprop(gradOutput, gradInput, shape, accumulate: true);
 
-    /// <summary>As <see cref="BackwardCore"/>, writing ∂x: the skip copies ∂z, or the first child writes.</summary>
+    /// <summary>As <see cref="BackwardCore"/>, writing ∂x: the pre-norm writes ∂z plus its own part (BackwardPlus), or the skip copies ∂z, or the first child writes.</summary>
     private protected override void BackwardReplacingCore(ReadOnlySpan<T> gradOutput, Span<T> gradInput, in SequenceShape shape) =>
         Backprop(gradOutput, gradInput, shape, accumulate: false);
 

@@ -365,7 +365,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// its own last pass over the output (the GLU's gate, dropout's mask) saves the pass.
     /// </summary>
     /// <param name="input">(batch, length, InputFeatures); must not overlap <paramref name="output"/>.</param>
-    /// <param name="addend">Shaped like the output; may be the output itself.</param>
+    /// <param name="addend">Shaped like the output; must not overlap <paramref name="output"/> (the module may write the output before it reads the addend).</param>
     /// <param name="output">(batch, length, OutputFeatures), or (batch, OutputFeatures) when <see cref="ReducesTime"/>.</param>
     /// <param name="shape">Batch, length and valid lengths.</param>
     /// <param name="training">Whether this is a training pass.</param>
