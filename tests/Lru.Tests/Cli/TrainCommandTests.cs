@@ -65,8 +65,10 @@ public class TrainCommandTests : IDisposable
     [Fact]
     public void CtrlC_LeavesAValidCheckpoint_AndResumeEqualsAnUninterruptedRun()
     {
-        // Long enough (2 × 512 steps) that Ctrl+C, sent at the first progress line, always lands mid-run.
-        const string run = "train --task copy --train-count 16384 --test-count 64 --hidden 16 --state 16 --batch 32 --epochs 2 --dropout 0.1 --threads 2";
+        // Long enough (2 × 2048 steps, about 3 s an epoch) that Ctrl+C, sent at the first progress line (step 204), lands in
+        // the first epoch even on a loaded machine; at 2 × 512 steps the first epoch took under a second once training got
+        // faster, and a Ctrl+C delayed by other tests sometimes landed in the second.
+        const string run = "train --task copy --train-count 65536 --test-count 64 --hidden 16 --state 16 --batch 32 --epochs 2 --dropout 0.1 --threads 2";
         string whole = Path.Combine(_dir, "whole.safetensors"), split = Path.Combine(_dir, "split.safetensors");
         Assert.Equal(0, CliRunner.Run($"{run} --checkpoint {whole}").ExitCode);
 
