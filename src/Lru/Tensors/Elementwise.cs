@@ -60,23 +60,8 @@ internal static unsafe class Elementwise
     /// sequence (a per-sequence dropout mask), one work item per sequence.
     /// </summary>
     public static void MultiplySequences<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> d, Span<T> y, int batch, int length, bool accumulate, int threads)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int h = batch == 0 ? 0 : d.Length / batch;
-        Guard.Length(d.Length, nameof(d), "batch, h", batch, h);
-        Guard.Length(x.Length, nameof(x), "batch, length, h", batch, length, h);
-        Guard.Length(y.Length, nameof(y), "batch, length, h", batch, length, h);
-        if (x.Length == 0) return;
-        fixed (T* px = x, pd = d, py = y)
-        {
-            var work = new Work<T>
-            {
-                Op = accumulate ? Op.MultiplySequencesAdd : Op.MultiplySequences,
-                X = px, Y = pd, D = py, Count = x.Length, Chunk = length * h, RowLength = h,
-            };
-            Parallelism.For(batch, threads, ref work);
-        }
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        RunSequences(accumulate ? Op.MultiplySequencesAdd : Op.MultiplySequences, x, d, default, y, batch, length, threads);
 
     /// <summary>
     /// <c>y[b, t, :] = w[b, t, :] + x[b, t, :] ⊙ d[b, :]</c> (the product rounded, then added): a per-sequence dropout and
@@ -86,15 +71,22 @@ internal static unsafe class Elementwise
     public static void MultiplySequencesPlus<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> d, ReadOnlySpan<T> w, Span<T> y, int batch, int length, int threads)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        Guard.Length(w.Length, nameof(w), "the length of x", x.Length);
+        RunSequences(Op.MultiplySequencesPlus, x, d, w, y, batch, length, threads);
+    }
+
+    /// <summary>The per-sequence forms: checks the shapes, then one work item per sequence (<paramref name="w"/> only for the Plus form).</summary>
+    private static void RunSequences<T>(Op op, ReadOnlySpan<T> x, ReadOnlySpan<T> d, ReadOnlySpan<T> w, Span<T> y, int batch, int length, int threads)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         int h = batch == 0 ? 0 : d.Length / batch;
         Guard.Length(d.Length, nameof(d), "batch, h", batch, h);
         Guard.Length(x.Length, nameof(x), "batch, length, h", batch, length, h);
-        Guard.Length(w.Length, nameof(w), "batch, length, h", batch, length, h);
         Guard.Length(y.Length, nameof(y), "batch, length, h", batch, length, h);
         if (x.Length == 0) return;
         fixed (T* px = x, pd = d, pw = w, py = y)
         {
-            var work = new Work<T> { Op = Op.MultiplySequencesPlus, X = px, Y = pd, W = pw, D = py, Count = x.Length, Chunk = length * h, RowLength = h };
+            var work = new Work<T> { Op = op, X = px, Y = pd, W = pw, D = py, Count = x.Length, Chunk = length * h, RowLength = h };
             Parallelism.For(batch, threads, ref work);
         }
     }
