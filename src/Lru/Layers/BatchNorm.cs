@@ -66,6 +66,9 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
     /// <summary><c>running_var</c> (H): <c>(1 − momentum)·running_var + momentum·σ²·M/(M − 1)</c> after each training forward; used in evaluation mode.</summary>
     public T[] RunningVariance { get; }
 
+    /// <summary>True: in evaluation every row is scaled and shifted by the running statistics (see <see cref="Modules.ChunkedEvaluation"/>).</summary>
+    internal override bool EvaluatesInChunks(int batch, int length) => true;
+
     /// <summary>
     /// Normalises every feature. Training: with the statistics of this batch's valid steps (at least 2), which it keeps
     /// for the backward pass and blends into the running statistics. Evaluation: with the running statistics.

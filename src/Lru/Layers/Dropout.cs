@@ -83,6 +83,9 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
     /// <inheritdoc/>
     protected override void ReseedCore(long seed) => _random.Reseed(seed);
 
+    /// <summary>True: the identity in evaluation (see <see cref="Modules.ChunkedEvaluation"/>).</summary>
+    internal override bool EvaluatesInChunks(int batch, int length) => true;
+
     /// <summary>Training: draws a new mask, keeps it, and writes <c>y = x ⊙ mask</c>. Evaluation: <c>y = x</c>.</summary>
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {

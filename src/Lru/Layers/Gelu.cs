@@ -67,6 +67,9 @@ public sealed class Gelu<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
     /// <summary>True: elementwise.</summary>
     public override bool CanStream => true;
 
+    /// <summary>True: elementwise, every element by the same vector formula wherever it sits (see <see cref="Modules.ChunkedEvaluation"/>).</summary>
+    internal override bool EvaluatesInChunks(int batch, int length) => true;
+
     /// <summary>
     /// <c>y = GELU(x)</c> elementwise, split over blocks of elements; a training pass also keeps <c>GELU′(x)</c> (computed
     /// with the value, from the same exponential and erfc, rounded to <typeparamref name="T"/> once) for the backward pass.

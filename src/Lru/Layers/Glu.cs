@@ -86,6 +86,9 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>True: every output step depends only on the same input step.</summary>
     public override bool CanStream => true;
 
+    /// <summary>True: every row is its own GEMM row and gate, by the same kernels at any row count above the few-rows path (see <see cref="Modules.ChunkedEvaluation"/>).</summary>
+    internal override bool EvaluatesInChunks(int batch, int length) => true;
+
     /// <summary>
     /// <c>z = out1(x) ⊙ sigmoid(out2(x))</c>: a GEMM with the stacked weights gives <c>[a | g]</c> per row (2H columns),
     /// then the gate (block by block when blocked); a training pass keeps the input and <c>[a | sigmoid(g)]</c>.

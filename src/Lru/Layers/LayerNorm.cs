@@ -32,6 +32,9 @@ public sealed class LayerNorm<T> : Normalization<T> where T : unmanaged, IFloati
     {
     }
 
+    /// <summary>True: every row is normalised on its own (see <see cref="Modules.ChunkedEvaluation"/>).</summary>
+    internal override bool EvaluatesInChunks(int batch, int length) => true;
+
     /// <summary>Normalises every row of H features (rows split over threads in fixed blocks); a training pass keeps <c>x</c>, <c>μ</c> and <c>rstd</c>.</summary>
     protected override unsafe void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {

@@ -91,6 +91,9 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
     /// <summary>True: every output step depends only on the same input step.</summary>
     public override bool CanStream => true;
 
+    /// <summary>True: every output row is its input row times Wᵀ plus the bias, by the same kernels at any row count above the few-rows path (see <see cref="Modules.ChunkedEvaluation"/>).</summary>
+    internal override bool EvaluatesInChunks(int batch, int length) => true;
+
     /// <summary><c>y = x Wᵀ + b</c>: one GEMM over all B·L rows (Wᵀ in panels for a few rows); a training pass keeps a copy of <c>x</c>.</summary>
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Lru.Modules;
 using Lru.Scans;
 using Lru.Tensors;
 
@@ -104,6 +105,35 @@ public sealed partial class LruLayer<T>
         Fusion && _packedIn is not null && length >= MinFusedLength
         && (mode == ScanMode.Auto ? DiagonalRecurrence.ChooseMode(batch, length, StateSize) : mode) == ScanMode.Sequential
         && (batch % workers == 0 || batch >= 4 * workers);
+
+    /// <summary>
+    /// When an evaluation pass of this shape scans step by step (the sequential scan, asked for or chosen for the shape),
+    /// so that chunks continuing from the carried state give the bits of the whole pass; not for a reverse layer, another
+    /// scan, or weights the GEMM cannot pack ahead.
+    /// </summary>
+    internal override bool EvaluatesInChunks(int batch, int length)
+    {
+        if (Config.Reverse) return false;
+        EnsureDerived();
+        return _packedIn is not null
+            && (Scan == ScanMode.Auto ? DiagonalRecurrence.ChooseMode(batch, length, StateSize) : Scan) == ScanMode.Sequential;
+    }
+
+    /// <summary>2N: the state (real parts, then imaginary parts) after the chunk.</summary>
+    internal override int ChunkState => 2 * StateSize;
+
+    /// <summary>
+    /// The evaluation forward of one chunk of one sequence from the carried state (zero when <paramref name="first"/>),
+    /// on the calling thread, writing the state after the chunk back to <paramref name="carry"/> (the pass reads the
+    /// initial state before it writes the final one).
+    /// </summary>
+    internal override void ForwardChunk(ReadOnlySpan<T> input, Span<T> output, int rows, Span<T> carry, bool first)
+    {
+        var shape = new SequenceShape(1, rows);
+        using var scope = BeginForward(input.Length, output.Length, shape, training: false);
+        Run(input, output, shape, first ? default : carry, carry, ScanMode.Sequential, workers: 1, training: false);
+        scope.Complete();
+    }
 
     /// <summary>
     /// Scans <paramref name="count"/> rows of 2N in place, <c>x ← λ ⊙ prev + x</c>, starting from <paramref name="carry"/>

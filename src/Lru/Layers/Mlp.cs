@@ -22,6 +22,9 @@ public sealed class Mlp<T> : Sequential<T> where T : unmanaged, IFloatingPointIe
     /// <summary>True: the backward pass is <see cref="Sequential{T}"/>'s.</summary>
     private protected override bool BackwardIsSequential => true;
 
+    /// <summary>True: the forward pass is <see cref="Sequential{T}"/>'s.</summary>
+    private protected override bool ForwardIsSequential => true;
+
     /// <summary>Creates the block with both linear layers initialised like PyTorch from a seed.</summary>
     /// <param name="features">H, at least 1.</param>
     /// <param name="expansion">E: the hidden width is E·H; at least 1 (default 4).</param>

@@ -88,8 +88,46 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
     /// <inheritdoc/>
     protected override bool StreamsWhenChildrenDo => true;
 
-    /// <summary>The block's wiring (see the class summary), through work space a, b, c, then d (post-norm) and e (second dropout, training only).</summary>
+    /// <summary>
+    /// The block's wiring (see the class summary), through work space a, b, c, then d (post-norm) and e (second dropout,
+    /// training only). An evaluation pass of a shape that pays runs it chunk by chunk of time steps per sequence (see
+    /// <see cref="ChunkedEvaluation"/>), with the same values.
+    /// </summary>
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
+    {
+        if (!training && ChunkedEvaluation.Pays(shape, Parallelism.MaxThreads) && EvaluatesInChunks(shape.Batch, shape.Length))
+        {
+            using var carry = RentWorkspace(checked(shape.Batch * ChunkState));
+            var body = new ChunkRun { Block = this };
+            ChunkedEvaluation.Run(ref body, input, output, carry.Span, shape, Config.Hidden, Config.Hidden, ChunkState, ChunkedEvaluation.Rows<T>(Config.Hidden));
+            return;
+        }
+        Wire(input, output, shape, training, default, first: false, chunk: false);
+    }
+
+    /// <summary>When the LRU can go chunk by chunk at this shape and the norm, activation and mixer work row by row.</summary>
+    internal override bool EvaluatesInChunks(int batch, int length) =>
+        Lru.EvaluatesInChunks(batch, length) && RowWise(Norm, batch, length) && RowWise(Activation, batch, length) && RowWise(Mixer, batch, length);
+
+    private static bool RowWise(Module<T> module, int batch, int length) => module.ChunkState == 0 && module.EvaluatesInChunks(batch, length);
+
+    /// <summary>The LRU's state.</summary>
+    internal override int ChunkState => Lru.ChunkState;
+
+    /// <summary>The wiring on one chunk, the LRU continuing from <paramref name="carry"/>.</summary>
+    internal override void ForwardChunk(ReadOnlySpan<T> input, Span<T> output, int rows, Span<T> carry, bool first) =>
+        Wire(input, output, new SequenceShape(1, rows), training: false, carry, first, chunk: true);
+
+    private struct ChunkRun : IChunkBody<T>
+    {
+        public LruBlock<T> Block;
+
+        public readonly void Run(ReadOnlySpan<T> input, Span<T> output, int rows, Span<T> carry, bool first) =>
+            Block.ForwardChunk(input, output, rows, carry, first);
+    }
+
+    /// <summary>The wiring over <paramref name="shape"/>; for one chunk (<paramref name="chunk"/>) the LRU goes through <see cref="Module{T}.ForwardChunk"/>.</summary>
+    private void Wire(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training, Span<T> carry, bool first, bool chunk)
     {
         int count = input.Length;
         bool pre = Config.Placement == NormPlacement.Pre;
@@ -106,7 +144,8 @@ public sealed class LruBlock<T> : Module<T> where T : unmanaged, IFloatingPointI
             Norm.Forward(input, a, shape, training);
             branchInput = a;
         }
-        Lru.Forward(branchInput, b, shape, training);
+        if (chunk) Lru.ForwardChunk(branchInput, b, shape.Rows, carry, first);
+        else Lru.Forward(branchInput, b, shape, training);
         Activation.Forward(b, c, shape, training);
         ReadOnlySpan<T> mixerInput = c;
         if (dropout1 is not null)

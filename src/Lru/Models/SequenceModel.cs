@@ -73,6 +73,9 @@ public sealed class SequenceModel<T> : Sequential<T> where T : unmanaged, IFloat
     /// <summary>True: the backward pass is <see cref="Sequential{T}"/>'s.</summary>
     private protected override bool BackwardIsSequential => true;
 
+    /// <summary>True: the forward pass is <see cref="Sequential{T}"/>'s.</summary>
+    private protected override bool ForwardIsSequential => true;
+
     private readonly LruBlock<T>[] _blocks;
 
     /// <summary>Builds the model; every layer draws from a seed derived from <paramref name="seed"/>.</summary>

@@ -386,6 +386,29 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         Elementwise.Add(output, addend, output, Parallelism.MaxThreads);
     }
 
+    /// <summary>
+    /// Whether an evaluation-mode forward of this shape may run chunk by chunk of time steps, one sequence at a time (see
+    /// <see cref="ChunkedEvaluation"/>), with the values of the whole pass: true for a module whose every output step
+    /// depends only on the same input step and whose values do not depend on how many rows a call holds, and for a
+    /// recurrence that carries its state from chunk to chunk (<see cref="ChunkState"/>); false by default, and so for
+    /// every module written outside the library.
+    /// </summary>
+    /// <param name="batch">B of the whole pass.</param>
+    /// <param name="length">L of the whole pass.</param>
+    internal virtual bool EvaluatesInChunks(int batch, int length) => false;
+
+    /// <summary>Elements of state per sequence a chunked evaluation carries from one chunk to the next (0 by default).</summary>
+    internal virtual int ChunkState => 0;
+
+    /// <summary>
+    /// The evaluation-mode forward of <paramref name="rows"/> consecutive steps of one sequence, continuing from
+    /// <paramref name="carry"/> (<see cref="ChunkState"/> elements; not read when <paramref name="first"/>, and written
+    /// with the state after the chunk). The default, for modules with no carry, is <see cref="Forward(ReadOnlySpan{T}, Span{T}, in SequenceShape, bool)"/>
+    /// of one sequence of <paramref name="rows"/> steps.
+    /// </summary>
+    internal virtual void ForwardChunk(ReadOnlySpan<T> input, Span<T> output, int rows, Span<T> carry, bool first) =>
+        Forward(input, output, new SequenceShape(1, rows), training: false);
+
     /// <summary>Runs the module on <c>System.Numerics.Tensors</c> spans, without copying.</summary>
     /// <param name="input">A dense (B, L, InputFeatures) tensor span.</param>
     /// <param name="output">A dense (B, L, OutputFeatures) tensor span, or (B, OutputFeatures) when <see cref="ReducesTime"/>.</param>

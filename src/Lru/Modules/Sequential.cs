@@ -126,7 +126,11 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    /// <summary>Runs the modules in order through two ping-pong work buffers.</summary>
+    /// <summary>
+    /// Runs the modules in order through two ping-pong work buffers. In evaluation mode, a run of two or more modules
+    /// that can go chunk by chunk of time steps (see <see cref="ChunkedEvaluation"/>; the encoder and blocks of a model)
+    /// goes so when the shape pays, with the same values.
+    /// </summary>
     protected override void ForwardCore(ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape, bool training)
     {
         int n = _modules.Count;
@@ -145,13 +149,96 @@ public class Sequential<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         Span<T> a = work.Span[..largest], b = work.Span[largest..];
         ReadOnlySpan<T> x = input;
         SequenceShape inner = shape;
-        for (int i = 0; i < n; i++)
+        for (int i = 0, written = 0; i < n; written++)
         {
-            var module = _modules[i];
-            Span<T> y = i == n - 1 ? output : (i % 2 == 0 ? a : b)[..module.OutputSize(inner.Batch, inner.Length)];
-            module.Forward(x, y, inner, training);
+            int end = ChunkRunEnd(i, inner);
+            var module = _modules[end - 1];
+            Span<T> y = end == n ? output : (written % 2 == 0 ? a : b)[..module.OutputSize(inner.Batch, inner.Length)];
+            if (end - i >= 2) ForwardChunked(i, end, x, y, inner);
+            else module.Forward(x, y, inner, training);
             x = y;
             if (module.ReducesTime) inner = inner.Pooled;
+            i = end;
+        }
+
+        // The end of the run of chunkable modules from i (i + 1 when the pass does not run chunked or module i cannot).
+        int ChunkRunEnd(int i, in SequenceShape inner)
+        {
+            if (training || !ChunkedEvaluation.Pays(inner, Parallelism.MaxThreads)) return i + 1;
+            int end = i;
+            while (end < n && !_modules[end].ReducesTime && _modules[end].EvaluatesInChunks(inner.Batch, inner.Length)) end++;
+            return Math.Max(end, i + 1);
+        }
+    }
+
+    /// <summary>True when the forward pass is this class's own <see cref="ForwardCore"/> (as <see cref="BackwardIsSequential"/> for the backward).</summary>
+    private protected virtual bool ForwardIsSequential => GetType() == typeof(Sequential<T>);
+
+    /// <summary>When the forward is this class's own and every child can go chunk by chunk (none pools over time).</summary>
+    internal override bool EvaluatesInChunks(int batch, int length)
+    {
+        if (!ForwardIsSequential) return false;
+        foreach (var module in _modules)
+        {
+            if (module.ReducesTime || !module.EvaluatesInChunks(batch, length)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>The children's states, in order.</summary>
+    internal override int ChunkState
+    {
+        get
+        {
+            int sum = 0;
+            foreach (var module in _modules) sum += module.ChunkState;
+            return sum;
+        }
+    }
+
+    /// <summary>The children in order on one chunk, each with its share of the carry.</summary>
+    internal override void ForwardChunk(ReadOnlySpan<T> input, Span<T> output, int rows, Span<T> carry, bool first) =>
+        ChainChunk(0, _modules.Count, input, output, rows, carry, first);
+
+    /// <summary>Modules [from, to) over the whole input, chunk by chunk (see <see cref="ChunkedEvaluation"/>).</summary>
+    private void ForwardChunked(int from, int to, ReadOnlySpan<T> input, Span<T> output, in SequenceShape shape)
+    {
+        int state = 0, widest = 0;
+        for (int i = from; i < to; i++)
+        {
+            state += _modules[i].ChunkState;
+            widest = Math.Max(widest, Math.Max(_modules[i].InputFeatures, _modules[i].OutputFeatures));
+        }
+        using var carry = RentWorkspace(checked(shape.Batch * state));
+        var body = new ChunkRun { Owner = this, From = from, To = to };
+        ChunkedEvaluation.Run(ref body, input, output, carry.Span, shape, _modules[from].InputFeatures, _modules[to - 1].OutputFeatures, state,
+            ChunkedEvaluation.Rows<T>(widest));
+    }
+
+    private struct ChunkRun : IChunkBody<T>
+    {
+        public Sequential<T> Owner;
+        public int From, To;
+
+        public readonly void Run(ReadOnlySpan<T> input, Span<T> output, int rows, Span<T> carry, bool first) =>
+            Owner.ChainChunk(From, To, input, output, rows, carry, first);
+    }
+
+    /// <summary>Modules [from, to) on one chunk of <paramref name="rows"/> steps through two ping-pong buffers; <paramref name="carry"/> holds their carries in order.</summary>
+    private void ChainChunk(int from, int to, ReadOnlySpan<T> input, Span<T> output, int rows, Span<T> carry, bool first)
+    {
+        int widest = 0;
+        for (int i = from; i < to - 1; i++) widest = Math.Max(widest, _modules[i].OutputFeatures);
+        using var work = RentWorkspace(2 * rows * widest);
+        ReadOnlySpan<T> x = input;
+        for (int i = from, offset = 0; i < to; i++)
+        {
+            var module = _modules[i];
+            Span<T> y = i == to - 1 ? output : work.Span.Slice((i - from) % 2 * rows * widest, rows * module.OutputFeatures);
+            int size = module.ChunkState;
+            module.ForwardChunk(x, y, rows, carry.Slice(offset, size), first);
+            offset += size;
+            x = y;
         }
     }
 
