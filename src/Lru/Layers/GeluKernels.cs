@@ -150,9 +150,12 @@ internal static class GeluKernels
         return x * Vector512.Create(0.5f) * erfc;
     }
 
-    /// <summary><c>exp(hi + lo)</c> in float for <c>hi</c> in [−113, 0] and <c>|lo|</c> below an ulp of <c>hi</c>; results below the float range underflow gradually.</summary>
+    /// <summary>
+    /// <c>exp(hi + lo)</c> in float for <c>hi</c> in [−113, 0] and <c>|lo|</c> below an ulp of <c>hi</c>; results below the
+    /// float range underflow gradually (to 0 at −113). Also the GLU gate's exponential.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ExpSingle(Vector512<float> hi, Vector512<float> lo)
+    internal static Vector512<float> ExpSingle(Vector512<float> hi, Vector512<float> lo)
     {
         Vector512<float> k = Vector512.Round(hi * Vector512.Create((float)Log2E));
         Vector512<float> r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2HiSingle), hi);

@@ -45,6 +45,10 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     // [W1; W2] (2H × H) and [b1; b2] (2H), rebuilt when a parameter changes; the stacked weight gradient (2H × H + 2H).
     private readonly object _stackLock = new();
     private T[] _stacked = [], _gradStacked = [];
+
+    // [W1; W2]ᵀ (H × 2H) packed for the forward GEMM once per change of the weights (null when the GEMM cannot pack it
+    // ahead, or T is neither float nor double): a pass of a few hundred rows (a block, a chunk) would otherwise pack it again.
+    private PackedGemmB<T>? _packed;
     private long _w1Version = -1, _b1Version = -1, _w2Version = -1, _b2Version = -1;
 
     /// <summary>Creates the unit with both linear layers initialised like PyTorch from a seed.</summary>
@@ -113,7 +117,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
                 return;
             }
             Elementwise.Copy(input, copy, Parallelism.MaxThreads);
-            Gate(pairs, Stacked(pairs, input, rows), addend, output, rows, h);
+            Gate(pairs, Stacked(pairs, input, rows, Parallelism.MaxThreads), addend, output, rows, h, keep: true);
             return;
         }
 
@@ -134,15 +138,26 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         if (Blocked(rows))
             ForwardBlocked(input, scratch.Span, addend, output, default, rows);
         else
-            Gate(scratch.Span, Stacked(scratch.Span, input, rows), addend, output, rows, h);
+            Gate(scratch.Span, Stacked(scratch.Span, input, rows, rows < 2 * GemmBlockRows ? 1 : Parallelism.MaxThreads), addend, output, rows, h, keep: false);
     }
 
-    /// <summary><c>[a | g] = x · [W1; W2]ᵀ</c> into <paramref name="pairs"/> (rows × 2H), without the biases (the gate adds them).</summary>
-    private ReadOnlySpan<T> Stacked(Span<T> pairs, ReadOnlySpan<T> input, int rows)
+    /// <summary>
+    /// <c>[a | g] = x · [W1; W2]ᵀ</c> into <paramref name="pairs"/> (rows × 2H), without the biases (the gate adds them);
+    /// from the packed weights on the calling thread when a pass runs on one (<paramref name="threads"/> 1), otherwise
+    /// by <see cref="Gemm"/> (the same bits either way).
+    /// </summary>
+    private unsafe ReadOnlySpan<T> Stacked(Span<T> pairs, ReadOnlySpan<T> input, int rows, int threads)
     {
         int h = Features;
         ReadOnlySpan<T> stacked = StackedParameters();
-        Gemm.Multiply<T>(input, stacked[..(2 * h * h)], pairs, rows, 2 * h, h, transposeB: true);
+        if (threads == 1 && _packed is { } packed)
+        {
+            fixed (T* x = input, p = pairs) packed.Multiply(x, h, p, 2 * h, rows, accumulate: false);
+        }
+        else
+        {
+            Gemm.Multiply<T>(input, stacked[..(2 * h * h)], pairs, rows, 2 * h, h, transposeB: true, threads: threads);
+        }
         return stacked.Slice(2 * h * h, 2 * h);
     }
 
@@ -167,6 +182,11 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
                 b1.Value.CopyTo(stacked.AsSpan(2 * h * h, h));
                 b2.Value.CopyTo(stacked.AsSpan(2 * h * h + h, h));
                 _stacked = stacked;
+                if ((typeof(T) == typeof(float) || typeof(T) == typeof(double)) && PackedGemmB<T>.Fits(h, 2 * h))
+                {
+                    _packed ??= new PackedGemmB<T>(h, 2 * h);
+                    _packed.Pack(stacked.AsSpan(0, 2 * h * h), transposeB: true);
+                }
                 (_w1Version, _w2Version, _b1Version) = (v1, v2, v3);
                 Volatile.Write(ref _b2Version, v4); // last: the check without the lock reads it first
             }
@@ -264,11 +284,11 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     /// <c>z = a ⊙ s</c>, over blocks of rows on all threads (<paramref name="pairs"/>: rows × [a | g];
     /// <paramref name="bias"/>: [b1 | b2]; <paramref name="z"/>: rows × H).
     /// </summary>
-    private static unsafe void Gate(Span<T> pairs, ReadOnlySpan<T> bias, ReadOnlySpan<T> addend, Span<T> z, int rows, int h)
+    private static unsafe void Gate(Span<T> pairs, ReadOnlySpan<T> bias, ReadOnlySpan<T> addend, Span<T> z, int rows, int h, bool keep)
     {
         fixed (T* pp = pairs, pb = bias, pa = addend, pz = z)
         {
-            var work = new GateForward { Pairs = pp, Bias = pb, Addend = pa, Z = pz, Rows = rows, Features = h };
+            var work = new GateForward { Pairs = pp, Bias = pb, Addend = pa, Z = pz, Rows = rows, Features = h, Keep = keep };
             Parallelism.For(RowBlocks(rows, h), Parallelism.MaxThreads, ref work);
         }
     }
@@ -281,11 +301,12 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     {
         public T* Pairs, Bias, Addend, Z;
         public int Rows, Features;
+        public bool Keep;
 
         public readonly void Run(int index)
         {
             int per = RowsPerBlock(Features), first = index * per;
-            GateRows(Pairs, Bias, Addend, Z, first, Math.Min(Rows, first + per), Features);
+            GateRows(Pairs, Bias, Addend, Z, first, Math.Min(Rows, first + per), Features, Keep);
         }
     }
 
@@ -303,11 +324,12 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     }
 
     /// <summary>
-    /// Rows [first, last) of the forward gate: <c>a ← a + b1</c>, <c>s = sigmoid(g + b2)</c> in place, <c>z = a ⊙ s</c>, or
-    /// <c>z = a ⊙ s + addend</c> (the product rounded, then added) when <paramref name="addend"/> is not null.
+    /// Rows [first, last) of the forward gate: <c>a + b1</c>, <c>s = sigmoid(g + b2)</c> (kept in place of a and g for the
+    /// backward when <paramref name="keep"/>), <c>z = a ⊙ s</c>, or <c>z = a ⊙ s + addend</c> (the product rounded, then
+    /// added) when <paramref name="addend"/> is not null.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void GateRows(T* pairs, T* bias, T* addend, T* z, int first, int last, int h)
+    private static unsafe void GateRows(T* pairs, T* bias, T* addend, T* z, int first, int last, int h, bool keep)
     {
         var b1 = new ReadOnlySpan<T>(bias, h);
         var b2 = new ReadOnlySpan<T>(bias + h, h);
@@ -322,8 +344,11 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
                 Vector512<T> a = Vector512.Load(pair + i) + Vector512.Load(bias + i);
                 Vector512<T> g = Vector512.Load(pair + h + i) + Vector512.Load(bias + h + i);
                 Vector512<T> sigmoid = Sigmoid(g);
-                a.Store(pair + i);
-                sigmoid.Store(pair + h + i);
+                if (keep)
+                {
+                    a.Store(pair + i);
+                    sigmoid.Store(pair + h + i);
+                }
                 Vector512<T> product = a * sigmoid;
                 (ar == null ? product : product + Vector512.Load(ar + i)).Store(zr + i);
             }
@@ -338,16 +363,30 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         }
     }
 
-    /// <summary><c>σ(g) = 1/(1 + exp(−g))</c> per lane: the gate's one formula on 512-bit hardware.</summary>
+    /// <summary>
+    /// <c>σ(g)</c> per lane: the gate's one formula on 512-bit hardware. Double: <c>1/(1 + exp(−g))</c>. Float, in float
+    /// arithmetic (<see cref="Vector512.Exp(Vector512{float})"/> computes in double, at twice the cost): with
+    /// <c>e = exp(−|g|)</c> from the GELU kernel's float exponential (|g| clamped at 113, where e is 0) and
+    /// <c>r = 1/(1 + e)</c>, <c>σ = r</c> for g ≥ 0 and <c>e·r</c> below; NaN stays NaN. The error of e reaches σ damped
+    /// by e/(1 + e) ≤ ½ for g ≥ 0 and whole below, so σ is within about three float ulps.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Sigmoid(Vector512<T> g) => Vector512<T>.One / (Vector512<T>.One + Exp(-g));
+    private static Vector512<T> Sigmoid(Vector512<T> g)
+    {
+        if (typeof(T) != typeof(float)) return Vector512<T>.One / (Vector512<T>.One + Exp(-g));
+        Vector512<float> x = g.As<T, float>();
+        Vector512<float> e = GeluKernels.ExpSingle(-Vector512.Min(Vector512.Abs(x), Vector512.Create(113f)), Vector512<float>.Zero);
+        Vector512<float> r = Vector512<float>.One / (Vector512<float>.One + e);
+        Vector512<float> sigma = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), e * r, r);
+        return Vector512.ConditionalSelect(Vector512.IsNaN(x), x, sigma).As<float, T>();
+    }
 
     /// <summary>
     /// <c>y = σ(x)</c> over a span (y may be x): whole 512-bit vectors and the rest padded into one, so every element gets
     /// the same formula wherever it sits (a row's tail, a streaming step); <see cref="TensorPrimitives.Sigmoid{T}"/> without
     /// 512-bit hardware, where the gate uses it for whole rows too.
     /// </summary>
-    private static unsafe void Sigmoid(ReadOnlySpan<T> x, Span<T> y)
+    internal static unsafe void Sigmoid(ReadOnlySpan<T> x, Span<T> y)
     {
         if (!(Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported))
         {
@@ -432,7 +471,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         ReadOnlySpan<T> stacked = StackedParameters();
         fixed (T* x = input, p = pairs, a = addend, z = output, copy = inputCopy, w = stacked)
         {
-            var work = new BlockedForward { X = x, Pairs = p, Addend = a, Z = z, Copy = copy, W = w, Rows = rows, Features = h };
+            var work = new BlockedForward { X = x, Pairs = p, Addend = a, Z = z, Copy = copy, W = w, Packed = _packed, Rows = rows, Features = h };
             Parallelism.For((rows + GemmBlockRows - 1) / GemmBlockRows, Parallelism.MaxThreads, ref work);
         }
     }
@@ -440,6 +479,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     private unsafe struct BlockedForward : IIndexedWork
     {
         public T* X, Pairs, Addend, Z, Copy, W;
+        public PackedGemmB<T>? Packed;
         public int Rows, Features;
 
         public readonly void Run(int index)
@@ -447,9 +487,12 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             int h = Features, first = index * GemmBlockRows, n = Math.Min(GemmBlockRows, Rows - first);
             T* x = X + (nint)first * h, pairs = Pairs + (nint)first * 2 * h;
             if (Copy != null) Buffer.MemoryCopy(x, Copy + (nint)first * h, (long)n * h * sizeof(T), (long)n * h * sizeof(T));
-            Gemm.Multiply<T>(new ReadOnlySpan<T>(x, n * h), new ReadOnlySpan<T>(W, 2 * h * h), new Span<T>(pairs, n * 2 * h), n, 2 * h, h,
-                transposeB: true, threads: 1);
-            GateRows(Pairs, W + 2 * h * h, Addend, Z, first, first + n, h);
+            if (Packed is not null)
+                Packed.Multiply(x, h, pairs, 2 * h, n, accumulate: false);
+            else
+                Gemm.Multiply<T>(new ReadOnlySpan<T>(x, n * h), new ReadOnlySpan<T>(W, 2 * h * h), new Span<T>(pairs, n * 2 * h), n, 2 * h, h,
+                    transposeB: true, threads: 1);
+            GateRows(Pairs, W + 2 * h * h, Addend, Z, first, first + n, h, keep: Copy != null);
         }
     }
 
