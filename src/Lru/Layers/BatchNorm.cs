@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Lru.Modules;
 using Lru.Tensors;
 
@@ -284,6 +285,22 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
         return (Vector256.Load((double*)p), Vector256.Load((double*)p + 4));
     }
 
+    /// <summary>Whether the row passes run on 512-bit vectors of doubles (float or double data, AVX-512).</summary>
+    private static bool Wide => (typeof(T) == typeof(float) || typeof(T) == typeof(double)) && Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+
+    /// <summary>Eight consecutive values as one vector of doubles (exact for float).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<double> Load8Wide(T* p) =>
+        typeof(T) == typeof(float) ? Avx512F.ConvertToVector512Double(Vector256.Load((float*)p)) : Vector512.Load((double*)p);
+
+    /// <summary>Stores eight doubles as <typeparamref name="T"/> (rounding each once for float, as <see cref="Store8"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store8Wide(T* p, Vector512<double> v)
+    {
+        if (typeof(T) == typeof(float)) Avx512F.ConvertToVector256Single(v).Store((float*)p);
+        else v.Store((double*)p);
+    }
+
     /// <summary>Stores eight doubles as <typeparamref name="T"/> (rounding each once for float).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Store8(T* p, Vector256<double> lower, Vector256<double> upper)
@@ -322,91 +339,173 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
         {
             int h = H, start = index * RowsPerChunk, end = Math.Min(Rows, start + RowsPerChunk);
             double* first = First + (long)index * h, second = Second + (long)index * h;
-            new Span<double>(first, h).Clear();
-            new Span<double>(second, h).Clear();
             if (Gradient)
             {
-                for (int r = start; r < end; r++)
-                    AddGradients(first, second, X + (long)r * h, DY + (long)r * h, Mean, Rstd, h);
+                AddGradients(first, second, X, DY, Mean, Rstd, start, end, h);
                 return;
             }
             long offset = (long)start * h, elements = (long)(end - start) * h;
             new ReadOnlySpan<T>(X + offset, (int)elements).CopyTo(new Span<T>(Cache + offset, (int)elements));
             int n = 0;
             for (int r = start; r < end; r++)
-            {
-                if (!Valid(r)) continue;
-                AddValues(first, Cache + (long)r * h, h);
-                n++;
-            }
+                if (Valid(r)) n++;
             Counts[index] = n;
-            if (n == 0) return;
+            if (n == 0)
+            {
+                new Span<double>(first, h).Clear();
+                new Span<double>(second, h).Clear();
+                return;
+            }
+            AddValues(first, Cache, start, end, h);
             for (int f = 0; f < h; f++) first[f] /= n;
-            for (int r = start; r < end; r++)
-                if (Valid(r)) AddSquares(second, Cache + (long)r * h, first, h);
+            AddSquares(second, Cache, first, start, end, h);
         }
 
-        /// <summary><c>sum += x</c> over one row.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AddValues(double* sum, T* x, int h)
+        // The sums below run feature group by feature group down the chunk's rows, the running sums in registers (the
+        // chunk is in cache): per feature the same additions in the same row order as a row-by-row pass, without a
+        // store and reload of every partial sum per row.
+
+        /// <summary><c>sum = Σ x</c> over the valid rows [start, end).</summary>
+        private readonly void AddValues(double* sum, T* x, int start, int end, int h)
         {
             int f = 0;
-            if (Vectorized)
+            if (Wide)
             {
                 for (; f + VectorStep <= h; f += VectorStep)
                 {
-                    (Vector256<double> v0, Vector256<double> v1) = Load8(x + f);
-                    (Vector256.Load(sum + f) + v0).Store(sum + f);
-                    (Vector256.Load(sum + f + 4) + v1).Store(sum + f + 4);
+                    Vector512<double> s0 = Vector512<double>.Zero;
+                    for (int r = start; r < end; r++)
+                        if (Valid(r)) s0 += Load8Wide(x + (long)r * h + f);
+                    s0.Store(sum + f);
                 }
             }
-            for (; f < h; f++) sum[f] += double.CreateTruncating(x[f]);
-        }
-
-        /// <summary><c>sum += (x − mean)²</c> over one row.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AddSquares(double* sum, T* x, double* mean, int h)
-        {
-            int f = 0;
-            if (Vectorized)
+            else if (Vectorized)
             {
                 for (; f + VectorStep <= h; f += VectorStep)
                 {
-                    (Vector256<double> v0, Vector256<double> v1) = Load8(x + f);
-                    Vector256<double> d0 = v0 - Vector256.Load(mean + f), d1 = v1 - Vector256.Load(mean + f + 4);
-                    (Vector256.Load(sum + f) + d0 * d0).Store(sum + f);
-                    (Vector256.Load(sum + f + 4) + d1 * d1).Store(sum + f + 4);
-                }
-            }
-            for (; f < h; f++)
-            {
-                double d = double.CreateTruncating(x[f]) - mean[f];
-                sum[f] += d * d;
-            }
-        }
-
-        /// <summary><c>sum += ∂y</c>, <c>sumNorm += ∂y·(x − mean)·rstd</c> over one row.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AddGradients(double* sum, double* sumNorm, T* x, T* dy, double* mean, double* rstd, int h)
-        {
-            int f = 0;
-            if (Vectorized)
-            {
-                for (; f + VectorStep <= h; f += VectorStep)
-                {
-                    (Vector256<double> v0, Vector256<double> v1) = Load8(x + f);
-                    (Vector256<double> g0, Vector256<double> g1) = Load8(dy + f);
-                    (Vector256.Load(sum + f) + g0).Store(sum + f);
-                    (Vector256.Load(sum + f + 4) + g1).Store(sum + f + 4);
-                    (Vector256.Load(sumNorm + f) + g0 * (v0 - Vector256.Load(mean + f)) * Vector256.Load(rstd + f)).Store(sumNorm + f);
-                    (Vector256.Load(sumNorm + f + 4) + g1 * (v1 - Vector256.Load(mean + f + 4)) * Vector256.Load(rstd + f + 4)).Store(sumNorm + f + 4);
+                    Vector256<double> s0 = Vector256<double>.Zero, s1 = Vector256<double>.Zero;
+                    for (int r = start; r < end; r++)
+                    {
+                        if (!Valid(r)) continue;
+                        (Vector256<double> v0, Vector256<double> v1) = Load8(x + (long)r * h + f);
+                        s0 += v0;
+                        s1 += v1;
+                    }
+                    s0.Store(sum + f);
+                    s1.Store(sum + f + 4);
                 }
             }
             for (; f < h; f++)
             {
-                double g = double.CreateTruncating(dy[f]);
-                sum[f] += g;
-                sumNorm[f] += g * (double.CreateTruncating(x[f]) - mean[f]) * rstd[f];
+                double s = 0;
+                for (int r = start; r < end; r++)
+                    if (Valid(r)) s += double.CreateTruncating(x[(long)r * h + f]);
+                sum[f] = s;
+            }
+        }
+
+        /// <summary><c>sum = Σ (x − mean)²</c> over the valid rows [start, end).</summary>
+        private readonly void AddSquares(double* sum, T* x, double* mean, int start, int end, int h)
+        {
+            int f = 0;
+            if (Wide)
+            {
+                for (; f + VectorStep <= h; f += VectorStep)
+                {
+                    Vector512<double> s0 = Vector512<double>.Zero, m0 = Vector512.Load(mean + f);
+                    for (int r = start; r < end; r++)
+                    {
+                        if (!Valid(r)) continue;
+                        Vector512<double> d0 = Load8Wide(x + (long)r * h + f) - m0;
+                        s0 += d0 * d0;
+                    }
+                    s0.Store(sum + f);
+                }
+            }
+            else if (Vectorized)
+            {
+                for (; f + VectorStep <= h; f += VectorStep)
+                {
+                    Vector256<double> s0 = Vector256<double>.Zero, s1 = Vector256<double>.Zero, m0 = Vector256.Load(mean + f), m1 = Vector256.Load(mean + f + 4);
+                    for (int r = start; r < end; r++)
+                    {
+                        if (!Valid(r)) continue;
+                        (Vector256<double> v0, Vector256<double> v1) = Load8(x + (long)r * h + f);
+                        Vector256<double> d0 = v0 - m0, d1 = v1 - m1;
+                        s0 += d0 * d0;
+                        s1 += d1 * d1;
+                    }
+                    s0.Store(sum + f);
+                    s1.Store(sum + f + 4);
+                }
+            }
+            for (; f < h; f++)
+            {
+                double s = 0;
+                for (int r = start; r < end; r++)
+                {
+                    if (!Valid(r)) continue;
+                    double d = double.CreateTruncating(x[(long)r * h + f]) - mean[f];
+                    s += d * d;
+                }
+                sum[f] = s;
+            }
+        }
+
+        /// <summary><c>sum = Σ ∂y</c>, <c>sumNorm = Σ ∂y·(x − mean)·rstd</c> over every row of [start, end).</summary>
+        private static void AddGradients(double* sum, double* sumNorm, T* x, T* dy, double* mean, double* rstd, int start, int end, int h)
+        {
+            int f = 0;
+            if (Wide)
+            {
+                for (; f + VectorStep <= h; f += VectorStep)
+                {
+                    Vector512<double> s0 = Vector512<double>.Zero, n0 = Vector512<double>.Zero, m0 = Vector512.Load(mean + f), r0 = Vector512.Load(rstd + f);
+                    for (int r = start; r < end; r++)
+                    {
+                        long row = (long)r * h + f;
+                        Vector512<double> g0 = Load8Wide(dy + row);
+                        s0 += g0;
+                        n0 += g0 * (Load8Wide(x + row) - m0) * r0;
+                    }
+                    s0.Store(sum + f);
+                    n0.Store(sumNorm + f);
+                }
+            }
+            else if (Vectorized)
+            {
+                for (; f + VectorStep <= h; f += VectorStep)
+                {
+                    Vector256<double> s0 = Vector256<double>.Zero, s1 = Vector256<double>.Zero, n0 = Vector256<double>.Zero, n1 = Vector256<double>.Zero;
+                    Vector256<double> m0 = Vector256.Load(mean + f), m1 = Vector256.Load(mean + f + 4), r0 = Vector256.Load(rstd + f), r1 = Vector256.Load(rstd + f + 4);
+                    for (int r = start; r < end; r++)
+                    {
+                        long row = (long)r * h + f;
+                        (Vector256<double> v0, Vector256<double> v1) = Load8(x + row);
+                        (Vector256<double> g0, Vector256<double> g1) = Load8(dy + row);
+                        s0 += g0;
+                        s1 += g1;
+                        n0 += g0 * (v0 - m0) * r0;
+                        n1 += g1 * (v1 - m1) * r1;
+                    }
+                    s0.Store(sum + f);
+                    s1.Store(sum + f + 4);
+                    n0.Store(sumNorm + f);
+                    n1.Store(sumNorm + f + 4);
+                }
+            }
+            for (; f < h; f++)
+            {
+                double s = 0, sn = 0;
+                for (int r = start; r < end; r++)
+                {
+                    long i = (long)r * h + f;
+                    double g = double.CreateTruncating(dy[i]);
+                    s += g;
+                    sn += g * (double.CreateTruncating(x[i]) - mean[f]) * rstd[f];
+                }
+                sum[f] = s;
+                sumNorm[f] = sn;
             }
         }
     }
@@ -458,7 +557,17 @@ public sealed class BatchNorm<T> : Normalization<T> where T : unmanaged, IFloati
                 bool padded = Lengths != null && r % Length >= Lengths[r / Length];
                 double* meanGrad = padded ? Zeros : MeanGrad, meanGradNorm = padded ? Zeros : MeanGradNorm;
                 int f = 0;
-                if (Vectorized)
+                if (Wide)
+                {
+                    // The same double operations on eight lanes at once.
+                    for (; f + VectorStep <= h; f += VectorStep)
+                    {
+                        Vector512<double> n = (Load8Wide(x + f) - Vector512.Load(Mean + f)) * Vector512.Load(Rstd + f);
+                        Vector512<double> d = Vector512.Load(Factor + f) * (Load8Wide(dy + f) - Vector512.Load(meanGrad + f) - n * Vector512.Load(meanGradNorm + f));
+                        Store8Wide(dx + f, Load8Wide(baseRow + f) + d);
+                    }
+                }
+                else if (Vectorized)
                 {
                     for (; f + VectorStep <= h; f += VectorStep)
                     {
