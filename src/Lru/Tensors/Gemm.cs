@@ -141,6 +141,14 @@ public static class Gemm
             return;
         }
 
+        if (kernel == GemmKernelKind.Auto && GemvTransposed.Applies<T>(transposeA, n))
+        {
+            // One column of C (a weight gradient of a layer with one input feature): no tile padding.
+            fixed (T* pa = a, pb = b, pc = c)
+                GemvTransposed.Run(pa, lda, pb, transposeB ? 1 : ldb, pc, ldc, m, k, alpha, beta, threadCount);
+            return;
+        }
+
         kernel = ResolveKernel<T>(kernel);
 
         fixed (T* pa = a)

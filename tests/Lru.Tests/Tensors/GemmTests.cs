@@ -84,6 +84,27 @@ public class GemmTests
         { 31, 17, 11 }, { 7, 1, 400 }, { 25, 65, 3 }, { 37, 97, 401 },
     };
 
+    /// <summary>
+    /// Aᵀ·b into one column of C (a weight gradient of a one-feature linear layer) takes its own path with the default
+    /// kernel choice: against the reference for outputs in whole groups of four vectors, single vectors and a scalar
+    /// tail, both storages of b, padded strides, α and β, and β = 0 over NaN.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(5, 700)]
+    [InlineData(64, 39_200)]
+    [InlineData(77, 300)]
+    [InlineData(200, 3)]
+    public void OneColumn_TransposedA_MatchesTheReference(int m, int k)
+    {
+        foreach (bool tb in new[] { false, true })
+        {
+            Check<float>(m, 1, k, true, tb, 0, 0, 0, 1, 0, GemmKernelKind.Auto, seed: m + k, threads: 2);
+            Check<double>(m, 1, k, true, tb, 3, 2, 4, -0.5, 1.25, GemmKernelKind.Auto, seed: m + 2 * k, threads: 2);
+            Check<float>(m, 1, k, true, tb, 1, 1, 2, 2, 0, GemmKernelKind.Auto, seed: m + 3 * k, nanInC: true);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Shapes))]
     public void Float_AllTransposes_AllKernels(int m, int n, int k)
@@ -313,6 +334,18 @@ public class GemmThreadCountTests
         float[] c1 = Run(1);
         TwoThreads.Prove(() => Run(2), c2 => Assert.Equal(c1, c2), "row blocks, 2 threads");
         TwoThreads.Prove(() => Run(3), c3 => Assert.Equal(c1, c3), "row blocks, 3 threads");
+
+        // One column of C from Aᵀ·b: outputs split over threads in groups.
+        int m3 = 203, k3 = 5000;
+        float[] a3 = GemmTests.Random<float>(rng, k3 * m3), b3 = GemmTests.Random<float>(rng, k3);
+        float[] e1 = new float[m3];
+        Gemm.Multiply<float>(a3, b3, e1, m3, 1, k3, transposeA: true, threads: 1);
+        TwoThreads.Prove(() =>
+        {
+            float[] e2 = new float[m3];
+            Gemm.Multiply<float>(a3, b3, e2, m3, 1, k3, transposeA: true, threads: 2);
+            return e2;
+        }, e2 => Assert.Equal(e1, e2), "one column, 2 threads");
 
         // Few rows: the split goes over column slivers instead.
         int m2 = 10, n2 = 3000, k2 = 100;
