@@ -49,6 +49,9 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     // [W1; W2]ᵀ (H × 2H) packed for the forward GEMM once per change of the weights (null when the GEMM cannot pack it
     // ahead, or T is neither float nor double): a pass of a few hundred rows (a block, a chunk) would otherwise pack it again.
     private PackedGemmB<T>? _packed;
+
+    // [W1; W2] (2H × H) packed for the blocked backward's ∂x = [∂a | ∂g]·[W1; W2], likewise.
+    private PackedGemmB<T>? _packedBackward;
     private long _w1Version = -1, _b1Version = -1, _w2Version = -1, _b2Version = -1;
 
     /// <summary>Creates the unit with both linear layers initialised like PyTorch from a seed.</summary>
@@ -186,6 +189,11 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
                 {
                     _packed ??= new PackedGemmB<T>(h, 2 * h);
                     _packed.Pack(stacked.AsSpan(0, 2 * h * h), transposeB: true);
+                }
+                if ((typeof(T) == typeof(float) || typeof(T) == typeof(double)) && PackedGemmB<T>.Fits(2 * h, h))
+                {
+                    _packedBackward ??= new PackedGemmB<T>(2 * h, h);
+                    _packedBackward.Pack(stacked.AsSpan(0, 2 * h * h), transposeB: false);
                 }
                 (_w1Version, _w2Version, _b1Version) = (v1, v2, v3);
                 Volatile.Write(ref _b2Version, v4); // last: the check without the lock reads it first
@@ -508,7 +516,8 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
         {
             var work = new BlockedBackward
             {
-                DZ = dz, Pairs = p, GradPairs = dp, GradX = gx, X = x, W = w, Shares = sh, Rows = rows, Features = h, Accumulate = accumulate,
+                DZ = dz, Pairs = p, GradPairs = dp, GradX = gx, X = x, W = w, Packed = _packedBackward, Shares = sh, Rows = rows, Features = h,
+                Accumulate = accumulate,
             };
             Parallelism.For((rows + GemmBlockRows - 1) / GemmBlockRows, Parallelism.MaxThreads, ref work);
         }
@@ -517,6 +526,7 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
     private unsafe struct BlockedBackward : IIndexedWork
     {
         public T* DZ, Pairs, GradPairs, GradX, X, W, Shares;
+        public PackedGemmB<T>? Packed;
         public int Rows, Features;
         public bool Accumulate;
 
@@ -525,7 +535,9 @@ public sealed class Glu<T> : Module<T> where T : unmanaged, IFloatingPointIeee75
             int h = Features, first = index * GemmBlockRows, n = Math.Min(GemmBlockRows, Rows - first), size = 2 * h * h;
             GateBackwardRows(DZ, Pairs, GradPairs, first, first + n, h);
             var block = new ReadOnlySpan<T>(GradPairs + (nint)first * 2 * h, n * 2 * h);
-            if (GradX != null)
+            if (GradX != null && Packed is not null)
+                Packed.Multiply(GradPairs + (nint)first * 2 * h, 2 * h, GradX + (nint)first * h, h, n, Accumulate);
+            else if (GradX != null)
                 Gemm.Multiply<T>(block, new ReadOnlySpan<T>(W, size), new Span<T>(GradX + (nint)first * h, n * h), n, h, 2 * h,
                     accumulate: Accumulate, threads: 1);
             T* share = Shares + (nint)index * (size + 2 * h);
