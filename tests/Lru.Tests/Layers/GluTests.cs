@@ -55,15 +55,21 @@ public class GluTests
     {
         const int h = 5;
         var glu = new Glu<double>(h, seed: 7);
-        double[] x = Compare.Random(batch * length * h, 2);
-        double[] expected = DirectFormula(glu, x, batch * length);
-        double[] y = new double[x.Length];
+        BothModesMatchTheDirectFormula(glu, glu, Compare.Random(batch * length * h, 2), batch, length, 1e-14);
+    }
+
+    /// <summary><paramref name="glu"/>'s forward in training and in evaluation mode against the direct formula with <paramref name="reference"/>'s weights, in double.</summary>
+    private static void BothModesMatchTheDirectFormula<T>(Glu<T> glu, Glu<double> reference, double[] input, int batch, int length, double tolerance)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        T[] x = Compare.Cast<T>(input), y = new T[x.Length];
+        double[] expected = DirectFormula(reference, Compare.ToDouble<T>(x), batch * length);
         glu.Forward(x, y, batch, length);
-        Compare.Close<double>(y, expected, 1e-14, "training");
+        Compare.Close<T>(y, expected, tolerance, "training");
         glu.IsTraining = false;
         Array.Clear(y);
         glu.Forward(x, y, batch, length);
-        Compare.Close<double>(y, expected, 1e-14, "evaluation");
+        Compare.Close<T>(y, expected, tolerance, "evaluation");
     }
 
     /// <summary>
@@ -260,17 +266,6 @@ public class GluTests
     [InlineData(64, 1, 300)]
     [InlineData(64, 3, 400)]
     [InlineData(40, 2, 9)]
-    public void Float_MatchesTheDirectFormulaInDouble_InBothModes(int h, int batch, int length)
-    {
-        var glu = new Glu<float>(h, seed: 4);
-        var reference = new Glu<double>(h, seed: 4);
-        float[] x = Compare.Cast<float>(Compare.Random(batch * length * h, 6, scale: 2)), y = new float[x.Length];
-        double[] expected = DirectFormula(reference, Compare.ToDouble<float>(x), batch * length);
-        glu.Forward(x, y, batch, length);
-        Compare.Close<float>(y, expected, 1e-5, "training");
-        glu.IsTraining = false;
-        Array.Clear(y);
-        glu.Forward(x, y, batch, length);
-        Compare.Close<float>(y, expected, 1e-5, "evaluation");
-    }
+    public void Float_MatchesTheDirectFormulaInDouble_InBothModes(int h, int batch, int length) =>
+        BothModesMatchTheDirectFormula(new Glu<float>(h, seed: 4), new Glu<double>(h, seed: 4), Compare.Random(batch * length * h, 6, scale: 2), batch, length, 1e-5);
 }
