@@ -89,6 +89,42 @@ public class ChunkedEvaluationTests
         Assert.Equal(expected, y);
     }
 
+    /// <summary>
+    /// The chunked pass on one thread (every chunk on the calling thread) allocates nothing once its work arrays are in
+    /// the modules' pools, and concurrent chunked evaluations of one model (each call with its own work arrays and
+    /// carried states) give the serial result.
+    /// </summary>
+    [Fact]
+    public void Chunked_AllocatesNothingInSteadyState_AndConcurrentCallsGiveTheSerialResult()
+    {
+        const int batch = 4, length = 600, features = 2;
+        var model = new SequenceModel<float>(new SequenceModelConfig(features, 0, 3, 2, Config(32, 32) with { Norm = NormKind.BatchNorm }), seed: 8)
+        {
+            IsTraining = false,
+        };
+        float[] x = Compare.Cast<float>(Compare.Random(batch * length * features, 3)), y = new float[model.OutputSize(batch, length)];
+        float[] serial = WithThreads(1, () =>
+        {
+            for (int i = 0; i < 5; i++) model.Forward(x, y, batch, length);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 5; i++) model.Forward(x, y, batch, length);
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            return (float[])y.Clone();
+        });
+        float[][] results = new float[4][];
+        WithThreads(2, () =>
+        {
+            Parallel.For(0, results.Length, new ParallelOptions { MaxDegreeOfParallelism = results.Length }, t =>
+            {
+                float[] own = new float[serial.Length];
+                for (int i = 0; i < 3; i++) model.Forward(x, own, batch, length);
+                results[t] = own;
+            });
+            return 0;
+        });
+        foreach (float[] r in results) Assert.Equal(serial, r);
+    }
+
     [Fact]
     public void WhatCannotGoInChunks_SaysSo_AndPaddingOrAFewSequencesTakeTheWholePass()
     {
