@@ -271,6 +271,11 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
         }
         using var rented = training ? default : RentWorkspace(checked(m * 2 * n));
         Span<T> states = training ? Grow(ref _cachedStates, checked(m * 2 * n)) : rented.Span;
+        if (Pipelines(mode, batch, length, workers))
+        {
+            RunPipelined(input, output, states, batch, length, initialState, finalState);
+            return;
+        }
 
         // X = U · W_inᵀ  (BL × H)·(H × 2N); then the scan turns γ⊙B u_t into x_t in place.
         Gemm.Multiply<T>(input, _inputWeightsT, states, m, 2 * n, h, threads: workers);
@@ -364,7 +369,8 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
         Span<T> gradW = Grow(ref _gradOutputWeights, h * 2 * n), gradV = Grow(ref _gradInputWeights, 2 * n * h);
         bool shareWeights = SharesWeightGradients(mode, batch, length);
         Span<T> weightShares = shareWeights ? Grow(ref _weightShares, checked(batch * 4 * h * n)) : default;
-        if (!shareWeights)
+        bool fused = Fuses(mode, batch, length, workers), pipelined = !fused && Pipelines(mode, batch, length, workers);
+        if (!shareWeights && !pipelined)
             Gemm.Multiply<T>(gradOutput, x, gradW, h, 2 * n, m, transposeA: true, threads: workers);
 
         // q_t = Cᴴ g_t = G · W_out  (W_out = (W_outᵀ)ᵀ), then δ_t = q_t + conj(λ) ⊙ δ_next, the other way in time; each
@@ -379,9 +385,15 @@ public sealed partial class LruLayer<T> : Module<T> where T : unmanaged, IFloati
             TensorPrimitives.Negate(_lambdaIm, negatedIm.AsSpan(0, n));
             Span<T> perSequence = partials.AsSpan(0, batch * shares);
             perSequence.Clear();
-            if (Fuses(mode, batch, length, workers))
+            if (fused)
             {
                 BackpropFused(gradOutput, gradInput, delta, perSequence, weightShares, negatedIm.AsSpan(0, n), batch, length, accumulate, workers);
+            }
+            else if (pipelined)
+            {
+                // Gᵀ·X on the consumer while the producer scans, unless it is summed per sequence (after Δ is complete).
+                BackpropPipelined(gradOutput, gradInput, delta, perSequence, shareWeights ? default : gradW, negatedIm.AsSpan(0, n), batch, length, accumulate);
+                if (shareWeights) AccumulateSequenceWeightShares(gradOutput, delta, batch, length, weightShares, workers);
             }
             else
             {

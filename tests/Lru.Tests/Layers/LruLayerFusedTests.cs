@@ -42,7 +42,28 @@ public class LruLayerFusedTests
     public void Double_FusedAndUnfused_GiveTheSameBits(int batch, int length, int h, int n, bool reverse, bool matrixD, bool initial) =>
         Check<double>(batch, length, h, n, reverse, matrixD, initial);
 
-    private static void Check<T>(int batch, int length, int h, int n, bool reverse, bool matrixD, bool initial)
+    /// <summary>
+    /// The pipelined passes (an odd batch below eight on two threads: one thread scans, the other follows) against the
+    /// unfused ones on one thread, with the two-thread run proved to have used a helper thread. H = 32, N = 64 in float:
+    /// forward chunks of 252 steps (three in 600), backward chunks of 504 (two); N = 256: 60 and 120 steps, so five and
+    /// three chunks in 300 and a carry across each boundary; three sequences share the weight-gradient products.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 600, 32, 64, false, false, false)]
+    [InlineData(1, 300, 8, 256, true, false, true)]
+    [InlineData(3, 300, 7, 256, false, true, true)]
+    [InlineData(5, 70, 5, 3, false, false, true)]
+    [InlineData(7, 129, 16, 256, true, true, false)]
+    public void Float_PipelinedOnTwoThreads_AndUnfused_GiveTheSameBits(int batch, int length, int h, int n, bool reverse, bool matrixD, bool initial) =>
+        Check<float>(batch, length, h, n, reverse, matrixD, initial, workers: 2);
+
+    [Theory]
+    [InlineData(1, 400, 6, 100, true, true, true)]
+    [InlineData(3, 600, 6, 100, false, false, false)]
+    public void Double_PipelinedOnTwoThreads_AndUnfused_GiveTheSameBits(int batch, int length, int h, int n, bool reverse, bool matrixD, bool initial) =>
+        Check<double>(batch, length, h, n, reverse, matrixD, initial, workers: 2);
+
+    private static void Check<T>(int batch, int length, int h, int n, bool reverse, bool matrixD, bool initial, int workers = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var config = new LruConfig(h, n, RMin: 0.5, RMax: 0.999, Reverse: reverse, MatrixD: matrixD);
@@ -50,33 +71,43 @@ public class LruLayerFusedTests
         T[] g = Compare.Cast<T>(Compare.Random(batch * length * h, 2));
         T[] x0 = initial ? Compare.Cast<T>(Compare.Random(batch * 2 * n, 3)) : [];
 
-        (T[] Output, T[] Final, T[] GradInput, T[] GradInitial, T[] Gradients, T[] EvalOutput, T[] EvalFinal, T[] Replaced) Run(bool fusion)
+        (T[] Output, T[] Final, T[] GradInput, T[] GradInitial, T[] Gradients, T[] EvalOutput, T[] EvalFinal, T[] Replaced) Run(bool fusion, int threads)
         {
             var layer = new LruLayer<T>(config, seed: 7) { Fusion = fusion };
             T[] y = new T[u.Length], final = new T[batch * 2 * n], gu = Compare.Cast<T>(Compare.Random(u.Length, 4)), g0 = new T[batch * 2 * n];
-            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads: 1);
-            layer.BackwardWithState(g, gu, batch, length, g0, ScanMode.Sequential, threads: 1);
+            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads);
+            layer.BackwardWithState(g, gu, batch, length, g0, ScanMode.Sequential, threads);
             // A second training step adds onto the gradients (the accumulating path of both).
-            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads: 1);
-            layer.BackwardWithState(g, gu, batch, length, g0, ScanMode.Sequential, threads: 1);
+            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads);
+            layer.BackwardWithState(g, gu, batch, length, g0, ScanMode.Sequential, threads);
             // The replacing backward (how blocks call it: ∂u written, not added) and one without ∂u (parameters only).
             T[] replaced = Compare.Cast<T>(Compare.Random(u.Length, 5));
-            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads: 1);
+            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads);
             layer.BackwardReplacing(g, replaced);
-            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads: 1);
-            layer.BackwardWithState(g, default, batch, length, default, ScanMode.Sequential, threads: 1);
+            layer.ForwardWithState(u, y, batch, length, x0, final, ScanMode.Sequential, threads);
+            layer.BackwardWithState(g, default, batch, length, default, ScanMode.Sequential, threads);
 
             layer.IsTraining = false;
             T[] ey = new T[u.Length], eFinal = new T[batch * 2 * n];
-            layer.ForwardWithState(u, ey, batch, length, x0, eFinal, ScanMode.Auto, threads: 1);
+            layer.ForwardWithState(u, ey, batch, length, x0, eFinal, ScanMode.Auto, threads);
             return (y, final, gu, g0, layer.Parameters.SelectMany(p => p.GradientArray).ToArray(), ey, eFinal, replaced);
         }
 
         var probe = new LruLayer<T>(config, seed: 7);
         probe.ForwardWithState(u, new T[u.Length], batch, length, x0, default, ScanMode.Sequential, threads: 1);
-        Assert.True(probe.Fuses(ScanMode.Sequential, batch, length, workers: 1));
-        var fused = Run(true);
-        var plain = Run(false);
+        var plain = Run(false, threads: 1);
+        (T[] Output, T[] Final, T[] GradInput, T[] GradInitial, T[] Gradients, T[] EvalOutput, T[] EvalFinal, T[] Replaced) fused;
+        if (workers == 1)
+        {
+            Assert.True(probe.Fuses(ScanMode.Sequential, batch, length, workers: 1));
+            fused = Run(true, threads: 1);
+        }
+        else
+        {
+            Assert.False(probe.Fuses(ScanMode.Sequential, batch, length, workers));
+            Assert.True(probe.Pipelines(ScanMode.Sequential, batch, length, workers));
+            fused = TwoThreads.Prove(() => Run(true, workers), _ => { }, "the pipelined passes");
+        }
         Assert.Equal(plain.Output, fused.Output);
         Assert.Equal(plain.Final, fused.Final);
         Assert.Equal(plain.GradInput, fused.GradInput);
@@ -85,7 +116,7 @@ public class LruLayerFusedTests
         Assert.Equal(plain.EvalOutput, fused.EvalOutput);
         Assert.Equal(plain.EvalFinal, fused.EvalFinal);
         Assert.Equal(plain.Replaced, fused.Replaced);
-        // The evaluation pass (states in a per-sequence chunk buffer) equals the training pass (states kept).
+        // The evaluation pass (states in a chunk buffer or in work space) equals the training pass (states kept).
         Assert.Equal(fused.Output, fused.EvalOutput);
         Assert.Equal(fused.Final, fused.EvalFinal);
     }
@@ -190,17 +221,31 @@ public class LruLayerFusedTests
         for (int i = 0; i < 20; i++) layer.ForwardWithState(u, y, batch, length, default, final, ScanMode.Auto, threads: 1);
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
+
+    /// <summary>The pipelined evaluation pass (one sequence on two threads) allocates nothing on the calling thread in steady state.</summary>
+    [Fact]
+    public void PipelinedEvaluation_InSteadyState_AllocatesNothing()
+    {
+        const int length = 300, h = 8, n = 256;
+        var layer = new LruLayer<float>(new LruConfig(h, n), seed: 1) { IsTraining = false };
+        float[] u = Compare.Cast<float>(Compare.Random(length * h, 1)), y = new float[u.Length], final = new float[2 * n];
+        for (int i = 0; i < 5; i++) layer.ForwardWithState(u, y, 1, length, default, final, ScanMode.Auto, threads: 2);
+        Assert.True(layer.Pipelines(ScanMode.Auto, 1, length, workers: 2));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) layer.ForwardWithState(u, y, 1, length, default, final, ScanMode.Auto, threads: 2);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
 
 /// <summary>
-/// The switch the thread count makes: three sequences fuse on one thread and do not on two (they do not share out evenly),
-/// and forward, backward and every gradient agree bit for bit, with the two-thread run proved to have used both.
+/// The switch the thread count makes: three sequences fuse on one thread and are pipelined on two (they do not share out
+/// evenly), and forward, backward and every gradient agree bit for bit, with the two-thread run proved to have used both.
 /// </summary>
 [Collection(nameof(ThreadCountSetting))]
 public class LruLayerFusedThreadCountTests
 {
     /// <summary>
-    /// B = 3 fuses on one thread and not on two. H = 8, N = 256: chunks of 120 steps, the weight-gradient shares by the packed
+    /// B = 3 fuses on one thread and is pipelined on two. H = 8, N = 256: chunks of 120 steps, the weight-gradient shares by the packed
     /// GEMM; H = 36, N = 64: chunks of 504 steps, the shares by the unpacked small-output GEMM with edge rows and columns
     /// (36 is not a multiple of its 8-row and 32-column tiles) left to the packed one, on one thread against two.
     /// </summary>
@@ -218,11 +263,12 @@ public class LruLayerFusedThreadCountTests
             float[] y = new float[u.Length], gu = new float[u.Length];
             layer.ForwardWithState(u, y, batch, length, default, default, ScanMode.Auto, threads);
             Assert.Equal(threads == 1, layer.Fuses(ScanMode.Auto, batch, length, threads));
+            Assert.Equal(threads == 2, layer.Pipelines(ScanMode.Auto, batch, length, threads));
             Assert.True(layer.SharesWeightGradients(ScanMode.Auto, batch, length));
             layer.BackwardWithState(g, gu, batch, length, default, ScanMode.Auto, threads);
             return [.. y, .. gu, .. layer.Parameters.SelectMany(p => p.GradientArray)];
         }
         float[] one = Run(1);
-        TwoThreads.Prove(() => Run(2), two => Assert.Equal(one, two), "fused on one thread against unfused on two");
+        TwoThreads.Prove(() => Run(2), two => Assert.Equal(one, two), "fused on one thread against pipelined on two");
     }
 }

@@ -1,0 +1,196 @@
+using Lru.Scans;
+using Lru.Tensors;
+
+namespace Lru.Layers;
+
+/// <summary>
+/// The pipelined passes of the LRU layer: for batches too small to give two threads whole sequences (one sequence, or
+/// an odd number below eight), one thread produces the chunks that carry the recurrence and the other follows a chunk
+/// behind with the rest, so both cores work and each chunk is used again while it is still in cache.
+/// </summary>
+/// <remarks>
+/// <para>Forward: the producer computes <c>X = U·W_inᵀ</c> and scans it, chunk by chunk in the direction of the
+/// recurrence; the consumer computes <c>Y = D ⊙ U + X·W_outᵀ</c> for each chunk the producer has finished. Backward:
+/// the producer computes <c>Δ = G·W_out</c>, scans it with conj(λ) the other way in time and adds each chunk to the
+/// sequence's shares of G_λ and of a diagonal ∂D; the consumer first computes <c>Gᵀ·X</c> (which needs no Δ) and then
+/// <c>∂U (+)= D ⊙ G + Δ·W_in</c> for each finished chunk.</para>
+/// <para>Each chunk goes through the same operations, from the same packed weights, in the same order as in the fused
+/// and unfused passes (<c>Gᵀ·X</c> by <see cref="Gemm"/>, whose result does not depend on its thread count), so the
+/// three paths give identical bits and the choice between them never changes a result. The two roles are the two
+/// items of one <see cref="Parallelism.For{TBody}"/> loop: the producer is item 0, so a thread that runs both runs
+/// it first and the consumer never waits for work that has not started.</para>
+/// </remarks>
+public sealed partial class LruLayer<T>
+{
+    /// <summary>
+    /// Whether a pass of this shape runs pipelined: the shape the fused passes take (sequential scan, packed weights,
+    /// sequences of at least <see cref="MinFusedLength"/> steps), exactly two workers, and a batch that does not split
+    /// evenly over them (1, 3, 5 or 7 sequences; from 8 on the fused passes balance well enough).
+    /// </summary>
+    internal bool Pipelines(ScanMode mode, int batch, int length, int workers) =>
+        workers == 2 && Fusion && _packedIn is not null && length >= MinFusedLength && batch % 2 == 1 && batch < 4 * workers
+        && (mode == ScanMode.Auto ? DiagonalRecurrence.ChooseMode(batch, length, StateSize) : mode) == ScanMode.Sequential;
+
+    /// <summary>
+    /// Time steps per chunk of the pipelined forward: half the fused passes' chunk (a multiple of 12, at least 24), so the
+    /// consumer starts sooner and trails by less (at H = N = 64 in float: 252 steps; 240 and 120 measured within 2 % of
+    /// each other, 504 4–6 % slower; Zen 5). The backward keeps <see cref="ChunkSteps"/>, the order in which it sums G_λ.
+    /// </summary>
+    private int PipelineSteps => Math.Max(24, ChunkSteps / 2 / 12 * 12);
+
+    /// <summary>
+    /// The pipelined forward into <paramref name="states"/> (batch·length rows of 2N: kept for a training pass, work
+    /// space for an evaluation one) and <paramref name="output"/>; the final states into <paramref name="finalState"/> if not empty.
+    /// </summary>
+    private unsafe void RunPipelined(ReadOnlySpan<T> input, Span<T> output, Span<T> states, int batch, int length,
+        ReadOnlySpan<T> initialState, Span<T> finalState)
+    {
+        int published = 0;
+        fixed (T* u = input, y = output, x = states, x0 = initialState, xFinal = finalState, lr = _lambdaRe, li = _lambdaIm, d = D.Value)
+        {
+            var work = new PipelinedForward
+            {
+                Layer = this, U = u, Y = y, X = x, X0 = x0, XFinal = xFinal, LamRe = lr, LamIm = li, D = d,
+                Batch = batch, Length = length, Published = &published,
+            };
+            Parallelism.For(2, 2, ref work);
+        }
+    }
+
+    private unsafe struct PipelinedForward : IIndexedWork
+    {
+        public LruLayer<T> Layer;
+        public T* U, Y, X, X0, XFinal, LamRe, LamIm, D;
+        public int Batch, Length;
+        public int* Published;
+
+        public readonly void Run(int role)
+        {
+            var layer = Layer;
+            int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = layer.PipelineSteps, chunks = (Length + steps - 1) / steps;
+            bool reverse = layer.Config.Reverse;
+            for (int b = 0; b < Batch; b++)
+            {
+                T* carry = X0 == null ? null : X0 + (nint)b * w;
+                for (int i = 0; i < chunks; i++)
+                {
+                    var (t0, rows) = Chunk(i, chunks, steps, Length, reverse);
+                    nint row = (nint)b * Length + t0;
+                    if (role == 0)
+                    {
+                        try
+                        {
+                            layer._packedIn!.Multiply(U + row * h, h, X + row * w, w, rows, accumulate: false);
+                            carry = ScanRows(LamRe, LamIm, X + row * w, rows, carry, reverse, n);
+                        }
+                        catch
+                        {
+                            Volatile.Write(ref *Published, -1); // the consumer stops; the loop rethrows
+                            throw;
+                        }
+                        Volatile.Write(ref *Published, b * chunks + i + 1);
+                    }
+                    else
+                    {
+                        if (!Await(Published, b * chunks + i + 1)) return;
+                        layer.Skip(U + row * h, Y + row * h, rows, D, accumulate: false);
+                        layer._packedOut!.Multiply(X + row * w, w, Y + row * h, h, rows, accumulate: true);
+                    }
+                }
+                if (role == 0 && XFinal != null)
+                    Buffer.MemoryCopy(carry, XFinal + (nint)b * w, (long)w * sizeof(T), (long)w * sizeof(T));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The pipelined part of the backward: Δ into <paramref name="delta"/>, each sequence's shares of G_λ and a diagonal
+    /// ∂D into <paramref name="shares"/> (batch rows, zeroed), <c>Gᵀ·X</c> into <paramref name="gradW"/> unless it is
+    /// empty, and ∂u written or added to <paramref name="gradInput"/> (if not empty).
+    /// </summary>
+    private unsafe void BackpropPipelined(ReadOnlySpan<T> gradOutput, Span<T> gradInput, Span<T> delta, Span<T> shares, Span<T> gradW,
+        ReadOnlySpan<T> negatedIm, int batch, int length, bool accumulate)
+    {
+        int published = 0;
+        fixed (T* g = gradOutput, gu = gradInput, dl = delta, ps = shares, gw = gradW, x = _cachedStates, u = _cachedInput, x0 = _cachedInitial,
+               lr = _lambdaRe, li = negatedIm, d = D.Value)
+        {
+            var work = new PipelinedBackward
+            {
+                Layer = this, G = g, GradU = gu, Delta = dl, Shares = ps, GradW = gw, Stride = shares.Length / batch, X = x, U = u,
+                X0 = _cachedHasInitial ? x0 : null, LamRe = lr, NegLamIm = li, D = d, Length = length, Batch = batch, Accumulate = accumulate,
+                Published = &published,
+            };
+            Parallelism.For(2, 2, ref work);
+        }
+    }
+
+    private unsafe struct PipelinedBackward : IIndexedWork
+    {
+        public LruLayer<T> Layer;
+        public T* G, GradU, Delta, Shares, GradW, X, U, X0, LamRe, NegLamIm, D;
+        public int Length, Batch, Stride;
+        public bool Accumulate;
+        public int* Published;
+
+        public readonly void Run(int role)
+        {
+            var layer = Layer;
+            int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = layer.ChunkSteps, chunks = (Length + steps - 1) / steps;
+            bool reverse = layer.Config.Reverse;
+            if (role == 1 && GradW != null)
+            {
+                int m = Batch * Length;
+                Gemm.Multiply<T>(new ReadOnlySpan<T>(G, m * h), new ReadOnlySpan<T>(X, m * w), new Span<T>(GradW, h * w), h, w, m,
+                    transposeA: true, threads: 1);
+            }
+            for (int b = 0; b < Batch; b++)
+            {
+                T* carry = null;
+                for (int i = 0; i < chunks; i++)
+                {
+                    var (t0, rows) = Chunk(i, chunks, steps, Length, descending: !reverse);
+                    nint row = (nint)b * Length + t0;
+                    if (role == 0)
+                    {
+                        try
+                        {
+                            layer._packedOutT!.Multiply(G + row * h, h, Delta + row * w, w, rows, accumulate: false);
+                            carry = ScanRows(LamRe, NegLamIm, Delta + row * w, rows, carry, !reverse, n);
+                            layer.AccumulateShares(G, Delta, X, U, X0, b, Length, t0, rows, Shares + (nint)b * Stride);
+                        }
+                        catch
+                        {
+                            Volatile.Write(ref *Published, -1); // the consumer stops; the loop rethrows
+                            throw;
+                        }
+                        Volatile.Write(ref *Published, b * chunks + i + 1);
+                    }
+                    else if (GradU != null)
+                    {
+                        if (!Await(Published, b * chunks + i + 1)) return;
+                        T* uc = GradU + row * h;
+                        layer.Skip(G + row * h, uc, rows, D, Accumulate, backward: true);
+                        layer._packedInT!.Multiply(Delta + row * w, w, uc, h, rows, accumulate: true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Spins until the producer has published at least <paramref name="count"/> chunks; false if it failed (published −1).
+    /// </summary>
+    private static unsafe bool Await(int* published, int count)
+    {
+        var spin = new SpinWait();
+        int done;
+        while ((done = Volatile.Read(ref *published)) < count)
+        {
+            if (done < 0) return false;
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+        return true;
+    }
+}
+
