@@ -141,15 +141,11 @@ public sealed partial class LruLayer<T>
     /// </summary>
     private static unsafe T* ScanRows(T* lamRe, T* lamIm, T* rows, int count, T* carry, bool descending, int n)
     {
+        if (count <= 0) return carry;
         nint w = 2 * n;
-        T* prev = carry;
-        for (int i = 0; i < count; i++)
-        {
-            T* cur = rows + (descending ? count - 1 - i : i) * w;
-            if (prev != null) DiagonalKernels<T>.MultiplyAdd(lamRe, lamIm, prev, cur, n, 0, n);
-            prev = cur;
-        }
-        return prev;
+        T* last = rows + (nint)(count - 1) * w;
+        DiagonalKernels<T>.ScanRows(lamRe, lamIm, descending ? last : rows, descending ? -w : w, count, carry, n, 0, n);
+        return descending ? rows : last;
     }
 
     /// <summary>

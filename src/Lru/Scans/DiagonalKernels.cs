@@ -46,6 +46,84 @@ internal static unsafe class DiagonalKernels<T> where T : unmanaged, IFloatingPo
         }
     }
 
+    /// <summary>
+    /// The recurrence down <paramref name="count"/> rows, <c>row_i ← λ ⊙ row_{i−1} + row_i</c> for channels [c0, c1), row i
+    /// at <c>first + i·stride</c> (a negative stride goes down memory) and row −1 being <paramref name="carry"/> (null: row 0
+    /// is taken as final). The running state stays in registers, four 512-bit vectors of channels at a time, instead of
+    /// being stored and loaded again for every row; the operations are those of <see cref="MultiplyAdd"/> in the same
+    /// order, so the bits are those of calling it row by row.
+    /// </summary>
+    public static void ScanRows(T* lamRe, T* lamIm, T* first, nint stride, int count, T* carry, int n, int c0, int c1)
+    {
+        if (count <= 0) return;
+        int c = c0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            int v = Vector512<T>.Count;
+            for (; c <= c1 - 4 * v; c += 4 * v) ScanBlock4(lamRe + c, lamIm + c, first + c, stride, count, carry == null ? null : carry + c, n, v);
+            for (; c <= c1 - v; c += v) ScanBlock1(lamRe + c, lamIm + c, first + c, stride, count, carry == null ? null : carry + c, n);
+        }
+        if (c < c1)
+        {
+            T* prev = carry, row = first;
+            for (int i = 0; i < count; i++, row += stride)
+            {
+                if (prev != null) MultiplyAdd(lamRe, lamIm, prev, row, n, c, c1);
+                prev = row;
+            }
+        }
+    }
+
+    /// <summary><see cref="ScanRows"/> for the 4·v channels at <paramref name="x"/> (real parts; imaginary n further on).</summary>
+    private static void ScanBlock4(T* lamRe, T* lamIm, T* x, nint stride, int count, T* carry, int n, int v)
+    {
+        Vector512<T> lr0 = Vector512.Load(lamRe), lr1 = Vector512.Load(lamRe + v), lr2 = Vector512.Load(lamRe + 2 * v), lr3 = Vector512.Load(lamRe + 3 * v);
+        Vector512<T> li0 = Vector512.Load(lamIm), li1 = Vector512.Load(lamIm + v), li2 = Vector512.Load(lamIm + 2 * v), li3 = Vector512.Load(lamIm + 3 * v);
+        T* start = carry != null ? carry : x;
+        Vector512<T> pr0 = Vector512.Load(start), pr1 = Vector512.Load(start + v), pr2 = Vector512.Load(start + 2 * v), pr3 = Vector512.Load(start + 3 * v);
+        Vector512<T> pi0 = Vector512.Load(start + n), pi1 = Vector512.Load(start + n + v), pi2 = Vector512.Load(start + n + 2 * v), pi3 = Vector512.Load(start + n + 3 * v);
+        int i = 0;
+        if (carry == null)
+        {
+            i = 1;
+            x += stride;
+        }
+        for (; i < count; i++, x += stride)
+        {
+            T* im = x + n;
+            Vector512<T> r0 = lr0 * pr0 - li0 * pi0 + Vector512.Load(x), i0 = lr0 * pi0 + li0 * pr0 + Vector512.Load(im);
+            Vector512<T> r1 = lr1 * pr1 - li1 * pi1 + Vector512.Load(x + v), i1 = lr1 * pi1 + li1 * pr1 + Vector512.Load(im + v);
+            Vector512<T> r2 = lr2 * pr2 - li2 * pi2 + Vector512.Load(x + 2 * v), i2 = lr2 * pi2 + li2 * pr2 + Vector512.Load(im + 2 * v);
+            Vector512<T> r3 = lr3 * pr3 - li3 * pi3 + Vector512.Load(x + 3 * v), i3 = lr3 * pi3 + li3 * pr3 + Vector512.Load(im + 3 * v);
+            r0.Store(x); r1.Store(x + v); r2.Store(x + 2 * v); r3.Store(x + 3 * v);
+            i0.Store(im); i1.Store(im + v); i2.Store(im + 2 * v); i3.Store(im + 3 * v);
+            pr0 = r0; pr1 = r1; pr2 = r2; pr3 = r3;
+            pi0 = i0; pi1 = i1; pi2 = i2; pi3 = i3;
+        }
+    }
+
+    /// <summary><see cref="ScanRows"/> for the one vector of channels at <paramref name="x"/>.</summary>
+    private static void ScanBlock1(T* lamRe, T* lamIm, T* x, nint stride, int count, T* carry, int n)
+    {
+        Vector512<T> lr = Vector512.Load(lamRe), li = Vector512.Load(lamIm);
+        T* start = carry != null ? carry : x;
+        Vector512<T> pr = Vector512.Load(start), pi = Vector512.Load(start + n);
+        int i = 0;
+        if (carry == null)
+        {
+            i = 1;
+            x += stride;
+        }
+        for (; i < count; i++, x += stride)
+        {
+            Vector512<T> r = lr * pr - li * pi + Vector512.Load(x), im = lr * pi + li * pr + Vector512.Load(x + n);
+            r.Store(x);
+            im.Store(x + n);
+            pr = r;
+            pi = im;
+        }
+    }
+
     /// <summary><c>p ← λ ⊙ p; cur ← cur + p</c> (the fix-up step of the chunked scan).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Propagate(T* lamRe, T* lamIm, T* p, T* cur, int n, int c0, int c1)

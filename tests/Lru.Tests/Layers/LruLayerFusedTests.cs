@@ -16,7 +16,8 @@ public class LruLayerFusedTests
 {
     /// <summary>
     /// (B, L, H, N, reverse, matrix D, initial state). N = 256 in float gives chunks of 120 steps, so L = 300 has three
-    /// chunks, the last one short; N = 100 in double gives 156 steps; N = 3 one chunk. H = 32, N = 64 in float gives chunks
+    /// chunks, the last one short; N = 100 in double gives 156 steps; N = 3 one chunk; N = 100 in float scans 64 channels
+    /// four vectors at a time, 32 one vector at a time and 4 row by row. H = 32, N = 64 in float gives chunks
     /// of 504 steps, long enough for the weight-gradient shares to take the unpacked small-output GEMM (the 96-step
     /// rest takes the packed one).
     /// </summary>
@@ -30,6 +31,7 @@ public class LruLayerFusedTests
         [2, 300, 7, 256, true, true, false],
         [4, 70, 5, 3, false, false, true],
         [1, 129, 16, 256, false, false, false],
+        [2, 300, 6, 100, false, false, true],
     ];
 
     [Theory, MemberData(nameof(Cases))]

@@ -1,0 +1,62 @@
+using System.Numerics;
+using Lru.Scans;
+using Lru.Tests.Support;
+
+namespace Lru.Tests.Scans;
+
+/// <summary>
+/// <see cref="DiagonalKernels{T}.ScanRows"/> (the running state in registers, four vectors of channels at a time, then
+/// single vectors, then the rest row by row) against the plain recurrence written out per element with the same
+/// expression, <c>re ← (λr·pr − λi·pi) + re</c>, <c>im ← (λr·pi + λi·pr) + im</c>: bit for bit, for channel counts that
+/// take every one of the three parts, going up and down memory, from a carried state or from the first row.
+/// </summary>
+public class DiagonalKernelsTests
+{
+    public static IEnumerable<object[]> Cases()
+    {
+        foreach (int n in new[] { 1, 3, 16, 17, 64, 100, 130 })
+            foreach (bool descending in new[] { false, true })
+                foreach (bool carry in new[] { false, true })
+                    yield return [n, descending, carry];
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Float_ScanRows_EqualsThePlainRecurrence(int n, bool descending, bool carry) => Check<float>(n, descending, carry);
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Double_ScanRows_EqualsThePlainRecurrence(int n, bool descending, bool carry) => Check<double>(n, descending, carry);
+
+    private static unsafe void Check<T>(int n, bool descending, bool carry) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int count = 37;
+        var (lrD, liD) = DiagonalRecurrenceTests.RandomLambda(n, n);
+        T[] lamRe = Compare.Cast<T>(lrD), lamIm = Compare.Cast<T>(liD);
+        T[] rows = Compare.Cast<T>(Compare.Random(count * 2 * n, 1)), x0 = Compare.Cast<T>(Compare.Random(2 * n, 2));
+        // Channels [c0, c1): the whole row, and a range that starts off a vector boundary and stops short of the end.
+        foreach (var (c0, c1) in new[] { (0, n), (n / 3, n - n / 4) })
+        {
+            T[] expected = (T[])rows.Clone(), actual = (T[])rows.Clone();
+            int w = 2 * n;
+            for (int c = c0; c < c1; c++)
+            {
+                bool has = carry;
+                T pr = x0[c], pi = x0[n + c];
+                for (int i = 0; i < count; i++)
+                {
+                    int row = (descending ? count - 1 - i : i) * w;
+                    if (has)
+                    {
+                        expected[row + c] = lamRe[c] * pr - lamIm[c] * pi + expected[row + c];
+                        expected[row + n + c] = lamRe[c] * pi + lamIm[c] * pr + expected[row + n + c];
+                    }
+                    has = true;
+                    pr = expected[row + c];
+                    pi = expected[row + n + c];
+                }
+            }
+            fixed (T* lr = lamRe, li = lamIm, x = actual, p0 = x0)
+                DiagonalKernels<T>.ScanRows(lr, li, descending ? x + (count - 1) * w : x, descending ? -w : w, count, carry ? p0 : null, n, c0, c1);
+            Assert.Equal(expected, actual);
+        }
+    }
+}
