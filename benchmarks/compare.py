@@ -14,9 +14,11 @@ Sections: peak (this machine's FMA peak, memory and L2 bandwidth), gemm, forward
 backward), model (a whole training step and eval forward of the fashion-mnist model), step (streaming latency), scan
 (forward scan vs memory bandwidth), length (L from 256 to 65,536), threads (1..cores).
 
-Peers at their best: every numpy/PyTorch process runs without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (this
-environment's safety pins, which hold OpenBLAS to its Haswell kernel); only those processes, never the tests or CI. Each
-peer reports the OpenBLAS kernel it ran (benchmarks/python/blas_info.py), and the machine line prints it.
+Peers at their best (benchmarks/peer_env.py): every numpy/PyTorch process runs without OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE (this environment's safety pins, which hold OpenBLAS to its Haswell kernel) and with glibc's allocator
+keeping freed memory (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_: without them PyTorch's large temporaries fault
+their pages in again on every use, 2-5x slower); only those processes, never the tests or CI. Each peer reports the
+OpenBLAS kernel it ran and those variables (benchmarks/python/blas_info.py), and the last line prints them.
 With --out, every measurement is also written as one JSON object per line, which
 docs/plots/plot_performance.py turns into the pictures of docs/performance.md.
 """
@@ -34,13 +36,9 @@ PY = "/usr/bin/python3"
 SHAPES = [(8, 1024, 128, 256), (1, 4096, 64, 64)]
 SECTIONS = ["peak", "gemm", "forward", "train", "model", "step", "scan", "length", "threads"]
 
-# The peers' environment: the OpenBLAS pins removed, for their processes only.
-PEER_ENV = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-
-
-def peer_env(threads):
-    """The peers' environment with OpenBLAS's own pool limited to the thread count (torch.set_num_threads may not reach it)."""
-    return dict(PEER_ENV, OPENBLAS_NUM_THREADS=str(threads))
+# The peers' environment (benchmarks/peer_env.py): the OpenBLAS pins removed, glibc's allocator told to keep freed
+# memory, OpenBLAS's own pool limited to the thread count; for their processes only.
+from peer_env import MALLOC, peer_env  # noqa: E402
 
 
 def last_json(args, env=None):
@@ -241,8 +239,9 @@ def main():
     r.record("machine", cores=os.cpu_count(), cpu=cpu, cpu_family=family, threads=a.threads, when=when)
     for s in chosen:
         globals()[s](r)
-    print(f"\npeers ran OpenBLAS kernel: {r.kernel or 'unknown (no peer ran)'}; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for them")
-    r.record("peers", openblas_corename=r.kernel)
+    print(f"\npeers ran OpenBLAS kernel: {r.kernel or 'unknown (no peer ran)'}; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset "
+          f"and {', '.join(f'{k}={v}' for k, v in MALLOC.items())} for them")
+    r.record("peers", openblas_corename=r.kernel, **MALLOC)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
     /usr/bin/python3 benchmarks/compare_training.py --task fashion-mnist --minutes 60 --out docs/plots
 
 Runs `lru train --task TASK --log` (the library's defaults, to the end) and then benchmarks/python/torch_train.py (the
-same model and recipe in PyTorch 1.13, 2 threads, OpenBLAS unpinned for that process only, evaluating also when it passes
+same model and recipe in PyTorch 1.13, 2 threads, in the peer environment of benchmarks/peer_env.py, evaluating also when it passes
 10 and 30 minutes, its warm-up and cosine planned over the task's epochs or, when fewer fit, over the steps that fit in
 --minutes: --fit-budget) for at most --minutes, writes both logs and a picture (OUT/TASK-vs-pytorch.png, drawn by
 docs/plots/plot_curves.py), and prints each trainer's test metric (MSE for adding, accuracy for fashion-mnist) at 10, 30
@@ -17,6 +17,8 @@ import json
 import os
 import subprocess
 import sys
+
+from peer_env import peer_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -45,8 +47,7 @@ def main():
     if not a.lrunet_log:
         subprocess.run(["dotnet", "run", "-c", "Release", "--project", os.path.join(ROOT, "src", "Lru.Cli"), "--",
                         "train", "--task", a.task, "--threads", str(a.threads), "--log", lru_log], check=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    env["OPENBLAS_NUM_THREADS"] = str(a.threads)
+    env = peer_env(a.threads)
     subprocess.run([sys.executable, os.path.join(HERE, "python", "torch_train.py"), "--task", a.task, "--minutes", str(a.minutes),
                     "--eval-at", "10,30", "--fit-budget", "--threads", str(a.threads), "--log", torch_log],
                    check=True, env=env, cwd=os.path.join(HERE, "python"))

@@ -1,8 +1,9 @@
 """Which OpenBLAS a peer process runs, read from the process itself (no threadpoolctl needed).
 
 The peers (numpy, PyTorch) are measured at their best: benchmarks/compare.py starts them without OPENBLAS_CORETYPE and
-OPENBLAS_L2_SIZE, which this environment sets for safety and which pin OpenBLAS to a Haswell kernel. Every peer's JSON
-line records the kernel OpenBLAS chose (openblas_get_corename), so a figure says what it was measured against.
+OPENBLAS_L2_SIZE, which this environment sets for safety and which pin OpenBLAS to a Haswell kernel, and with glibc's
+allocator keeping freed memory (benchmarks/peer_env.py). Every peer's JSON line records the kernel OpenBLAS chose
+(openblas_get_corename) and those variables, so a figure says what it was measured against.
 """
 import ctypes
 import os
@@ -43,7 +44,8 @@ def openblas_info():
 
 
 def peer_fields():
-    """The fields every peer JSON line carries: the OpenBLAS library, its kernel and threads, and the two variables."""
+    """The fields every peer JSON line carries: the OpenBLAS library, its kernel and threads, and the variables of benchmarks/peer_env.py."""
     path, config, core, threads = openblas_info()
     return {"openblas": path, "openblas_config": config, "openblas_corename": core, "openblas_threads": threads,
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE")}
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+            "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_"), "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_")}

@@ -27,10 +27,10 @@ test metric at 10 and 30 minutes is measured even when an epoch takes longer tha
 Each finished epoch (and the last, partial one when --minutes runs out) appends one JSON line to --log in the format of
 `lru train --log` (task, epoch, seconds, train_loss, test_loss), seconds being wall time since the start including
 evaluation and starting, as LRU.NET's, after the data and the model are made (trained_seconds: the time when training
-stopped for that evaluation), so docs/plots/plot_curves.py draws both trainers on one time axis. Run it without the OpenBLAS pins:
+stopped for that evaluation), so docs/plots/plot_curves.py draws both trainers on one time axis. Run it in the peers' environment (benchmarks/peer_env.py):
 
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 benchmarks/python/torch_train.py --minutes 10 --log torch-adding.jsonl
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 benchmarks/python/torch_train.py --task fashion-mnist --minutes 60 --eval-at 10,30 --log torch-fashion.jsonl
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 /usr/bin/python3 benchmarks/python/torch_train.py --minutes 10 --log torch-adding.jsonl
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 /usr/bin/python3 benchmarks/python/torch_train.py --task fashion-mnist --minutes 60 --eval-at 10,30 --log torch-fashion.jsonl
 """
 import argparse
 import gzip
