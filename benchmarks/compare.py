@@ -15,9 +15,10 @@ backward), model (a whole training step and eval forward of the fashion-mnist mo
 (forward scan vs memory bandwidth), length (L from 256 to 65,536), threads (1..cores).
 
 Peers at their best (benchmarks/peer_env.py): every numpy/PyTorch process runs without OPENBLAS_CORETYPE and
-OPENBLAS_L2_SIZE (this environment's safety pins, which hold OpenBLAS to its Haswell kernel) and with glibc's allocator
-keeping freed memory (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_: without them PyTorch's large temporaries fault
-their pages in again on every use, 2-5x slower); only those processes, never the tests or CI. Each peer reports the
+OPENBLAS_L2_SIZE (this environment's safety pins, which hold OpenBLAS to its Haswell kernel) and with an allocator that
+keeps freed memory (tcmalloc preloaded where Debian's libtcmalloc-minimal4 is installed, else glibc's thresholds raised:
+with glibc's defaults PyTorch's large temporaries fault their pages in again on every use, 2-5x slower, 30x at
+L = 65,536); only those processes, never the tests or CI. Each peer reports the
 OpenBLAS kernel it ran and those variables (benchmarks/python/blas_info.py), and the last line prints them.
 With --out, every measurement is also written as one JSON object per line, which
 docs/plots/plot_performance.py turns into the pictures of docs/performance.md.
@@ -36,9 +37,9 @@ PY = "/usr/bin/python3"
 SHAPES = [(8, 1024, 128, 256), (1, 4096, 64, 64)]
 SECTIONS = ["peak", "gemm", "forward", "train", "model", "step", "scan", "length", "threads"]
 
-# The peers' environment (benchmarks/peer_env.py): the OpenBLAS pins removed, glibc's allocator told to keep freed
+# The peers' environment (benchmarks/peer_env.py): the OpenBLAS pins removed, an allocator that keeps freed
 # memory, OpenBLAS's own pool limited to the thread count; for their processes only.
-from peer_env import MALLOC, peer_env  # noqa: E402
+from peer_env import allocator, peer_env  # noqa: E402
 
 
 def last_json(args, env=None):
@@ -240,8 +241,8 @@ def main():
     for s in chosen:
         globals()[s](r)
     print(f"\npeers ran OpenBLAS kernel: {r.kernel or 'unknown (no peer ran)'}; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset "
-          f"and {', '.join(f'{k}={v}' for k, v in MALLOC.items())} for them")
-    r.record("peers", openblas_corename=r.kernel, **MALLOC)
+          f"and {', '.join(f'{k}={v}' for k, v in allocator().items())} for them")
+    r.record("peers", openblas_corename=r.kernel, **allocator())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Which OpenBLAS a peer process runs, read from the process itself (no threadpoolctl needed).
 
 The peers (numpy, PyTorch) are measured at their best: benchmarks/compare.py starts them without OPENBLAS_CORETYPE and
-OPENBLAS_L2_SIZE, which this environment sets for safety and which pin OpenBLAS to a Haswell kernel, and with glibc's
-allocator keeping freed memory (benchmarks/peer_env.py). Every peer's JSON line records the kernel OpenBLAS chose
+OPENBLAS_L2_SIZE, which this environment sets for safety and which pin OpenBLAS to a Haswell kernel, and with
+an allocator that keeps freed memory (benchmarks/peer_env.py). Every peer's JSON line records the kernel OpenBLAS chose
 (openblas_get_corename) and those variables, so a figure says what it was measured against.
 """
 import ctypes
@@ -48,4 +48,4 @@ def peer_fields():
     path, config, core, threads = openblas_info()
     return {"openblas": path, "openblas_config": config, "openblas_corename": core, "openblas_threads": threads,
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
-            "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_"), "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+            **{k: os.environ.get(k) for k in ("LD_PRELOAD", "TCMALLOC_RELEASE_RATE", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}}

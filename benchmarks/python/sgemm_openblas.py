@@ -2,9 +2,9 @@
 """Reference SGEMM throughput of numpy/OpenBLAS for the shapes tuned by Lru's managed GEMM.
 
 Run with the system interpreter, two threads, in the peers' environment (benchmarks/peer_env.py: without the OpenBLAS
-workaround variables that pin an older, slower kernel, and with glibc's allocator keeping freed memory):
+workaround variables that pin an older, slower kernel, and with an allocator that keeps freed memory: tcmalloc, if installed):
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 sgemm_openblas.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 TCMALLOC_RELEASE_RATE=0 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 sgemm_openblas.py
 
 Prints one line per shape (GFLOP/s = 2*m*n*k / best time) and a final JSON line.
 """

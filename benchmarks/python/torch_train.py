@@ -29,8 +29,8 @@ Each finished epoch (and the last, partial one when --minutes runs out) appends 
 evaluation and starting, as LRU.NET's, after the data and the model are made (trained_seconds: the time when training
 stopped for that evaluation), so docs/plots/plot_curves.py draws both trainers on one time axis. Run it in the peers' environment (benchmarks/peer_env.py):
 
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 /usr/bin/python3 benchmarks/python/torch_train.py --minutes 10 --log torch-adding.jsonl
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 /usr/bin/python3 benchmarks/python/torch_train.py --task fashion-mnist --minutes 60 --eval-at 10,30 --log torch-fashion.jsonl
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 TCMALLOC_RELEASE_RATE=0 /usr/bin/python3 benchmarks/python/torch_train.py --minutes 10 --log torch-adding.jsonl
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 TCMALLOC_RELEASE_RATE=0 /usr/bin/python3 benchmarks/python/torch_train.py --task fashion-mnist --minutes 60 --eval-at 10,30 --log torch-fashion.jsonl
 """
 import argparse
 import gzip

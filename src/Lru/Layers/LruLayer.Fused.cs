@@ -17,11 +17,12 @@ namespace Lru.Layers;
 /// <c>Gᵀ·X</c> and <c>Δᵀ·U</c>, and <c>∂U (+)= D ⊙ G + Δ·W_in</c>. A matrix ∂D, and the weight-gradient products when
 /// they are not shared, stay sums over all rows outside these passes.</para>
 /// <para>Every element is computed by the same operations in the same order as the unfused passes (the GEMMs from the
-/// same packed weights and kernels, the scan by the same kernel step by step, G_λ, ∂D and the weight-gradient shares per
+/// same packed weights and kernels, the scan by the same operations step by step (<c>DiagonalKernels.ScanRows</c>), G_λ, ∂D and the weight-gradient shares per
 /// sequence in the same chunk order in both, the shares' GEMMs by <see cref="Gemm"/>, whose result does not depend on
 /// its thread count), so the two paths give identical bits and the choice between them, which depends on the thread count, never
-/// changes a result. The unfused passes remain for the scan modes other than sequential, for batches too small to give
-/// every thread whole sequences, for short sequences (a GEMM per sequence would pad each to the kernel's tile height),
+/// changes a result. Batches too small to give every thread whole sequences run pipelined on two threads
+/// (<c>LruLayer.Pipelined.cs</c>, the same chunks again). The unfused passes remain for the scan modes other than
+/// sequential, for such batches on more than two threads, for short sequences (a GEMM per sequence would pad each to the kernel's tile height),
 /// for weights too large to pack ahead, and for element types other than float and double.</para>
 /// </remarks>
 public sealed partial class LruLayer<T>

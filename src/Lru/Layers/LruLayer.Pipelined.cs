@@ -25,7 +25,8 @@ public sealed partial class LruLayer<T>
     /// <summary>
     /// Whether a pass of this shape runs pipelined: the shape the fused passes take (sequential scan, packed weights,
     /// sequences of at least <see cref="MinFusedLength"/> steps), exactly two workers, and a batch that does not split
-    /// evenly over them (1, 3, 5 or 7 sequences; from 8 on the fused passes balance well enough).
+    /// evenly over them (1, 3, 5 or 7 sequences; from 8 on the fused passes balance well enough). Never true where
+    /// <see cref="Fuses"/> is (an odd batch below 8 on two workers does not fuse).
     /// </summary>
     internal bool Pipelines(ScanMode mode, int batch, int length, int workers) =>
         workers == 2 && Fusion && _packedIn is not null && length >= MinFusedLength && batch % 2 == 1 && batch < 4 * workers

@@ -7,7 +7,8 @@ namespace Lru.Scans;
 /// <summary>
 /// SIMD row kernels for complex-diagonal recurrences. A row holds <c>n</c> complex channels as
 /// <c>[re_0 … re_{n-1} | im_0 … im_{n-1}]</c>; kernels touch channels <c>[c0, c1)</c>.
-/// Each has a Vector512, a Vector256 and a scalar path, and all of them round identically
+/// Each has a Vector512, a Vector256 and a scalar path (<see cref="ScanRows"/> keeps its state in registers on the
+/// Vector512 path only and otherwise calls <see cref="MultiplyAdd"/> row by row), and all of them round identically
 /// (no fused multiply-add), so results never depend on the path taken.
 /// </summary>
 internal static unsafe class DiagonalKernels<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -49,9 +50,10 @@ internal static unsafe class DiagonalKernels<T> where T : unmanaged, IFloatingPo
     /// <summary>
     /// The recurrence down <paramref name="count"/> rows, <c>row_i ← λ ⊙ row_{i−1} + row_i</c> for channels [c0, c1), row i
     /// at <c>first + i·stride</c> (a negative stride goes down memory) and row −1 being <paramref name="carry"/> (null: row 0
-    /// is taken as final). The running state stays in registers, four 512-bit vectors of channels at a time, instead of
-    /// being stored and loaded again for every row; the operations are those of <see cref="MultiplyAdd"/> in the same
-    /// order, so the bits are those of calling it row by row.
+    /// is left as it is). The running state stays in registers, four 512-bit vectors of channels at a time, then one,
+    /// instead of being stored and loaded again for every row; the channels left over (and every channel without
+    /// 512-bit vectors) go row by row through <see cref="MultiplyAdd"/>. The operations are those of
+    /// <see cref="MultiplyAdd"/> in the same order, so the bits are those of calling it row by row.
     /// </summary>
     public static void ScanRows(T* lamRe, T* lamIm, T* first, nint stride, int count, T* carry, int n, int c0, int c1)
     {

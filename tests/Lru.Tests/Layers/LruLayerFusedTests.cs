@@ -1,6 +1,7 @@
 using System.Numerics;
 using Lru.Layers;
 using Lru.Scans;
+using Lru.Tensors;
 using Lru.Tests.Support;
 
 namespace Lru.Tests.Layers;
@@ -222,6 +223,65 @@ public class LruLayerFusedTests
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 20; i++) layer.ForwardWithState(u, y, batch, length, default, final, ScanMode.Auto, threads: 1);
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    /// <summary>
+    /// The pipelined evaluation pass, whose only loop is the pipeline's (so an item run by a helper proves the two roles
+    /// ran on two threads), gives the bits of the unfused pass; so does the same call made from inside the work items of
+    /// another loop, where the pool is busy and each calling thread runs both roles itself, the producer first.
+    /// </summary>
+    [Fact]
+    public void PipelinedEvaluation_OnTwoThreads_AndNestedInALoop_GivesTheUnfusedBits()
+    {
+        const int length = 600, h = 16, n = 64;
+        var config = new LruConfig(h, n, RMin: 0.5, RMax: 0.999);
+        float[] u = Compare.Cast<float>(Compare.Random(length * h, 1)), x0 = Compare.Cast<float>(Compare.Random(2 * n, 2));
+        float[] Evaluate(bool fusion, int threads)
+        {
+            var layer = new LruLayer<float>(config, seed: 3) { Fusion = fusion, IsTraining = false };
+            float[] y = new float[u.Length], final = new float[2 * n];
+            layer.ForwardWithState(u, y, 1, length, x0, final, ScanMode.Auto, threads);
+            Assert.Equal(fusion && threads == 2, layer.Pipelines(ScanMode.Auto, 1, length, threads));
+            return [.. y, .. final];
+        }
+        float[] plain = Evaluate(false, 1);
+        TwoThreads.Prove(() => Evaluate(true, 2), pipelined => Assert.Equal(plain, pipelined), "the pipelined evaluation pass");
+
+        var nested = new NestedEvaluations { Evaluate = () => Evaluate(true, 2), Results = new float[2][] };
+        Parallelism.For(2, 2, ref nested);
+        Assert.Equal(plain, nested.Results[0]);
+        Assert.Equal(plain, nested.Results[1]);
+    }
+
+    private struct NestedEvaluations : IIndexedWork
+    {
+        public Func<float[]> Evaluate;
+        public float[][] Results;
+
+        public readonly void Run(int index) => Results[index] = Evaluate();
+    }
+
+    /// <summary>
+    /// A forward and a backward on different thread counts (one sequence: fused on one thread, pipelined on two) give
+    /// the bits of the unfused passes, either way round.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(2, 1)]
+    public void ForwardAndBackward_OnDifferentThreadCounts_GiveTheUnfusedBits(int forwardThreads, int backwardThreads)
+    {
+        const int length = 600, h = 16, n = 64;
+        var config = new LruConfig(h, n, RMin: 0.5, RMax: 0.999);
+        float[] u = Compare.Cast<float>(Compare.Random(length * h, 1)), g = Compare.Cast<float>(Compare.Random(length * h, 2));
+        float[] Train(bool fusion, int forward, int backward)
+        {
+            var layer = new LruLayer<float>(config, seed: 5) { Fusion = fusion };
+            float[] y = new float[u.Length], gu = new float[u.Length];
+            layer.ForwardWithState(u, y, 1, length, default, default, ScanMode.Auto, forward);
+            layer.BackwardWithState(g, gu, 1, length, default, ScanMode.Auto, backward);
+            return [.. y, .. gu, .. layer.Parameters.SelectMany(p => p.GradientArray)];
+        }
+        Assert.Equal(Train(false, 1, 1), Train(true, forwardThreads, backwardThreads));
     }
 
     /// <summary>The pipelined evaluation pass (one sequence on two threads) allocates nothing on the calling thread in steady state.</summary>

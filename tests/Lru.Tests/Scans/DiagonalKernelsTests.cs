@@ -8,7 +8,9 @@ namespace Lru.Tests.Scans;
 /// <see cref="DiagonalKernels{T}.ScanRows"/> (the running state in registers, four vectors of channels at a time, then
 /// single vectors, then the rest row by row) against the plain recurrence written out per element with the same
 /// expression, <c>re ← (λr·pr − λi·pi) + re</c>, <c>im ← (λr·pi + λi·pr) + im</c>: bit for bit, for channel counts that
-/// take every one of the three parts, going up and down memory, from a carried state or from the first row.
+/// take every one of the three parts, going up and down memory, from a carried state or from the first row, over 0, 1, 2
+/// and 37 rows. The register paths run where the CPU has 512-bit vectors (the project's machine); elsewhere every
+/// channel takes the row-by-row part, which these cases then check alone.
 /// </summary>
 public class DiagonalKernelsTests
 {
@@ -28,10 +30,14 @@ public class DiagonalKernelsTests
 
     private static unsafe void Check<T>(int n, bool descending, bool carry) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        const int count = 37;
+        foreach (int count in new[] { 0, 1, 2, 37 }) Check<T>(n, descending, carry, count);
+    }
+
+    private static unsafe void Check<T>(int n, bool descending, bool carry, int count) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var (lrD, liD) = DiagonalRecurrenceTests.RandomLambda(n, n);
         T[] lamRe = Compare.Cast<T>(lrD), lamIm = Compare.Cast<T>(liD);
-        T[] rows = Compare.Cast<T>(Compare.Random(count * 2 * n, 1)), x0 = Compare.Cast<T>(Compare.Random(2 * n, 2));
+        T[] rows = Compare.Cast<T>(Compare.Random(Math.Max(1, count) * 2 * n, 1)), x0 = Compare.Cast<T>(Compare.Random(2 * n, 2));
         // Channels [c0, c1): the whole row, and a range that starts off a vector boundary and stops short of the end.
         foreach (var (c0, c1) in new[] { (0, n), (n / 3, n - n / 4) })
         {
@@ -55,7 +61,7 @@ public class DiagonalKernelsTests
                 }
             }
             fixed (T* lr = lamRe, li = lamIm, x = actual, p0 = x0)
-                DiagonalKernels<T>.ScanRows(lr, li, descending ? x + (count - 1) * w : x, descending ? -w : w, count, carry ? p0 : null, n, c0, c1);
+                DiagonalKernels<T>.ScanRows(lr, li, descending ? x + Math.Max(0, count - 1) * w : x, descending ? -w : w, count, carry ? p0 : null, n, c0, c1);
             Assert.Equal(expected, actual);
         }
     }
