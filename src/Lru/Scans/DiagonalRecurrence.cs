@@ -176,17 +176,23 @@ public static unsafe class DiagonalRecurrence
         }
     }
 
+    /// <summary>
+    /// Steps (from, to) of channels [c0, c1) of batch row <paramref name="b"/>, step <paramref name="from"/> taken as final:
+    /// in blocks of the prefetch distance, each block's lines asked for one block ahead, then the block scanned with the
+    /// running state in registers (<see cref="DiagonalKernels{T}.ScanRows"/>, the bits of the row-by-row kernel).
+    /// </summary>
     private static void ScanRange<T>(in Geometry<T> g, int b, int c0, int c1, int from, int to)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         T* prev = g.Row(b, from);
         int ahead = Math.Clamp(PrefetchBytes / (2 * g.N * sizeof(T)), 8, 128);
-        for (int step = from + 1; step < to; step++)
+        nint stride = g.Reverse ? -2 * (nint)g.N : 2 * (nint)g.N;
+        for (int s0 = from + 1; s0 < to; s0 += ahead)
         {
-            T* cur = g.Row(b, step);
-            if (step + ahead < to) Prefetch(g.Row(b, step + ahead), g.N, c0, c1);
-            DiagonalKernels<T>.MultiplyAdd(g.LamRe, g.LamIm, prev, cur, g.N, c0, c1);
-            prev = cur;
+            int count = Math.Min(ahead, to - s0), end = Math.Min(s0 + 2 * ahead, to);
+            for (int step = s0 + ahead; step < end; step++) Prefetch(g.Row(b, step), g.N, c0, c1);
+            DiagonalKernels<T>.ScanRows(g.LamRe, g.LamIm, g.Row(b, s0), stride, count, prev, g.N, c0, c1);
+            prev = g.Row(b, s0 + count - 1);
         }
     }
 
