@@ -159,12 +159,15 @@ public sealed partial class LruLayer<T>
         int n = StateSize, h = Hidden;
         nint w = 2 * n, first = Config.Reverse ? length - 1 : 0, before = Config.Reverse ? 1 : -1;
         T* init = initial == null ? null : initial + b * w;
-        for (int t = t0; t < t0 + rows; t++)
-        {
-            nint row = (nint)b * length + t;
-            T* prev = t != first ? x + (row + before) * w : init;
-            if (prev != null) DiagonalKernels<T>.AccumulateConjugateProduct(delta + row * w, prev, shares, n);
-        }
+        // Steps going up; the first step of the recurrence (the chunk's first row, or its last for a reverse layer)
+        // pairs δ with the initial state, every other step with the state before it, a row away.
+        int from = t0, to = t0 + rows;
+        nint seq = (nint)b * length;
+        if (from == first && init != null && !Config.Reverse) DiagonalKernels<T>.AccumulateConjugateProduct(delta + (seq + first) * w, init, shares, n);
+        if (from == first && !Config.Reverse) from++;
+        if (to - 1 == first && Config.Reverse) to--;
+        DiagonalKernels<T>.AccumulateConjugateProducts(delta + (seq + from) * w, x + (seq + from + before) * w, w, to - from, shares, n);
+        if (to == first && init != null && Config.Reverse) DiagonalKernels<T>.AccumulateConjugateProduct(delta + (seq + first) * w, init, shares, n);
         if (!Config.MatrixD)
         {
             nint start = ((nint)b * length + t0) * h;

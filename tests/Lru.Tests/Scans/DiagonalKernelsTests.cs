@@ -65,4 +65,42 @@ public class DiagonalKernelsTests
             Assert.Equal(expected, actual);
         }
     }
+
+    /// <summary>
+    /// <see cref="DiagonalKernels{T}.AccumulateConjugateProducts"/> (sums in registers over the rows) against
+    /// <see cref="DiagonalKernels{T}.AccumulateConjugateProduct"/> called row by row: bit for bit, for channel counts that
+    /// take the four-vector blocks, the single vectors and the channel-by-channel rest (12 and 24 take the row-by-row
+    /// kernel's 256-bit path there), over 0, 1 and 37 rows, rows a row apart (the layer's case) and further apart.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(12)]
+    [InlineData(17)]
+    [InlineData(24)]
+    [InlineData(64)]
+    [InlineData(100)]
+    [InlineData(130)]
+    public void AccumulateConjugateProducts_EqualsRowByRow(int n)
+    {
+        CheckProducts<float>(n);
+        CheckProducts<double>(n);
+    }
+
+    private static unsafe void CheckProducts<T>(int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        foreach (int count in new[] { 0, 1, 37 })
+            foreach (int gap in new[] { 0, 5 })
+            {
+                int stride = 2 * n + gap;
+                T[] d = Compare.Cast<T>(Compare.Random(Math.Max(1, count) * stride, 3)), x = Compare.Cast<T>(Compare.Random(Math.Max(1, count) * stride, 4));
+                T[] expected = Compare.Cast<T>(Compare.Random(2 * n, 5)), actual = (T[])expected.Clone();
+                fixed (T* pd = d, px = x, pe = expected, pa = actual)
+                {
+                    for (int i = 0; i < count; i++) DiagonalKernels<T>.AccumulateConjugateProduct(pd + i * stride, px + i * stride, pe, n);
+                    DiagonalKernels<T>.AccumulateConjugateProducts(pd, px, stride, count, pa, n);
+                }
+                Assert.Equal(expected, actual);
+            }
+    }
 }
