@@ -13,7 +13,8 @@ namespace Lru.Layers;
 /// recurrence; the consumer computes <c>Y = D ⊙ U + X·W_outᵀ</c> for each chunk the producer has finished. Backward:
 /// the producer computes <c>Δ = G·W_out</c>, scans it with conj(λ) the other way in time and adds each chunk to the
 /// sequence's shares of G_λ and of a diagonal ∂D; the consumer first computes <c>Gᵀ·X</c> (which needs no Δ) and then
-/// <c>∂U (+)= D ⊙ G + Δ·W_in</c> for each finished chunk.</para>
+/// <c>∂U (+)= D ⊙ G + Δ·W_in</c> for each finished chunk. The chunks of that second stage are taken one at a time from
+/// a shared counter, so the producer, once it has finished its own stage, takes the ones the consumer has not reached.</para>
 /// <para>Each chunk goes through the same operations, from the same packed weights, in the same order as in the fused
 /// and unfused passes (<c>Gᵀ·X</c> by <see cref="Gemm"/>, whose result does not depend on its thread count), so the
 /// three paths give identical bits and the choice between them never changes a result. The two roles are the two
@@ -46,13 +47,13 @@ public sealed partial class LruLayer<T>
     private unsafe void RunPipelined(ReadOnlySpan<T> input, Span<T> output, Span<T> states, int batch, int length,
         ReadOnlySpan<T> initialState, Span<T> finalState)
     {
-        int published = 0;
+        var handoff = new Handoff();
         fixed (T* u = input, y = output, x = states, x0 = initialState, xFinal = finalState, lr = _lambdaRe, li = _lambdaIm, d = D.Value)
         {
             var work = new PipelinedForward
             {
                 Layer = this, U = u, Y = y, X = x, X0 = x0, XFinal = xFinal, LamRe = lr, LamIm = li, D = d,
-                Batch = batch, Length = length, Published = &published,
+                Batch = batch, Length = length, Shared = &handoff,
             };
             Parallelism.For(2, 2, ref work);
         }
@@ -63,43 +64,45 @@ public sealed partial class LruLayer<T>
         public LruLayer<T> Layer;
         public T* U, Y, X, X0, XFinal, LamRe, LamIm, D;
         public int Batch, Length;
-        public int* Published;
+        public Handoff* Shared;
 
         public readonly void Run(int role)
         {
             var layer = Layer;
             int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = layer.PipelineSteps, chunks = (Length + steps - 1) / steps;
             bool reverse = layer.Config.Reverse;
-            for (int b = 0; b < Batch; b++)
+            if (role == 0)
             {
-                T* carry = X0 == null ? null : X0 + (nint)b * w;
-                for (int i = 0; i < chunks; i++)
+                try
                 {
-                    var (t0, rows) = Chunk(i, chunks, steps, Length, reverse);
-                    nint row = (nint)b * Length + t0;
-                    if (role == 0)
+                    for (int b = 0; b < Batch; b++)
                     {
-                        try
+                        T* carry = X0 == null ? null : X0 + (nint)b * w;
+                        for (int i = 0; i < chunks; i++)
                         {
+                            var (t0, rows) = Chunk(i, chunks, steps, Length, reverse);
+                            nint row = (nint)b * Length + t0;
                             layer._packedIn!.Multiply(U + row * h, h, X + row * w, w, rows, accumulate: false);
                             carry = ScanRows(LamRe, LamIm, X + row * w, rows, carry, reverse, n);
+                            Volatile.Write(ref Shared->Published, b * chunks + i + 1);
                         }
-                        catch
-                        {
-                            Volatile.Write(ref *Published, -1); // the consumer stops; the loop rethrows
-                            throw;
-                        }
-                        Volatile.Write(ref *Published, b * chunks + i + 1);
-                    }
-                    else
-                    {
-                        if (!Await(Published, b * chunks + i + 1)) return;
-                        layer.Skip(U + row * h, Y + row * h, rows, D, accumulate: false);
-                        layer._packedOut!.Multiply(X + row * w, w, Y + row * h, h, rows, accumulate: true);
+                        if (XFinal != null) Buffer.MemoryCopy(carry, XFinal + (nint)b * w, (long)w * sizeof(T), (long)w * sizeof(T));
                     }
                 }
-                if (role == 0 && XFinal != null)
-                    Buffer.MemoryCopy(carry, XFinal + (nint)b * w, (long)w * sizeof(T), (long)w * sizeof(T));
+                catch
+                {
+                    Volatile.Write(ref Shared->Published, -1); // the consumer stops; the loop rethrows
+                    throw;
+                }
+            }
+            // The second stage, chunk by chunk in order: the consumer from the start, the producer once it is done.
+            for (int k; (k = Shared->Claim(Batch * chunks)) >= 0;)
+            {
+                if (!Shared->Await(k + 1)) return;
+                var (t0, rows) = Chunk(k % chunks, chunks, steps, Length, reverse);
+                nint row = (nint)(k / chunks) * Length + t0;
+                layer.Skip(U + row * h, Y + row * h, rows, D, accumulate: false);
+                layer._packedOut!.Multiply(X + row * w, w, Y + row * h, h, rows, accumulate: true);
             }
         }
     }
@@ -112,7 +115,7 @@ public sealed partial class LruLayer<T>
     private unsafe void BackpropPipelined(ReadOnlySpan<T> gradOutput, Span<T> gradInput, Span<T> delta, Span<T> shares, Span<T> gradW,
         ReadOnlySpan<T> negatedIm, int batch, int length, bool accumulate)
     {
-        int published = 0;
+        var handoff = new Handoff();
         fixed (T* g = gradOutput, gu = gradInput, dl = delta, ps = shares, gw = gradW, x = _cachedStates, u = _cachedInput, x0 = _cachedInitial,
                lr = _lambdaRe, li = negatedIm, d = D.Value)
         {
@@ -120,7 +123,7 @@ public sealed partial class LruLayer<T>
             {
                 Layer = this, G = g, GradU = gu, Delta = dl, Shares = ps, GradW = gw, Stride = shares.Length / batch, X = x, U = u,
                 X0 = _cachedHasInitial ? x0 : null, LamRe = lr, NegLamIm = li, D = d, Length = length, Batch = batch, Accumulate = accumulate,
-                Published = &published,
+                Shared = &handoff,
             };
             Parallelism.For(2, 2, ref work);
         }
@@ -132,66 +135,83 @@ public sealed partial class LruLayer<T>
         public T* G, GradU, Delta, Shares, GradW, X, U, X0, LamRe, NegLamIm, D;
         public int Length, Batch, Stride;
         public bool Accumulate;
-        public int* Published;
+        public Handoff* Shared;
 
         public readonly void Run(int role)
         {
             var layer = Layer;
             int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = layer.ChunkSteps, chunks = (Length + steps - 1) / steps;
             bool reverse = layer.Config.Reverse;
-            if (role == 1 && GradW != null)
+            if (role == 0)
+            {
+                try
+                {
+                    for (int b = 0; b < Batch; b++)
+                    {
+                        T* carry = null;
+                        for (int i = 0; i < chunks; i++)
+                        {
+                            var (t0, rows) = Chunk(i, chunks, steps, Length, descending: !reverse);
+                            nint row = (nint)b * Length + t0;
+                            layer._packedOutT!.Multiply(G + row * h, h, Delta + row * w, w, rows, accumulate: false);
+                            carry = ScanRows(LamRe, NegLamIm, Delta + row * w, rows, carry, !reverse, n);
+                            layer.AccumulateShares(G, Delta, X, U, X0, b, Length, t0, rows, Shares + (nint)b * Stride);
+                            Volatile.Write(ref Shared->Published, b * chunks + i + 1);
+                        }
+                    }
+                }
+                catch
+                {
+                    Volatile.Write(ref Shared->Published, -1); // the consumer stops; the loop rethrows
+                    throw;
+                }
+            }
+            else if (GradW != null)
             {
                 int m = Batch * Length;
                 Gemm.Multiply<T>(new ReadOnlySpan<T>(G, m * h), new ReadOnlySpan<T>(X, m * w), new Span<T>(GradW, h * w), h, w, m,
                     transposeA: true, threads: 1);
             }
-            for (int b = 0; b < Batch; b++)
+            if (GradU == null) return;
+            // The second stage, chunk by chunk in order: the consumer after Gᵀ·X, the producer once it is done.
+            for (int k; (k = Shared->Claim(Batch * chunks)) >= 0;)
             {
-                T* carry = null;
-                for (int i = 0; i < chunks; i++)
-                {
-                    var (t0, rows) = Chunk(i, chunks, steps, Length, descending: !reverse);
-                    nint row = (nint)b * Length + t0;
-                    if (role == 0)
-                    {
-                        try
-                        {
-                            layer._packedOutT!.Multiply(G + row * h, h, Delta + row * w, w, rows, accumulate: false);
-                            carry = ScanRows(LamRe, NegLamIm, Delta + row * w, rows, carry, !reverse, n);
-                            layer.AccumulateShares(G, Delta, X, U, X0, b, Length, t0, rows, Shares + (nint)b * Stride);
-                        }
-                        catch
-                        {
-                            Volatile.Write(ref *Published, -1); // the consumer stops; the loop rethrows
-                            throw;
-                        }
-                        Volatile.Write(ref *Published, b * chunks + i + 1);
-                    }
-                    else if (GradU != null)
-                    {
-                        if (!Await(Published, b * chunks + i + 1)) return;
-                        T* uc = GradU + row * h;
-                        layer.Skip(G + row * h, uc, rows, D, Accumulate, backward: true);
-                        layer._packedInT!.Multiply(Delta + row * w, w, uc, h, rows, accumulate: true);
-                    }
-                }
+                if (!Shared->Await(k + 1)) return;
+                var (t0, rows) = Chunk(k % chunks, chunks, steps, Length, descending: !reverse);
+                T* gc = G + ((nint)(k / chunks) * Length + t0) * h, uc = GradU + ((nint)(k / chunks) * Length + t0) * h;
+                layer.Skip(gc, uc, rows, D, Accumulate, backward: true);
+                layer._packedInT!.Multiply(Delta + ((nint)(k / chunks) * Length + t0) * w, w, uc, h, rows, accumulate: true);
             }
         }
     }
 
     /// <summary>
-    /// Spins until the producer has published at least <paramref name="count"/> chunks; false if it failed (published −1).
+    /// What the two roles of a pipelined pass share, on the calling thread's stack: how many chunks the producer has
+    /// finished (−1 once it has failed), and how many chunks of the second stage have been taken.
     /// </summary>
-    private static unsafe bool Await(int* published, int count)
+    private struct Handoff
     {
-        var spin = new SpinWait();
-        int done;
-        while ((done = Volatile.Read(ref *published)) < count)
+        public int Published;
+        private int _claimed;
+
+        /// <summary>Takes the next chunk of the second stage: its index in pass order, or −1 when all <paramref name="total"/> are taken.</summary>
+        public int Claim(int total)
         {
-            if (done < 0) return false;
-            spin.SpinOnce(sleep1Threshold: -1);
+            int k = Interlocked.Increment(ref _claimed) - 1;
+            return k < total ? k : -1;
         }
-        return true;
+
+        /// <summary>Spins until the producer has finished at least <paramref name="count"/> chunks; false if it failed.</summary>
+        public readonly bool Await(int count)
+        {
+            var spin = new SpinWait();
+            int done;
+            while ((done = Volatile.Read(in Published)) < count)
+            {
+                if (done < 0) return false;
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+            return true;
+        }
     }
 }
-
