@@ -59,51 +59,51 @@ public sealed partial class LruLayer<T>
         }
     }
 
-    private unsafe struct PipelinedForward : IIndexedWork
+    private unsafe struct PipelinedForward : IIndexedWork, IPipelineStages
     {
         public LruLayer<T> Layer;
         public T* U, Y, X, X0, XFinal, LamRe, LamIm, D;
         public int Batch, Length;
         public Handoff* Shared;
 
-        public readonly void Run(int role)
+        public readonly void Run(int role) => RunRole(in this, Shared, role);
+
+        private readonly int Steps => Layer.PipelineSteps;
+
+        public readonly int Chunks => Batch * ((Length + Steps - 1) / Steps);
+
+        public readonly bool HasSecondStage => true;
+
+        public readonly void Produce(Handoff* shared)
         {
             var layer = Layer;
-            int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = layer.PipelineSteps, chunks = (Length + steps - 1) / steps;
+            int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = Steps, chunks = (Length + steps - 1) / steps;
             bool reverse = layer.Config.Reverse;
-            if (role == 0)
+            for (int b = 0; b < Batch; b++)
             {
-                try
+                T* carry = X0 == null ? null : X0 + (nint)b * w;
+                for (int i = 0; i < chunks; i++)
                 {
-                    for (int b = 0; b < Batch; b++)
-                    {
-                        T* carry = X0 == null ? null : X0 + (nint)b * w;
-                        for (int i = 0; i < chunks; i++)
-                        {
-                            var (t0, rows) = Chunk(i, chunks, steps, Length, reverse);
-                            nint row = (nint)b * Length + t0;
-                            layer._packedIn!.Multiply(U + row * h, h, X + row * w, w, rows, accumulate: false);
-                            carry = ScanRows(LamRe, LamIm, X + row * w, rows, carry, reverse, n);
-                            Volatile.Write(ref Shared->Published, b * chunks + i + 1);
-                        }
-                        if (XFinal != null) Buffer.MemoryCopy(carry, XFinal + (nint)b * w, (long)w * sizeof(T), (long)w * sizeof(T));
-                    }
+                    var (t0, rows) = Chunk(i, chunks, steps, Length, reverse);
+                    nint row = (nint)b * Length + t0;
+                    layer._packedIn!.Multiply(U + row * h, h, X + row * w, w, rows, accumulate: false);
+                    carry = ScanRows(LamRe, LamIm, X + row * w, rows, carry, reverse, n);
+                    Volatile.Write(ref shared->Published, b * chunks + i + 1);
                 }
-                catch
-                {
-                    Volatile.Write(ref Shared->Published, -1); // the consumer stops; the loop rethrows
-                    throw;
-                }
+                if (XFinal != null) Buffer.MemoryCopy(carry, XFinal + (nint)b * w, (long)w * sizeof(T), (long)w * sizeof(T));
             }
-            // The second stage, chunk by chunk in order: the consumer from the start, the producer once it is done.
-            for (int k; (k = Shared->Claim(Batch * chunks)) >= 0;)
-            {
-                if (!Shared->Await(k + 1)) return;
-                var (t0, rows) = Chunk(k % chunks, chunks, steps, Length, reverse);
-                nint row = (nint)(k / chunks) * Length + t0;
-                layer.Skip(U + row * h, Y + row * h, rows, D, accumulate: false);
-                layer._packedOut!.Multiply(X + row * w, w, Y + row * h, h, rows, accumulate: true);
-            }
+        }
+
+        public readonly void Prepare() { }
+
+        public readonly void Follow(int k)
+        {
+            var layer = Layer;
+            int h = layer.Hidden, w = 2 * layer.StateSize, steps = Steps, chunks = (Length + steps - 1) / steps;
+            var (t0, rows) = Chunk(k % chunks, chunks, steps, Length, layer.Config.Reverse);
+            nint row = (nint)(k / chunks) * Length + t0;
+            layer.Skip(U + row * h, Y + row * h, rows, D, accumulate: false);
+            layer._packedOut!.Multiply(X + row * w, w, Y + row * h, h, rows, accumulate: true);
         }
     }
 
@@ -129,7 +129,7 @@ public sealed partial class LruLayer<T>
         }
     }
 
-    private unsafe struct PipelinedBackward : IIndexedWork
+    private unsafe struct PipelinedBackward : IIndexedWork, IPipelineStages
     {
         public LruLayer<T> Layer;
         public T* G, GradU, Delta, Shares, GradW, X, U, X0, LamRe, NegLamIm, D;
@@ -137,51 +137,99 @@ public sealed partial class LruLayer<T>
         public bool Accumulate;
         public Handoff* Shared;
 
-        public readonly void Run(int role)
+        public readonly void Run(int role) => RunRole(in this, Shared, role);
+
+        public readonly int Chunks => Batch * ((Length + Layer.ChunkSteps - 1) / Layer.ChunkSteps);
+
+        public readonly bool HasSecondStage => GradU != null;
+
+        public readonly void Produce(Handoff* shared)
         {
             var layer = Layer;
             int h = layer.Hidden, n = layer.StateSize, w = 2 * n, steps = layer.ChunkSteps, chunks = (Length + steps - 1) / steps;
             bool reverse = layer.Config.Reverse;
-            if (role == 0)
+            for (int b = 0; b < Batch; b++)
             {
-                try
+                T* carry = null;
+                for (int i = 0; i < chunks; i++)
                 {
-                    for (int b = 0; b < Batch; b++)
-                    {
-                        T* carry = null;
-                        for (int i = 0; i < chunks; i++)
-                        {
-                            var (t0, rows) = Chunk(i, chunks, steps, Length, descending: !reverse);
-                            nint row = (nint)b * Length + t0;
-                            layer._packedOutT!.Multiply(G + row * h, h, Delta + row * w, w, rows, accumulate: false);
-                            carry = ScanRows(LamRe, NegLamIm, Delta + row * w, rows, carry, !reverse, n);
-                            layer.AccumulateShares(G, Delta, X, U, X0, b, Length, t0, rows, Shares + (nint)b * Stride);
-                            Volatile.Write(ref Shared->Published, b * chunks + i + 1);
-                        }
-                    }
-                }
-                catch
-                {
-                    Volatile.Write(ref Shared->Published, -1); // the consumer stops; the loop rethrows
-                    throw;
+                    var (t0, rows) = Chunk(i, chunks, steps, Length, descending: !reverse);
+                    nint row = (nint)b * Length + t0;
+                    layer._packedOutT!.Multiply(G + row * h, h, Delta + row * w, w, rows, accumulate: false);
+                    carry = ScanRows(LamRe, NegLamIm, Delta + row * w, rows, carry, !reverse, n);
+                    layer.AccumulateShares(G, Delta, X, U, X0, b, Length, t0, rows, Shares + (nint)b * Stride);
+                    Volatile.Write(ref shared->Published, b * chunks + i + 1);
                 }
             }
-            else if (GradW != null)
+        }
+
+        /// <summary><c>Gᵀ·X</c>, which needs no Δ, while the producer computes it (unless it is summed per sequence).</summary>
+        public readonly void Prepare()
+        {
+            if (GradW == null) return;
+            int h = Layer.Hidden, w = 2 * Layer.StateSize, m = Batch * Length;
+            Gemm.Multiply<T>(new ReadOnlySpan<T>(G, m * h), new ReadOnlySpan<T>(X, m * w), new Span<T>(GradW, h * w), h, w, m,
+                transposeA: true, threads: 1);
+        }
+
+        public readonly void Follow(int k)
+        {
+            var layer = Layer;
+            int h = layer.Hidden, w = 2 * layer.StateSize, steps = layer.ChunkSteps, chunks = (Length + steps - 1) / steps;
+            var (t0, rows) = Chunk(k % chunks, chunks, steps, Length, descending: !layer.Config.Reverse);
+            nint row = (nint)(k / chunks) * Length + t0;
+            layer.Skip(G + row * h, GradU + row * h, rows, D, Accumulate, backward: true);
+            layer._packedInT!.Multiply(Delta + row * w, w, GradU + row * h, h, rows, accumulate: true);
+        }
+    }
+
+    /// <summary>The two stages of a pipelined pass, chunk by chunk (chunk k: sequence k / chunks per sequence, in pass order).</summary>
+    private unsafe interface IPipelineStages
+    {
+        /// <summary>Chunks in the pass, over all sequences.</summary>
+        int Chunks { get; }
+
+        /// <summary>Whether there is a second stage to run.</summary>
+        bool HasSecondStage { get; }
+
+        /// <summary>The first stage of every chunk in order, publishing each to <paramref name="shared"/> as it is done.</summary>
+        void Produce(Handoff* shared);
+
+        /// <summary>The consumer's work before it follows the producer.</summary>
+        void Prepare();
+
+        /// <summary>The second stage of chunk <paramref name="k"/>, whose first stage is done.</summary>
+        void Follow(int k);
+    }
+
+    /// <summary>
+    /// One role of a pipelined pass: the producer (0) runs the first stage, publishing each chunk (−1 if it fails, so the
+    /// consumer stops; the loop rethrows); the consumer (1) its preparation; then both take the chunks of the second stage
+    /// one at a time from the shared counter, the consumer as they are published, the producer once it is done.
+    /// </summary>
+    private static unsafe void RunRole<TStages>(in TStages stages, Handoff* shared, int role) where TStages : struct, IPipelineStages
+    {
+        if (role == 0)
+        {
+            try
             {
-                int m = Batch * Length;
-                Gemm.Multiply<T>(new ReadOnlySpan<T>(G, m * h), new ReadOnlySpan<T>(X, m * w), new Span<T>(GradW, h * w), h, w, m,
-                    transposeA: true, threads: 1);
+                stages.Produce(shared);
             }
-            if (GradU == null) return;
-            // The second stage, chunk by chunk in order: the consumer after Gᵀ·X, the producer once it is done.
-            for (int k; (k = Shared->Claim(Batch * chunks)) >= 0;)
+            catch
             {
-                if (!Shared->Await(k + 1)) return;
-                var (t0, rows) = Chunk(k % chunks, chunks, steps, Length, descending: !reverse);
-                T* gc = G + ((nint)(k / chunks) * Length + t0) * h, uc = GradU + ((nint)(k / chunks) * Length + t0) * h;
-                layer.Skip(gc, uc, rows, D, Accumulate, backward: true);
-                layer._packedInT!.Multiply(Delta + ((nint)(k / chunks) * Length + t0) * w, w, uc, h, rows, accumulate: true);
+                Volatile.Write(ref shared->Published, -1);
+                throw;
             }
+        }
+        else
+        {
+            stages.Prepare();
+        }
+        if (!stages.HasSecondStage) return;
+        for (int k, total = stages.Chunks; (k = shared->Claim(total)) >= 0;)
+        {
+            if (!shared->Await(k + 1)) return;
+            stages.Follow(k);
         }
     }
 
