@@ -17,13 +17,14 @@ namespace Lru.Layers;
 /// <c>Gᵀ·X</c> and <c>Δᵀ·U</c>, and <c>∂U (+)= D ⊙ G + Δ·W_in</c>. A matrix ∂D, and the weight-gradient products when
 /// they are not shared, stay sums over all rows outside these passes.</para>
 /// <para>Every element is computed by the same operations in the same order as the unfused passes (the GEMMs from the
-/// same packed weights and kernels, the scan by the same operations step by step (<c>DiagonalKernels.ScanRows</c>), G_λ, ∂D and the weight-gradient shares per
-/// sequence in the same chunk order in both, the shares' GEMMs by <see cref="Gemm"/>, whose result does not depend on
-/// its thread count), so the two paths give identical bits and the choice between them, which depends on the thread count, never
-/// changes a result. Batches too small to give every thread whole sequences run pipelined on two threads
-/// (<c>LruLayer.Pipelined.cs</c>, the same chunks again). The unfused passes remain for the scan modes other than
-/// sequential, for such batches on more than two threads, for short sequences (a GEMM per sequence would pad each to the kernel's tile height),
-/// for weights too large to pack ahead, and for element types other than float and double.</para>
+/// same packed weights and kernels, the scan by the same operations step by step (<c>DiagonalKernels.ScanRows</c>),
+/// G_λ, ∂D and the weight-gradient shares per sequence in the same chunk order in both, the shares' GEMMs by
+/// <see cref="Gemm"/>, whose result does not depend on its thread count), so the two paths give identical bits and the
+/// choice between them, which depends on the thread count, never changes a result. Batches too small to give every
+/// thread whole sequences run pipelined on two threads (<c>LruLayer.Pipelined.cs</c>, the same chunks again). The
+/// unfused passes remain for the scan modes other than sequential, for such batches on more than two threads, for short
+/// sequences (a GEMM per sequence would pad each to the kernel's tile height), for weights too large to pack ahead, and
+/// for element types other than float and double.</para>
 /// </remarks>
 public sealed partial class LruLayer<T>
 {
@@ -159,15 +160,23 @@ public sealed partial class LruLayer<T>
         int n = StateSize, h = Hidden;
         nint w = 2 * n, first = Config.Reverse ? length - 1 : 0, before = Config.Reverse ? 1 : -1;
         T* init = initial == null ? null : initial + b * w;
-        // Steps going up; the first step of the recurrence (the chunk's first row, or its last for a reverse layer)
-        // pairs δ with the initial state, every other step with the state before it, a row away.
+        // Steps going up. The recurrence's first step (t = 0, or L − 1 for a reverse layer: then the chunk's last row)
+        // pairs δ with the initial state, or with nothing; every other step with the state a row away.
         int from = t0, to = t0 + rows;
         nint seq = (nint)b * length;
-        if (from == first && init != null && !Config.Reverse) DiagonalKernels<T>.AccumulateConjugateProduct(delta + (seq + first) * w, init, shares, n);
-        if (from == first && !Config.Reverse) from++;
-        if (to - 1 == first && Config.Reverse) to--;
+        bool hasFirst = first >= from && first < to;
+        T* firstDelta = delta + (seq + first) * w;
+        if (hasFirst && !Config.Reverse)
+        {
+            if (init != null) DiagonalKernels<T>.AccumulateConjugateProduct(firstDelta, init, shares, n);
+            from++;
+        }
+        else if (hasFirst)
+        {
+            to--;
+        }
         DiagonalKernels<T>.AccumulateConjugateProducts(delta + (seq + from) * w, x + (seq + from + before) * w, w, to - from, shares, n);
-        if (to == first && init != null && Config.Reverse) DiagonalKernels<T>.AccumulateConjugateProduct(delta + (seq + first) * w, init, shares, n);
+        if (hasFirst && Config.Reverse && init != null) DiagonalKernels<T>.AccumulateConjugateProduct(firstDelta, init, shares, n);
         if (!Config.MatrixD)
         {
             nint start = ((nint)b * length + t0) * h;
